@@ -1,0 +1,84 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "baton",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "baton", targets: ["baton"]),
+        .executable(name: "baton-scheduler", targets: ["baton-scheduler"]),
+        .executable(name: "baton-agent", targets: ["baton-agent"]),
+        .executable(name: "baton-bench", targets: ["baton-bench"]),
+        .library(name: "RedisClient", targets: ["RedisClient"]),
+        .library(name: "BatonCore", targets: ["BatonCore"]),
+        .library(name: "BatonStore", targets: ["BatonStore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+    ],
+    targets: [
+        // C and Redis
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+        .target(name: "RedisClient", dependencies: ["CHiredis"]),
+
+        // Domain
+        .target(name: "BatonCore"),
+        .target(
+            name: "BatonStore",
+            dependencies: ["BatonCore", "RedisClient"],
+            resources: [.copy("Lua")]
+        ),
+        .target(name: "BatonConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
+        .target(
+            name: "BatonScheduler",
+            dependencies: [
+                "BatonStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "BatonAgent",
+            dependencies: [
+                "BatonStore",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // Executables: parse configuration, wire services, run.
+        .executableTarget(
+            name: "baton-scheduler",
+            dependencies: ["BatonScheduler", "BatonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "baton-agent",
+            dependencies: ["BatonAgent", "BatonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .executableTarget(
+            name: "baton",
+            dependencies: [
+                "BatonStore", "BatonConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Yams", package: "Yams"),
+            ]
+        ),
+        .executableTarget(
+            name: "baton-bench",
+            dependencies: ["BatonStore", "BatonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+
+        // Tests
+        .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
+        .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"]),
+        .testTarget(name: "BatonStoreTests", dependencies: ["BatonStore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BatonStore"]),
+    ]
+)

@@ -1,0 +1,67 @@
+import BatonCore
+import RedisClient
+
+extension BatonStore {
+    /// Does the cross-slot part of tree transitions: queues ready tasks, parks retries, drops
+    /// leases and passes states on to dependents in other trees (whose own outputs are handled
+    /// in the next round). Every step is idempotent, so a repeated dispatch is harmless.
+    public func dispatch(_ outputs: TreeOutputs, now: Int64) async throws {
+        var pending = outputs
+        var rounds = 0
+        while !pending.isEmpty && rounds < 64 {
+            rounds += 1
+            var commands: [RedisCommand] = []
+            if let registration = register(executors: pending.ready.map(\.executor) + pending.delayed.map(\.ready.executor)) {
+                commands.append(registration)
+            }
+            for (executor, items) in Dictionary(grouping: pending.delayed, by: \.ready.executor) {
+                var zadd = RedisCommand("ZADD", keys.delayed(executor))
+                for item in items {
+                    zadd.append(String(item.dueMillis))
+                    zadd.append("\(item.ready.priority)\t\(Keys.member(tree: item.ready.treeID, task: item.ready.taskID))")
+                }
+                commands.append(zadd)
+            }
+            for (executor, items) in Dictionary(grouping: pending.leases, by: \.executor) {
+                commands.append(RedisCommand(["ZREM", keys.leases(executor)] + items.map { Keys.member(tree: $0.treeID, task: $0.taskID) }))
+            }
+
+            var calls = enqueueCalls(pending.ready)
+            let notified = Dictionary(grouping: pending.notifications, by: \.treeID)
+            let notifiedTrees = Array(notified.keys)
+            for treeID in notifiedTrees {
+                var arguments: [String] = []
+                for n in notified[treeID] ?? [] {
+                    arguments += [n.taskID, n.dependencyID, n.required ? "1" : "0", n.state, n.result, n.cause]
+                }
+                calls.append(treeCall(Scripts.resolveDependency, treeID, now: now, arguments))
+            }
+
+            async let plain = redis.pipeline(commands)
+            let replies = try await run(calls, operation: "dispatch")
+            _ = try await plain
+
+            var next = TreeOutputs()
+            for (treeID, reply) in zip(notifiedTrees, replies.suffix(notifiedTrees.count)) {
+                next.merge(TreeOutputs(reply: reply, treeID: treeID))
+            }
+            next.finished = []
+            pending = next
+        }
+    }
+
+    /// One `enqueue.lua` call per executor type.
+    func enqueueCalls(_ ready: [TreeOutputs.Ready]) -> [RedisScriptCall] {
+        Dictionary(grouping: ready, by: \.executor).map { executor, items in
+            var arguments: [String] = []
+            arguments.reserveCapacity(items.count * 2)
+            for item in items {
+                arguments.append(String(item.priority))
+                arguments.append(Keys.member(tree: item.treeID, task: item.taskID))
+            }
+            return RedisScriptCall(Scripts.enqueue,
+                                   keys: [keys.ready(executor), keys.readySequence(executor), keys.marker(executor)],
+                                   arguments: arguments)
+        }
+    }
+}

@@ -1,0 +1,175 @@
+import BatonCore
+import RedisClient
+
+/// A task an agent took from a queue and started.
+public struct StartedTask: Sendable, Hashable {
+    public var treeID: String
+    public var taskID: String
+    /// The attempt number this claim holds; reports must carry it.
+    public var attempt: Int
+    public var executor: String
+    public var name: String
+    /// The inputs with dependency results merged in (SPEC "Result merge").
+    public var inputs: JSONValue
+    public var params: JSONValue
+    public var schemas: JSONValue
+    /// `timeout_s` of the task, if set.
+    public var timeoutSeconds: Double?
+}
+
+/// What an agent (or the lease reaper) says about an attempt.
+public struct Report: Sendable, Hashable {
+    public enum Kind: String, Sendable, Hashable {
+        case completed, failed, progress, expired
+    }
+
+    public var kind: Kind
+    public var treeID: String
+    public var taskID: String
+    public var attempt: Int
+    /// completed: the result JSON; failed: the error message; progress: the value.
+    public var data: String
+    /// failed: a partial result JSON, or empty.
+    public var extra: String
+
+    public init(kind: Kind, treeID: String, taskID: String, attempt: Int, data: String = "", extra: String = "") {
+        self.kind = kind
+        self.treeID = treeID
+        self.taskID = taskID
+        self.attempt = attempt
+        self.data = data
+        self.extra = extra
+    }
+
+    public static func completed(_ task: StartedTask, result: JSONValue) -> Report {
+        Report(kind: .completed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt, data: result.jsonString())
+    }
+
+    public static func failed(_ task: StartedTask, error: String, partial: JSONValue? = nil) -> Report {
+        Report(kind: .failed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+               data: error, extra: partial?.jsonString() ?? "")
+    }
+
+    public static func progress(_ task: StartedTask, _ value: Double) -> Report {
+        Report(kind: .progress, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt, data: String(value))
+    }
+}
+
+extension BatonStore {
+    // MARK: Agents
+
+    /// Takes up to `count` of the best ready tasks of an executor type, each with a lease.
+    public func claim(executor: String, count: Int, leaseMillis: Int) async throws -> [(treeID: String, taskID: String)] {
+        guard count > 0 else { return [] }
+        let reply = try await redis.eval(
+            Scripts.claimQueue,
+            keys: [keys.ready(executor), keys.marker(executor), keys.leases(executor)],
+            arguments: [String(clock()), String(leaseMillis), String(count)])
+        return (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }.map { ($0.tree, $0.task) }
+    }
+
+    /// Starts claimed tasks (one script call per tree, one round trip). Stale claims (a
+    /// duplicate queue entry, a cancelled task) are dropped and their leases released.
+    public func start(_ claimed: [(treeID: String, taskID: String)], executor: String) async throws -> [StartedTask] {
+        if claimed.isEmpty { return [] }
+        let now = clock()
+        let byTree = Dictionary(grouping: claimed, by: \.treeID)
+        let trees = Array(byTree.keys)
+        let calls = trees.map { treeCall(Scripts.startTasks, $0, now: now, byTree[$0]!.map(\.taskID)) }
+        let replies = try await run(calls, operation: "start")
+        var started: [StartedTask] = []
+        var stale: [String] = []
+        for (treeID, reply) in zip(trees, replies) {
+            for entry in reply.array ?? [] {
+                let fields = entry.array?.map { $0.string ?? "" } ?? []
+                guard fields.count >= 2 else { continue }
+                guard fields[1] == "ok", fields.count >= 9 else {
+                    stale.append(Keys.member(tree: treeID, task: fields[0]))
+                    continue
+                }
+                started.append(StartedTask(
+                    treeID: treeID, taskID: fields[0], attempt: Int(fields[2]) ?? 1, executor: fields[3],
+                    name: fields[4],
+                    inputs: (try? JSONValue(parsing: fields[5])) ?? .emptyObject,
+                    params: (try? JSONValue(parsing: fields[6])) ?? .emptyObject,
+                    schemas: (try? JSONValue(parsing: fields[7])) ?? .emptyObject,
+                    timeoutSeconds: Double(fields[8])))
+            }
+        }
+        if !stale.isEmpty {
+            try await redis.send(RedisCommand(["ZREM", keys.leases(executor)] + stale))
+        }
+        return started
+    }
+
+    /// Extends the leases of running tasks; returns the members whose lease was already gone
+    /// (reaped: the task was handed to someone else and this attempt should stop).
+    public func heartbeat(executor: String, members: [String], leaseMillis: Int) async throws -> [String] {
+        if members.isEmpty { return [] }
+        let expiry = String(clock() + Int64(leaseMillis))
+        var zadd = RedisCommand("ZADD", keys.leases(executor), "XX", "CH")
+        for member in members {
+            zadd.append(expiry)
+            zadd.append(member)
+        }
+        let replies = try await redis.pipeline([zadd, RedisCommand(["ZMSCORE", keys.leases(executor)] + members)])
+        let scores = replies[1].array ?? []
+        return zip(members, scores).filter { $0.1.isNull }.map(\.0)
+    }
+
+    // MARK: Schedulers
+
+    /// Applies reports (one script call per tree, one round trip), then dispatches the outputs.
+    @discardableResult
+    public func apply(_ reports: [Report]) async throws -> TreeOutputs {
+        if reports.isEmpty { return TreeOutputs() }
+        let now = clock()
+        let byTree = Dictionary(grouping: reports, by: \.treeID)
+        let trees = Array(byTree.keys)
+        let calls = trees.map { treeID in
+            var arguments: [String] = []
+            for report in byTree[treeID]! {
+                arguments += [report.kind.rawValue, report.taskID, String(report.attempt), report.data, report.extra]
+            }
+            return treeCall(Scripts.applyReports, treeID, now: now, arguments)
+        }
+        let replies = try await redis.evalPipeline(calls)
+        var outputs = TreeOutputs()
+        var firstError: BatonError?
+        for (treeID, reply) in zip(trees, replies) {
+            if let error = Self.scriptError(reply, operation: "apply") {
+                firstError = firstError ?? error
+                continue
+            }
+            outputs.merge(TreeOutputs(reply: reply, treeID: treeID))
+        }
+        try await dispatch(outputs, now: now)
+        if let firstError { throw firstError }
+        return outputs
+    }
+
+    /// Every executor type that ever had work.
+    public func executorTypes() async throws -> [String] {
+        (try await redis.send("SMEMBERS", keys.executors).array ?? []).compactMap(\.string).sorted()
+    }
+
+    /// Leases of an executor type that ran out before `now`.
+    public func expiredLeases(executor: String, limit: Int = 500) async throws -> [(treeID: String, taskID: String)] {
+        let reply = try await redis.send(RedisCommand(
+            "ZRANGEBYSCORE", keys.leases(executor), "-inf", String(clock()), "LIMIT", "0", String(limit)))
+        return (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }.map { ($0.tree, $0.task) }
+    }
+
+    /// Moves due retries of the given executor types to their ready queues.
+    @discardableResult
+    public func promoteDelayed(executors: [String], limit: Int = 1000) async throws -> Int {
+        if executors.isEmpty { return 0 }
+        let now = String(clock())
+        let calls = executors.map { executor in
+            RedisScriptCall(Scripts.promoteDelayed,
+                            keys: [keys.delayed(executor), keys.ready(executor), keys.readySequence(executor), keys.marker(executor)],
+                            arguments: [now, String(limit)])
+        }
+        return try await run(calls, operation: "promote").reduce(0) { $0 + ($1.int ?? 0) }
+    }
+}

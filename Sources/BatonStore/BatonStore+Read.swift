@@ -1,0 +1,144 @@
+import BatonCore
+import Foundation
+import RedisClient
+
+/// Filters of ``BatonStore/listTasks(userID:filter:limit:cursor:)``.
+public struct TaskFilter: Sendable, Hashable {
+    public var status: TaskStatus?
+    public var treeID: String?
+    public var executor: String?
+
+    public init(status: TaskStatus? = nil, treeID: String? = nil, executor: String? = nil) {
+        self.status = status
+        self.treeID = treeID
+        self.executor = executor
+    }
+}
+
+/// One page of a task listing.
+public struct TaskPage: Sendable, Hashable {
+    public var tasks: [TaskRecord]
+    /// Pass it back to get the next page; `nil` on the last page.
+    public var nextCursor: String?
+}
+
+extension BatonStore {
+    /// A task as its owner (or an admin, `userID == nil`) sees it.
+    /// - Throws: `not_found` when it does not exist or belongs to another user.
+    public func task(_ taskID: String, userID: String?) async throws -> TaskRecord {
+        guard let treeID = try await treeID(ofTask: taskID) else { throw BatonError.taskNotFound(taskID) }
+        let hash = try await redis.send("HGETALL", keys.task(treeID, taskID)).stringDictionary ?? [:]
+        guard let record = TaskHash.record(from: hash), userID == nil || record.userID == userID else {
+            throw BatonError.taskNotFound(taskID)
+        }
+        return record
+    }
+
+    /// The tree record alone.
+    public func treeRecord(_ treeID: String, userID: String?) async throws -> TreeRecord {
+        let hash = try await redis.send("HGETALL", keys.tree(treeID)).stringDictionary ?? [:]
+        guard let record = TreeRecord(hash: hash), userID == nil || (record.userID ?? "") == userID else {
+            throw BatonError.notFound("Task tree \(treeID) not found", field: "tree_id")
+        }
+        return record
+    }
+
+    /// Throws `not_found` unless the tree exists and `userID` (nil: admin) may see it.
+    func checkOwner(ofTree treeID: String, userID: String?) async throws {
+        _ = try await treeRecord(treeID, userID: userID)
+    }
+
+    /// A tree with every task, in submission order.
+    public func tree(_ treeID: String, userID: String?) async throws -> TreeSnapshot {
+        let record = try await treeRecord(treeID, userID: userID)
+        let ids = (try await redis.send("ZRANGE", keys.treeTasks(treeID), "0", "-1").array ?? []).compactMap(\.string)
+        return TreeSnapshot(tree: record, tasks: try await tasks(ids, inTree: treeID))
+    }
+
+    /// Full records of tasks of one tree, fetched in pipelined chunks.
+    func tasks(_ ids: [String], inTree treeID: String) async throws -> [TaskRecord] {
+        var records: [TaskRecord] = []
+        records.reserveCapacity(ids.count)
+        var start = 0
+        while start < ids.count {
+            let chunk = ids[start..<min(start + 1000, ids.count)]
+            let replies = try await redis.pipeline(chunk.map { RedisCommand("HGETALL", keys.task(treeID, $0)) })
+            records += replies.compactMap { $0.stringDictionary.flatMap(TaskHash.record(from:)) }
+            start += chunk.count
+        }
+        return records
+    }
+
+    /// The caller's tasks (all users' for an admin, `userID == nil`), oldest tree first, in
+    /// submission order within a tree, filtered, `limit` at a time.
+    ///
+    /// The cursor is opaque to clients: it names the tree and position where the next page starts.
+    public func listTasks(userID: String?, filter: TaskFilter = TaskFilter(), limit: Int = 100, cursor: String? = nil) async throws -> TaskPage {
+        let limit = max(1, min(limit, 1000))
+        var position = try Cursor(cursor)
+        let treeIndex = userID.map { keys.userTrees($0) } ?? keys.allTrees
+        var trees: [String]
+        if let treeID = filter.treeID {
+            try await checkOwner(ofTree: treeID, userID: userID)
+            trees = [treeID]
+        } else {
+            trees = (try await redis.send("ZRANGE", treeIndex, "0", "-1").array ?? []).compactMap(\.string)
+        }
+        if let startTree = position.treeID, let index = trees.firstIndex(of: startTree) {
+            trees.removeFirst(index)
+        } else {
+            position = Cursor()
+        }
+        var page: [TaskRecord] = []
+        for (treeNumber, treeID) in trees.enumerated() {
+            var offset = treeNumber == 0 ? position.offset : 0
+            while true {
+                let ids = (try await redis.send(
+                    "ZRANGE", keys.treeTasks(treeID), String(offset), String(offset + 199)).array ?? []).compactMap(\.string)
+                if ids.isEmpty { break }
+                for (step, record) in try await tasks(ids, inTree: treeID).enumerated() {
+                    guard filter.status.map({ $0 == record.status }) ?? true,
+                          filter.executor.map({ $0 == record.executor }) ?? true else { continue }
+                    if page.count == limit {
+                        return TaskPage(tasks: page, nextCursor: Cursor(treeID: treeID, offset: offset + step).text)
+                    }
+                    page.append(record)
+                }
+                offset += ids.count
+            }
+        }
+        return TaskPage(tasks: page, nextCursor: nil)
+    }
+}
+
+/// Where a listing resumes: base64url of `<tree id>\n<offset>`.
+struct Cursor {
+    var treeID: String?
+    var offset = 0
+
+    init() {}
+
+    init(treeID: String, offset: Int) {
+        self.treeID = treeID
+        self.offset = offset
+    }
+
+    init(_ text: String?) throws {
+        guard let text, !text.isEmpty else { return }
+        var base64 = text.replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
+        while base64.count % 4 != 0 { base64 += "=" }
+        guard let data = Data(base64Encoded: base64),
+              let decoded = String(data: data, encoding: .utf8),
+              let newline = decoded.lastIndex(of: "\n"),
+              let offset = Int(decoded[decoded.index(after: newline)...]), offset >= 0
+        else { throw BatonError.invalidArgument("cursor is not a cursor returned by a previous page", field: "cursor") }
+        treeID = String(decoded[..<newline])
+        self.offset = offset
+    }
+
+    var text: String {
+        Data("\(treeID ?? "")\n\(offset)".utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+    }
+}

@@ -1,0 +1,182 @@
+import BatonCore
+import Foundation
+import RedisClient
+
+/// The answer to a submission.
+public struct SubmitResult: Sendable, Hashable {
+    /// The new tree's id (its first root's id).
+    public var treeID: String
+    /// Every task id, in submission order.
+    public var taskIDs: [String]
+}
+
+extension BatonStore {
+    /// Validates and stores a whole array of tasks as one new tree: every task or none.
+    ///
+    /// - Parameters:
+    ///   - userID: the owner (from the caller's identity, never from the body).
+    ///   - execute: start running at once (`false` stores the tree for a later ``startTree(_:userID:)``).
+    /// - Throws: ``BatonError`` — `validation_failed` naming the field, `already_exists` for a taken id.
+    public func submit(
+        _ items: [TaskSubmission],
+        userID: String?,
+        execute: Bool = true,
+        validator: TreeValidator = TreeValidator()
+    ) async throws -> SubmitResult {
+        let now = clock()
+        var tree = try validator.validate(items, now: Timestamp.date(millis: now))
+        for index in tree.tasks.indices { tree.tasks[index].userID = userID }
+        return try await store(tree, userID: userID, execute: execute, now: now)
+    }
+
+    /// Stores a validated tree (see ``submit(_:userID:execute:validator:)``).
+    public func store(_ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64) async throws -> SubmitResult {
+        let externalTrees = try await locateExternalDependencies(of: tree, userID: userID)
+        let ids = tree.tasks.map(\.id)
+        try await reserve(ids, for: tree.treeID, tasks: tree.tasks)
+
+        var dependents: [String: [String]] = [:]
+        let inTree = Set(ids)
+        for task in tree.tasks {
+            for dependency in task.dependencies where inTree.contains(dependency.id) {
+                dependents[dependency.id, default: []].append((dependency.required ? "R" : "O") + task.id)
+            }
+        }
+        var arguments = [userID ?? "", execute ? "1" : "0", tree.treeID, OriginType.create.rawValue, String(tree.tasks.count)]
+        var outputs = TreeOutputs()
+        for task in tree.tasks {
+            let ready = execute && task.dependencies.isEmpty
+            let fields = TaskHash.fields(
+                of: task, createdAt: now, waiting: task.dependencies.count,
+                dependents: dependents[task.id] ?? [], queued: ready)
+            arguments.append(task.id)
+            arguments.append(String(fields.count / 2))
+            arguments.append(contentsOf: fields)
+            if ready {
+                outputs.ready.append(.init(treeID: tree.treeID, taskID: task.id, executor: task.executor, priority: task.priority))
+            }
+        }
+        do {
+            _ = try await run([treeCall(Scripts.submitTree, tree.treeID, now: now, arguments)],
+                              operation: "submit", timeout: .seconds(300))
+        } catch {
+            await releaseReservation(ids, for: tree.treeID)
+            throw error
+        }
+
+        var indexes = [
+            RedisCommand("ZADD", keys.userTrees(userID ?? ""), String(now), tree.treeID),
+            RedisCommand("ZADD", keys.allTrees, String(now), tree.treeID),
+        ]
+        if let registration = register(executors: tree.tasks.map(\.executor)) { indexes.append(registration) }
+        _ = try await redis.pipeline(indexes)
+        if !externalTrees.isEmpty {
+            outputs.notifications += try await watchExternalDependencies(of: tree, in: externalTrees)
+        }
+        try await dispatch(outputs, now: now)
+        return SubmitResult(treeID: tree.treeID, taskIDs: ids)
+    }
+
+    /// Starts a stored tree, or repairs a started one by queueing again whatever is ready.
+    public func startTree(_ treeID: String, userID: String?) async throws {
+        try await checkOwner(ofTree: treeID, userID: userID)
+        let now = clock()
+        let reply = try await run([treeCall(Scripts.startTree, treeID, now: now, [])], operation: "execute")[0]
+        try await dispatch(TreeOutputs(reply: reply, treeID: treeID), now: now)
+    }
+
+    // MARK: Steps of a submission
+
+    /// Finds the trees of dependencies outside the array; each must be a task of the same user.
+    private func locateExternalDependencies(of tree: ValidatedTree, userID: String?) async throws -> [String: String] {
+        let external = tree.externalDependencies.sorted()
+        if external.isEmpty { return [:] }
+        let treeIDs = try await self.treeIDs(ofTasks: external)
+        let distinctTrees = Array(Set(treeIDs.compactMap { $0 }))
+        let owners = try await redis.pipeline(distinctTrees.map { RedisCommand("HGET", keys.tree($0), "user_id") })
+        let ownerOf = Dictionary(uniqueKeysWithValues: zip(distinctTrees, owners.map { $0.string ?? "" }))
+        var located: [String: String] = [:]
+        for (dependencyID, treeID) in zip(external, treeIDs) {
+            if let treeID, let owner = ownerOf[treeID], userID == nil || owner == userID {
+                located[dependencyID] = treeID
+                continue
+            }
+            let (taskIndex, position) = Self.firstReference(to: dependencyID, in: tree.tasks)
+            throw BatonError.validationFailed(
+                "Dependency '\(dependencyID)' of task '\(tree.tasks[taskIndex].name)' is not a valid id or name in the task array, nor an existing task",
+                field: "tasks[\(taskIndex)].dependencies[\(position)]")
+        }
+        return located
+    }
+
+    private static func firstReference(to dependencyID: String, in tasks: [TaskRecord]) -> (Int, Int) {
+        for (index, task) in tasks.enumerated() {
+            if let position = task.dependencies.firstIndex(where: { $0.id == dependencyID }) { return (index, position) }
+        }
+        return (0, 0)
+    }
+
+    /// Claims every id in the id index, all or none.
+    private func reserve(_ ids: [String], for treeID: String, tasks: [TaskRecord]) async throws {
+        let buckets = Dictionary(grouping: ids, by: Keys.bucket(of:))
+        let calls = buckets.map { bucket, members in
+            RedisScriptCall(Scripts.reserveIDs, keys: [keys.idIndex(bucket: bucket)], arguments: [treeID] + members)
+        }
+        let replies: [RedisReply]
+        do {
+            replies = try await redis.evalPipeline(calls)
+        } catch {
+            await releaseReservation(ids, for: treeID)
+            throw error
+        }
+        let taken = replies.compactMap { reply -> String? in
+            guard let id = reply.string, !id.isEmpty else { return nil }
+            return id
+        }
+        let failed = replies.first { $0.errorMessage != nil }
+        if taken.isEmpty && failed == nil { return }
+        await releaseReservation(ids, for: treeID)
+        if let id = taken.first {
+            let index = tasks.firstIndex { $0.id == id } ?? 0
+            throw BatonError.alreadyExists("Task id '\(id)' already exists", field: "tasks[\(index)].id")
+        }
+        throw BatonError.internal("reserving task ids failed: \(failed?.errorMessage ?? "")")
+    }
+
+    /// Gives back reserved ids after a refused submission (best effort: a failure leaves ids that
+    /// point at a tree that does not exist, which reads treat as missing).
+    func releaseReservation(_ ids: [String], for treeID: String) async {
+        let buckets = Dictionary(grouping: ids, by: Keys.bucket(of:))
+        let calls = buckets.map { bucket, members in
+            RedisScriptCall(Scripts.releaseIDs, keys: [keys.idIndex(bucket: bucket)], arguments: [treeID] + members)
+        }
+        _ = try? await redis.evalPipeline(calls)
+    }
+
+    /// Registers the new tasks as dependents of tasks in other trees; dependencies that already
+    /// reached a final state are reported back as notifications to apply now.
+    private func watchExternalDependencies(
+        of tree: ValidatedTree, in externalTrees: [String: String]
+    ) async throws -> [TreeOutputs.Notification] {
+        var calls: [RedisScriptCall] = []
+        var edges: [(task: String, dependency: Dependency)] = []
+        for task in tree.tasks {
+            for dependency in task.dependencies {
+                guard let dependencyTree = externalTrees[dependency.id] else { continue }
+                calls.append(RedisScriptCall(
+                    Scripts.watchDependency, keys: [keys.tree(dependencyTree)],
+                    arguments: [dependency.id, tree.treeID, task.id, dependency.required ? "1" : "0"]))
+                edges.append((task.id, dependency))
+            }
+        }
+        let replies = try await run(calls, operation: "submit")
+        var notifications: [TreeOutputs.Notification] = []
+        for (edge, reply) in zip(edges, replies) {
+            guard let parts = reply.array?.compactMap(\.string), parts.count == 3 else { continue }
+            notifications.append(.init(
+                treeID: tree.treeID, taskID: edge.task, required: edge.dependency.required,
+                dependencyID: edge.dependency.id, state: parts[0], result: parts[1], cause: parts[2]))
+        }
+        return notifications
+    }
+}

@@ -1,0 +1,91 @@
+import BatonCore
+import Foundation
+import RedisClient
+import Synchronization
+
+/// Baton's state in Redis: typed calls named after transitions (`submit`, `startTree`, `claim`,
+/// `start`, `apply`) and read-only queries (`task`, `tree`, `listTasks`).
+///
+/// Every state change of a tree is one Lua script on that tree's hash tag; what must cross slots
+/// (queues, the id index, dependents in other trees) is done afterwards, idempotently, from the
+/// script's outputs (``TreeOutputs``).
+public final class BatonStore: Sendable {
+    /// The Redis connection pool.
+    public let redis: RedisClient
+    /// Key names.
+    public let keys: Keys
+    /// Bound of each tree's event stream (`XADD … MAXLEN ~`).
+    public let eventsMaxLength: Int
+    /// The clock every transition reads (epoch milliseconds); injectable for tests.
+    public let clock: @Sendable () -> Int64
+    private let registeredExecutors = Mutex<Set<String>>([])
+
+    public init(
+        redis: RedisClient,
+        keys: Keys = Keys(),
+        eventsMaxLength: Int = 10_000,
+        clock: @escaping @Sendable () -> Int64 = { Timestamp.millis(Date()) }
+    ) {
+        self.redis = redis
+        self.keys = keys
+        self.eventsMaxLength = eventsMaxLength
+        self.clock = clock
+    }
+
+    // MARK: Script plumbing
+
+    /// KEYS of a tree-scoped script.
+    func treeKeys(_ treeID: String) -> [String] {
+        [keys.tree(treeID), keys.treeTasks(treeID), keys.treeEvents(treeID)]
+    }
+
+    /// The ARGV every tree-scoped script starts with.
+    func treeArguments(_ treeID: String, now: Int64) -> [String] {
+        [String(now), String(eventsMaxLength), keys.treeChannel(treeID), treeID]
+    }
+
+    /// A call of a tree-scoped script.
+    func treeCall(_ script: RedisScript, _ treeID: String, now: Int64, _ more: [String]) -> RedisScriptCall {
+        RedisScriptCall(script, keys: treeKeys(treeID), arguments: treeArguments(treeID, now: now) + more)
+    }
+
+    /// Turns an error reply of a script into Baton's error vocabulary.
+    static func scriptError(_ reply: RedisReply, operation: String) -> BatonError? {
+        guard let message = reply.errorMessage else { return nil }
+        if let error = BatonError(scriptError: message) { return error.during(operation) }
+        return BatonError.internal("\(operation): \(message)")
+    }
+
+    /// Runs script calls in one round trip and throws the first script error.
+    func run(_ calls: [RedisScriptCall], operation: String, timeout: Duration? = nil) async throws -> [RedisReply] {
+        let replies = try await redis.evalPipeline(calls, timeout: timeout)
+        for reply in replies {
+            if let error = Self.scriptError(reply, operation: operation) { throw error }
+        }
+        return replies
+    }
+
+    /// Adds executor types to the registry the scheduler walks, once per process.
+    func register(executors: some Sequence<String>) -> RedisCommand? {
+        let new = registeredExecutors.withLock { known -> [String] in
+            let fresh = Set(executors).subtracting(known)
+            known.formUnion(fresh)
+            return Array(fresh)
+        }
+        if new.isEmpty { return nil }
+        return RedisCommand(["SADD", keys.executors] + new.sorted())
+    }
+
+    // MARK: Lookups
+
+    /// The tree that holds a task, from the id index.
+    public func treeID(ofTask taskID: String) async throws -> String? {
+        try await redis.send("HGET", keys.idIndex(for: taskID), taskID).string
+    }
+
+    /// The trees of several tasks, in one round trip (nil where unknown).
+    public func treeIDs(ofTasks taskIDs: [String]) async throws -> [String?] {
+        let replies = try await redis.pipeline(taskIDs.map { RedisCommand("HGET", keys.idIndex(for: $0), $0) })
+        return replies.map { $0.string }
+    }
+}

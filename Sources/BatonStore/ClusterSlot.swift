@@ -1,0 +1,26 @@
+/// Redis Cluster key slots: CRC16 (XMODEM) of the key, or of its `{hash tag}`, modulo 16384.
+public enum ClusterSlot {
+    /// The slot of a key.
+    public static func of(_ key: String) -> Int {
+        let bytes = Array(key.utf8)
+        var hashed = bytes[...]
+        if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
+           let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")),
+           close > open + 1 {
+            hashed = bytes[(open + 1)..<close]
+        }
+        return Int(crc16(hashed)) & 16383
+    }
+
+    /// CRC16-CCITT (XMODEM), the checksum Redis Cluster uses.
+    public static func crc16<C: Collection>(_ bytes: C) -> UInt16 where C.Element == UInt8 {
+        var crc: UInt16 = 0
+        for byte in bytes {
+            crc ^= UInt16(byte) << 8
+            for _ in 0..<8 {
+                crc = (crc & 0x8000) != 0 ? (crc << 1) ^ 0x1021 : crc << 1
+            }
+        }
+        return crc
+    }
+}

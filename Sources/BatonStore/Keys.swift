@@ -1,0 +1,116 @@
+/// Every Redis key and channel name Baton uses, in one place.
+///
+/// Keys are grouped by a hash tag so that every script touches one cluster slot:
+///
+/// | scope | tag | keys |
+/// |---|---|---|
+/// | a tree | `{t:<tree_id>}` | `tree` (hash), `tasks` (zset), `task:<id>` (hash per task), `events` (stream) |
+/// | an executor type | `{q:<executor>}` | `ready`, `leases`, `delayed`, `marker` (zsets), `seq` (counter) |
+/// | the id index | `{idx:<n>}` | `ids` (hash task id → tree id), 64 buckets |
+/// | a user | `{u:<user>}` | `trees` (zset of tree ids by creation time) |
+/// | the bus | `{bus}` | `reports`, `submit` (streams) |
+///
+/// `docs/PROTOCOL.md` documents each key's fields for apps that read or write Redis directly.
+public struct Keys: Sendable, Hashable {
+    /// The prefix of every key (`baton` by default; tests use a unique one each).
+    public let namespace: String
+
+    /// Buckets of the task-id index.
+    public static let indexBuckets = 64
+
+    public init(namespace: String = "baton") {
+        self.namespace = namespace
+    }
+
+    // MARK: Tree scope — `{t:<tree_id>}`
+
+    /// The hash tag of a tree.
+    public func treeTag(_ treeID: String) -> String { "\(namespace):{t:\(treeID)}" }
+
+    /// Hash: the tree record (owner, status, counters).
+    public func tree(_ treeID: String) -> String { "\(treeTag(treeID)):tree" }
+
+    /// Sorted set: the tree's task ids, scored by submission order.
+    public func treeTasks(_ treeID: String) -> String { "\(treeTag(treeID)):tasks" }
+
+    /// Hash: one task record.
+    public func task(_ treeID: String, _ taskID: String) -> String { "\(taskPrefix(treeID))\(taskID)" }
+
+    /// The prefix of the tree's task keys; scripts append a task id to it.
+    public func taskPrefix(_ treeID: String) -> String { "\(treeTag(treeID)):task:" }
+
+    /// Stream: the tree's event log, replayed by streaming clients.
+    public func treeEvents(_ treeID: String) -> String { "\(treeTag(treeID)):events" }
+
+    // MARK: Executor scope — `{q:<executor>}`
+
+    /// Sorted set: tasks ready to run, member `<tree_id>\t<task_id>`, score `priority·2^32 + sequence`.
+    public func ready(_ executor: String) -> String { "\(namespace):{q:\(executor)}:ready" }
+
+    /// Counter: the FIFO sequence of the ready queue.
+    public func readySequence(_ executor: String) -> String { "\(namespace):{q:\(executor)}:seq" }
+
+    /// Sorted set with at most one member: wakes agents blocked in BZPOPMIN when work arrives.
+    public func marker(_ executor: String) -> String { "\(namespace):{q:\(executor)}:marker" }
+
+    /// Sorted set: claimed tasks, member `<tree_id>\t<task_id>`, score = lease expiry (epoch ms).
+    public func leases(_ executor: String) -> String { "\(namespace):{q:\(executor)}:leases" }
+
+    /// Sorted set: retries waiting for their backoff, member `<priority>\t<tree_id>\t<task_id>`, score = due time (epoch ms).
+    public func delayed(_ executor: String) -> String { "\(namespace):{q:\(executor)}:delayed" }
+
+    /// Set: every executor type that ever had work (the scheduler's reaper walks them).
+    public var executors: String { "\(namespace):executors" }
+
+    // MARK: Indexes
+
+    /// Hash bucket of the task-id index that holds `taskID` (task id → tree id).
+    public func idIndex(for taskID: String) -> String { idIndex(bucket: Self.bucket(of: taskID)) }
+
+    /// Hash bucket `n` of the task-id index.
+    public func idIndex(bucket: Int) -> String { "\(namespace):{idx:\(bucket)}:ids" }
+
+    /// Sorted set: a user's trees by creation time (epoch ms).
+    public func userTrees(_ userID: String) -> String { "\(namespace):{u:\(userID)}:trees" }
+
+    /// Sorted set: every tree by creation time (epoch ms), for administrators' listings.
+    public var allTrees: String { "\(namespace):trees" }
+
+    /// The index bucket of a task id: CRC16 of the id modulo ``indexBuckets``.
+    public static func bucket(of taskID: String) -> Int {
+        Int(ClusterSlot.crc16(Array(taskID.utf8))) % indexBuckets
+    }
+
+    // MARK: Bus
+
+    /// Stream: agents' reports (started, progress, completed, failed) consumed by schedulers.
+    public var reports: String { "\(namespace):{bus}:reports" }
+
+    /// Stream: Redis-native submissions (`XADD <ns>:{bus}:submit * request_id R tasks JSON …`).
+    public var submissions: String { "\(namespace):{bus}:submit" }
+
+    /// List: the answer to a Redis-native submission (`BLPOP` it; expires after an hour).
+    public func submissionReply(_ requestID: String) -> String { "\(namespace):submit:reply:\(requestID)" }
+
+    /// Consumer group of the schedulers on the bus streams.
+    public static let schedulerGroup = "schedulers"
+
+    // MARK: Pub/sub channels (nudges only; the truth is in hashes and streams)
+
+    /// Channel: "the tree's event stream has news".
+    public func treeChannel(_ treeID: String) -> String { "\(namespace):events:\(treeID)" }
+
+    /// Channel: cancellation signals for agents running tasks of an executor type.
+    public func cancelChannel(_ executor: String) -> String { "\(namespace):cancel:\(executor)" }
+
+    // MARK: Members
+
+    /// A queue member for a task.
+    public static func member(tree: String, task: String) -> String { "\(tree)\t\(task)" }
+
+    /// Splits a queue member into tree and task id.
+    public static func parseMember(_ member: String) -> (tree: String, task: String)? {
+        guard let tab = member.firstIndex(of: "\t") else { return nil }
+        return (String(member[..<tab]), String(member[member.index(after: tab)...]))
+    }
+}

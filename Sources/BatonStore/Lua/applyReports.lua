@@ -1,0 +1,143 @@
+-- applyReports.lua — applies agents' reports (and the reaper's lease expiries) to one tree.
+-- Each report counts only for the attempt it names; a stale one is ignored. A report that was
+-- already applied (a replayed bus entry) changes nothing but re-collects its outputs, so the
+-- caller can redo the cross-slot work it may have missed.
+--
+-- KEYS[1..3], ARGV[1..4] as in include.lua.
+-- ARGV[5..] groups of 5: kind, task id, attempt, data, extra
+--   completed  data = result JSON
+--   failed     data = error message, extra = partial result JSON or ''
+--   progress   data = progress 0..1
+--   expired    (the lease ran out; attempt is ignored)
+-- Returns the tree outputs {released, delayed, leases, notify, finished}.
+-- Emits task_completed, task_failed, progress, task_blocked, tree_finished.
+
+local function backoff_delay_ms(policy, attempt)
+  if not policy or policy == '' or policy == 'null' then return 0 end
+  local p = cjson.decode(policy)
+  local base = tonumber(p.base_s) or 1
+  local delay = base
+  if p.strategy == 'exponential' then delay = base * (2 ^ (attempt - 1)) end
+  return math.floor(math.min(delay, 300) * 1000)
+end
+
+local function lease_done(ctx, executor, id)
+  local l = ctx.leases
+  l[#l + 1] = executor; l[#l + 1] = id
+end
+
+-- Outputs of a completion that was already applied: dependents still queued, and other trees.
+local function recollect(ctx, id)
+  local f = redis.call('HMGET', task_key(ctx, id), 'dependents', 'xdependents', 'result')
+  for _, line in ipairs(lines(f[2])) do
+    local tab = string.find(line, '\t', 1, true)
+    local n = ctx.notify
+    n[#n + 1] = string.sub(line, 2, tab - 1); n[#n + 1] = string.sub(line, tab + 1)
+    n[#n + 1] = (string.sub(line, 1, 1) == 'R') and '1' or '0'
+    n[#n + 1] = id; n[#n + 1] = 'completed'; n[#n + 1] = f[3] or 'null'; n[#n + 1] = id
+  end
+  for _, line in ipairs(lines(f[1])) do
+    local d = string.sub(line, 2)
+    local g = redis.call('HMGET', task_key(ctx, d), 'status', 'queued', 'executor', 'priority')
+    if g[1] == 'pending' and g[2] == '1' then
+      local r = ctx.released
+      r[#r + 1] = g[3]; r[#r + 1] = g[4]; r[#r + 1] = d
+    end
+  end
+end
+
+local function fail_final(ctx, key, id, executor, message, partial, old_progress)
+  local fields = {'HSET', key, 'status', 'failed', 'error', message, 'progress', '0',
+    'completed_at', ctx.now, 'updated_at', ctx.now}
+  if partial and partial ~= '' then fields[#fields + 1] = 'result'; fields[#fields + 1] = partial end
+  redis.call(unpack(fields))
+  ctx.progress_delta = ctx.progress_delta - old_progress
+  bump(ctx, 'n_in_progress', -1)
+  bump(ctx, 'n_failed', 1)
+  emit(ctx, 'task_failed', id, 'failed', {'error', message})
+  lease_done(ctx, executor, id)
+  settle(ctx, id, 'failed', id)
+end
+
+local ctx = tree_context()
+for i = 5, #ARGV, 5 do
+  local kind, id, attempt, data, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
+  local key = task_key(ctx, id)
+  local f = redis.call('HMGET', key, 'status', 'attempt', 'executor', 'priority', 'progress',
+    'max_attempts', 'backoff', 'lease_losses', 'max_lease_losses', 'queued', 'retry_at')
+  local status, current, executor = f[1], f[2], f[3]
+  local running = status == 'in_progress' and current == attempt
+  local old_progress = tonumber(f[5]) or 0
+
+  if kind == 'completed' then
+    if running then
+      redis.call('HSET', key, 'status', 'completed', 'result', data, 'progress', '1',
+        'completed_at', ctx.now, 'updated_at', ctx.now)
+      ctx.progress_delta = ctx.progress_delta + 1 - old_progress
+      bump(ctx, 'n_in_progress', -1)
+      bump(ctx, 'n_completed', 1)
+      emit(ctx, 'task_completed', id, 'completed', {'result', data, 'progress', '1'})
+      lease_done(ctx, executor, id)
+      settle(ctx, id, 'completed', id)
+    elseif status == 'completed' and current == attempt then
+      recollect(ctx, id)
+    end
+
+  elseif kind == 'failed' then
+    if running then
+      local attempt_n = tonumber(attempt) or 1
+      if attempt_n < (tonumber(f[6]) or 1) then
+        local due = tonumber(ctx.now) + backoff_delay_ms(f[7], attempt_n)
+        local fields = {'HSET', key, 'status', 'pending', 'queued', '1', 'error', data, 'progress', '0',
+          'retry_at', tostring(due), 'updated_at', ctx.now}
+        if extra ~= '' then fields[#fields + 1] = 'result'; fields[#fields + 1] = extra end
+        redis.call(unpack(fields))
+        ctx.progress_delta = ctx.progress_delta - old_progress
+        bump(ctx, 'n_in_progress', -1)
+        bump(ctx, 'n_pending', 1)
+        emit(ctx, 'task_failed', id, 'pending', {'error', data, 'will_retry', '1', 'retry_at', tostring(due)})
+        local d = ctx.delayed
+        d[#d + 1] = executor; d[#d + 1] = f[4]; d[#d + 1] = id; d[#d + 1] = tostring(due)
+        lease_done(ctx, executor, id)
+      else
+        fail_final(ctx, key, id, executor, data, extra, old_progress)
+      end
+    elseif status == 'pending' and f[10] == '1' and current == attempt and f[11] then
+      local d = ctx.delayed
+      d[#d + 1] = executor; d[#d + 1] = f[4]; d[#d + 1] = id; d[#d + 1] = f[11]
+    end
+
+  elseif kind == 'progress' then
+    if running then
+      local value = math.max(0, math.min(1, tonumber(data) or 0))
+      redis.call('HSET', key, 'progress', tostring(value), 'updated_at', ctx.now)
+      ctx.progress_delta = ctx.progress_delta + value - old_progress
+      emit(ctx, 'progress', id, 'in_progress', {'progress', tostring(value)})
+    end
+
+  elseif kind == 'expired' then
+    if status == 'in_progress' then
+      local losses = (tonumber(f[8]) or 0) + 1
+      redis.call('HSET', key, 'lease_losses', losses)
+      if losses >= (tonumber(f[9]) or 3) then
+        fail_final(ctx, key, id, executor, 'lease expired', '', old_progress)
+      else
+        redis.call('HSET', key, 'status', 'pending', 'progress', '0', 'updated_at', ctx.now)
+        ctx.progress_delta = ctx.progress_delta - old_progress
+        bump(ctx, 'n_in_progress', -1)
+        bump(ctx, 'n_pending', 1)
+        emit(ctx, 'task_failed', id, 'pending', {'error', 'lease expired', 'will_retry', '1'})
+        lease_done(ctx, executor, id)
+        release(ctx, id)
+      end
+    elseif status == 'pending' and f[10] == '1' and not f[11] then
+      -- claimed from the queue but never started (the agent died in between): queue it again
+      lease_done(ctx, executor, id)
+      local r = ctx.released
+      r[#r + 1] = executor; r[#r + 1] = f[4]; r[#r + 1] = id
+    elseif executor then
+      lease_done(ctx, executor, id)
+    end
+  end
+end
+return tree_outputs(ctx)

@@ -1,0 +1,26 @@
+-- startTree.lua — starts a stored tree (the guide's distribute_task_tree), or repairs a started
+-- one: every pending, unblocked task whose dependencies all resolved is (again) reported ready.
+-- Idempotent: the caller puts the returned tasks in their queues, where duplicates collapse.
+--
+-- KEYS[1..3], ARGV[1..4] as in include.lua.
+-- Returns the tree outputs {released, delayed, leases, notify, finished}.
+-- Errors: BATON not_found, BATON immutable (archived tree).
+local ctx = tree_context()
+if not ctx.exists then return baton_fail('not_found', 'Task tree ' .. ctx.tree .. ' not found') end
+if ctx.archived then return baton_fail('immutable', 'Archived task ' .. ctx.tree .. ' is immutable; copy it before editing') end
+if not ctx.started then
+  redis.call('HSET', ctx.tree_key, 'started', '1', 'updated_at', ctx.now)
+  ctx.started = true
+end
+for _, id in ipairs(redis.call('ZRANGE', ctx.tasks_key, 0, -1)) do
+  local f = redis.call('HMGET', task_key(ctx, id), 'status', 'blocked_by', 'waiting', 'queued', 'executor', 'priority')
+  if f[1] == 'pending' and not f[2] and (tonumber(f[3]) or 0) <= 0 then
+    if f[4] == '1' then
+      local r = ctx.released
+      r[#r + 1] = f[5]; r[#r + 1] = f[6]; r[#r + 1] = id
+    else
+      release(ctx, id)
+    end
+  end
+end
+return tree_outputs(ctx)

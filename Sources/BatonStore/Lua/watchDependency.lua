@@ -1,0 +1,22 @@
+-- watchDependency.lua — registers a task of another tree as a dependent of a task of this tree,
+-- so its completion (or failure) is passed on, and tells where the dependency stands now.
+--
+-- KEYS[1] <ns>:{t:<tree>}:tree (the dependency's tree; task keys derive from it)
+-- ARGV[1] dependency id   ARGV[2] dependent's tree id   ARGV[3] dependent's id   ARGV[4] '1' required / '0'
+-- Returns {} when the dependency does not exist, {'pending'} while it can still run,
+-- {state, result JSON, cause} once it is completed, failed, cancelled or blocked.
+local key = string.sub(KEYS[1], 1, -5) .. 'task:' .. ARGV[1]
+local f = redis.call('HMGET', key, 'status', 'result', 'blocked_by', 'xdependents')
+if not f[1] then return {} end
+local line = (ARGV[4] == '1' and 'R' or 'O') .. ARGV[2] .. '\t' .. ARGV[3]
+local known = f[4] or ''
+if not string.find('\n' .. known .. '\n', '\n' .. line .. '\n', 1, true) then
+  if known == '' then known = line else known = known .. '\n' .. line end
+  redis.call('HSET', key, 'xdependents', known)
+end
+local status = f[1]
+if status == 'completed' or status == 'failed' or status == 'cancelled' then
+  return {status, (status == 'completed' and f[2]) or 'null', ARGV[1]}
+end
+if f[3] then return {'blocked', 'null', f[3]} end
+return {'pending'}

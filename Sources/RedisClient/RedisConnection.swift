@@ -1,0 +1,257 @@
+import Foundation
+import Synchronization
+
+/// One connection to Redis, owned by its own thread.
+///
+/// Callers on any task `await` replies; the connection thread writes every request queued since
+/// its last turn in one batch and reads the replies in order, so concurrent callers are pipelined
+/// automatically. hiredis never runs on Swift's cooperative pool: blocking commands such as
+/// `BZPOPMIN` or `XREADGROUP … BLOCK` only block this connection's thread.
+///
+/// When Redis goes away, the commands in flight fail with ``RedisError/connectionLost(_:)`` and
+/// the next command reconnects (with backoff, up to ``RedisConfiguration/reconnectTimeout``),
+/// re-applying AUTH, SELECT and the client name.
+public final class RedisConnection: Sendable {
+    private let core: ConnectionCore
+
+    /// Opens a connection thread. The TCP connection itself is made on first use.
+    ///
+    /// - Parameter interruptible: a dedicated connection for blocking commands: cancelling the
+    ///   waiting task aborts the command (the connection is reset and reconnects on next use).
+    public init(configuration: RedisConfiguration, interruptible: Bool = false) {
+        core = ConnectionCore(configuration: configuration, interruptible: interruptible)
+        let core = self.core
+        let thread = Thread { ConnectionWorker(core: core).run() }
+        thread.name = "redis-connection"
+        thread.start()
+    }
+
+    deinit { core.close() }
+
+    /// Sends one command and returns its reply; an error reply is thrown as ``RedisError/server(_:)``.
+    ///
+    /// - Parameter timeout: how long to wait for the reply (default: the configured command
+    ///   timeout). Blocking commands pass their block time plus a margin.
+    @discardableResult
+    public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RedisReply {
+        let replies = try await submit([command], timeout: timeout)
+        return try replies[0].throwingError()
+    }
+
+    /// Sends several commands in one round trip; replies come back in order, error replies in place.
+    public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws -> [RedisReply] {
+        if commands.isEmpty { return [] }
+        return try await submit(commands, timeout: timeout)
+    }
+
+    /// Closes the connection: queued and in-flight commands fail with ``RedisError/closed``.
+    public func close() {
+        core.close()
+    }
+
+    private func submit(_ commands: [RedisCommand], timeout: Duration?) async throws -> [RedisReply] {
+        try Task.checkCancellation()
+        let core = self.core
+        // Only a dedicated connection aborts on cancellation, and it does so per request: the
+        // flag travels with the request, so a cancellation that lands before the connection
+        // thread has taken the request is not lost, and a late one never hits the next request.
+        let cancellation = core.interruptible ? CancellationFlag() : nil
+        return try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { continuation in
+                core.enqueue(ConnectionCore.Request(
+                    commands: commands, timeout: timeout, cancellation: cancellation, continuation: continuation))
+            }
+        } onCancel: {
+            if let cancellation { core.interrupt(cancellation) }
+        }
+    }
+}
+
+/// Set when the task waiting for a request on a dedicated connection is cancelled.
+final class CancellationFlag: Sendable {
+    private let flag = Atomic<Bool>(false)
+    var isSet: Bool { flag.load(ordering: .acquiring) }
+    func set() { flag.store(true, ordering: .releasing) }
+}
+
+/// State shared between callers and the connection thread.
+final class ConnectionCore: Sendable {
+    struct Request: Sendable {
+        let commands: [RedisCommand]
+        let timeout: Duration?
+        let cancellation: CancellationFlag?
+        let continuation: CheckedContinuation<[RedisReply], any Error>
+
+        var isCancelled: Bool { cancellation?.isSet == true }
+    }
+
+    struct State {
+        var queue: [Request] = []
+        var closed = false
+    }
+
+    let configuration: RedisConfiguration
+    let interruptible: Bool
+    let state = Mutex(State())
+    let wakeRead: Int32
+    let wakeWrite: Int32
+
+    init(configuration: RedisConfiguration, interruptible: Bool) {
+        self.configuration = configuration
+        self.interruptible = interruptible
+        (wakeRead, wakeWrite) = WakePipe.make()
+    }
+
+    func enqueue(_ request: Request) {
+        let accepted = state.withLock { state -> Bool in
+            if state.closed { return false }
+            state.queue.append(request)
+            return true
+        }
+        if accepted {
+            WakePipe.signal(wakeWrite)
+        } else {
+            request.continuation.resume(throwing: RedisError.closed)
+        }
+    }
+
+    /// Marks a request cancelled and wakes the thread, which aborts it if it is in flight.
+    func interrupt(_ cancellation: CancellationFlag) {
+        cancellation.set()
+        WakePipe.signal(wakeWrite)
+    }
+
+    func close() {
+        state.withLock { $0.closed = true }
+        WakePipe.signal(wakeWrite)
+    }
+
+    /// Takes every queued request; `nil` once the connection is closed.
+    func takeBatch() -> (requests: [Request], closed: Bool) {
+        state.withLock { state in
+            let batch = state.queue
+            state.queue.removeAll()
+            return (batch, state.closed)
+        }
+    }
+
+    var isClosed: Bool {
+        state.withLock { $0.closed }
+    }
+}
+
+/// The loop that runs on a connection's own thread. Owns the hiredis context.
+private final class ConnectionWorker {
+    private let core: ConnectionCore
+    private let socket: HiredisSocket
+
+    init(core: ConnectionCore) {
+        self.core = core
+        self.socket = HiredisSocket(configuration: core.configuration)
+    }
+
+    func run() {
+        while true {
+            let (batch, closed) = core.takeBatch()
+            if closed {
+                fail(batch[...], with: RedisError.closed)
+                break
+            }
+            if batch.isEmpty {
+                idle(milliseconds: -1)
+                continue
+            }
+            process(batch)
+        }
+        socket.close()
+        WakePipe.close((core.wakeRead, core.wakeWrite))
+    }
+
+    private func process(_ batch: [ConnectionCore.Request]) {
+        var batch = batch
+        if core.interruptible {
+            // Requests cancelled before they were sent are answered without touching Redis.
+            fail(batch.filter(\.isCancelled)[...], with: CancellationError())
+            batch.removeAll(where: \.isCancelled)
+            if batch.isEmpty { return }
+        }
+        let shouldAbort = { [core] in core.isClosed || (core.interruptible && batch.contains(where: \.isCancelled)) }
+        if !socket.isConnected {
+            do { try reconnect(shouldAbort: shouldAbort) } catch {
+                abandon(batch[...], reason: error)
+                return
+            }
+        }
+        for request in batch {
+            for command in request.commands { socket.append(command) }
+        }
+        do {
+            try socket.flush(deadline: .now + core.configuration.commandTimeout, wakeFD: core.wakeRead)
+        } catch {
+            socket.close()
+            abandon(batch[...], reason: error)
+            return
+        }
+        for (index, request) in batch.enumerated() {
+            var replies: [RedisReply] = []
+            replies.reserveCapacity(request.commands.count)
+            do {
+                let deadline = ContinuousClock.now + (request.timeout ?? core.configuration.commandTimeout)
+                for _ in request.commands {
+                    replies.append(try socket.readReply(deadline: deadline, wakeFD: core.wakeRead, shouldAbort: shouldAbort))
+                }
+                request.continuation.resume(returning: replies)
+            } catch {
+                // The connection is out of step with the server: reset it and fail what is left.
+                socket.close()
+                abandon(batch[index...], reason: error)
+                return
+            }
+        }
+    }
+
+    /// Fails requests that cannot be answered: a cancelled one with `CancellationError`, the
+    /// others with `reason` (or ``RedisError/connectionLost(_:)`` when the connection was reset
+    /// only to abort a cancelled neighbour).
+    private func abandon(_ requests: ArraySlice<ConnectionCore.Request>, reason: any Error) {
+        let closed = core.isClosed
+        for request in requests {
+            if closed {
+                request.continuation.resume(throwing: RedisError.closed)
+            } else if request.isCancelled {
+                request.continuation.resume(throwing: CancellationError())
+            } else if let error = reason as? RedisError, error == .closed {
+                request.continuation.resume(throwing: RedisError.connectionLost("reset to abort a cancelled command"))
+            } else {
+                request.continuation.resume(throwing: reason)
+            }
+        }
+    }
+
+    /// Connects, retrying with exponential backoff until the reconnect timeout runs out.
+    private func reconnect(shouldAbort: () -> Bool) throws {
+        let giveUp = ContinuousClock.now + core.configuration.reconnectTimeout
+        var delay = 20
+        while true {
+            do {
+                try socket.connect()
+                return
+            } catch {
+                if shouldAbort() || ContinuousClock.now + .milliseconds(delay) > giveUp { throw error }
+                idle(milliseconds: Int32(delay))
+                delay = min(delay * 2, 1000)
+            }
+        }
+    }
+
+    /// Sleeps until woken by a new request or a close, or until the timeout.
+    private func idle(milliseconds: Int32) {
+        var fds = [pollfd(fd: core.wakeRead, events: Int16(POLLIN), revents: 0)]
+        _ = poll(&fds, 1, milliseconds)
+        if fds[0].revents != 0 { WakePipe.drain(core.wakeRead) }
+    }
+
+    private func fail(_ requests: ArraySlice<ConnectionCore.Request>, with error: any Error) {
+        for request in requests { request.continuation.resume(throwing: error) }
+    }
+}
