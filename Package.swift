@@ -9,6 +9,7 @@ let package = Package(
         .executable(name: "baton-scheduler", targets: ["baton-scheduler"]),
         .executable(name: "baton-agent", targets: ["baton-agent"]),
         .executable(name: "baton-bench", targets: ["baton-bench"]),
+        .executable(name: "baton-gateway", targets: ["baton-gateway"]),
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "BatonCore", targets: ["BatonCore"]),
         .library(name: "BatonStore", targets: ["BatonStore"]),
@@ -18,6 +19,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        // Default traits off: they recompile Hummingbird on every build/test switch and pull swift-configuration.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
     ],
     targets: [
         // C and Redis
@@ -37,6 +41,14 @@ let package = Package(
         ),
         .target(name: "BatonConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
         .target(
+            name: "BatonRuntime",
+            dependencies: [
+                "BatonStore", "BatonConfig",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "BatonScheduler",
             dependencies: [
                 "BatonStore",
@@ -53,32 +65,62 @@ let package = Package(
             ]
         ),
 
+        .target(
+            name: "BatonGateway",
+            dependencies: [
+                "BatonStore", "BatonConfig",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Executables: parse configuration, wire services, run.
         .executableTarget(
+            name: "baton-gateway",
+            dependencies: [
+                "BatonGateway", "BatonRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
             name: "baton-scheduler",
-            dependencies: ["BatonScheduler", "BatonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "BatonScheduler", "BatonRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .executableTarget(
             name: "baton-agent",
-            dependencies: ["BatonAgent", "BatonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: [
+                "BatonAgent", "BatonRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
         ),
         .executableTarget(
             name: "baton",
             dependencies: [
-                "BatonStore", "BatonConfig",
+                "BatonRuntime", "BatonStore", "BatonConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Yams", package: "Yams"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
         .executableTarget(
             name: "baton-bench",
-            dependencies: ["BatonStore", "BatonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["BatonRuntime", "BatonStore", "BatonConfig", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
 
         // Tests
         .testTarget(name: "RedisClientTests", dependencies: ["RedisClient"]),
         .testTarget(name: "BatonCoreTests", dependencies: ["BatonCore"]),
         .testTarget(name: "BatonStoreTests", dependencies: ["BatonStore"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BatonStore"]),
+        .testTarget(name: "BatonAgentTests", dependencies: ["BatonAgent"]),
+        .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BatonStore", "BatonRuntime"]),
+        .testTarget(name: "GatewayTests", dependencies: ["BatonStore", "BatonRuntime"]),
     ]
 )

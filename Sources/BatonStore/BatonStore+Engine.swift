@@ -20,7 +20,7 @@ public struct StartedTask: Sendable, Hashable {
 /// What an agent (or the lease reaper) says about an attempt.
 public struct Report: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
-        case completed, failed, progress, expired
+        case completed, failed, progress, expired, handback
     }
 
     public var kind: Kind

@@ -92,6 +92,9 @@ public struct Keys: Sendable, Hashable {
     /// List: the answer to a Redis-native submission (`BLPOP` it; expires after an hour).
     public func submissionReply(_ requestID: String) -> String { "\(namespace):submit:reply:\(requestID)" }
 
+    /// Stream: the answer to every Redis-native submission (`entry_id`, `request_id`, `reply` JSON).
+    public var submissionResults: String { "\(namespace):submit:results" }
+
     /// Consumer group of the schedulers on the bus streams.
     public static let schedulerGroup = "schedulers"
 

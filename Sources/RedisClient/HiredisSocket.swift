@@ -13,6 +13,9 @@ import Darwin
 final class HiredisSocket {
     private var context: UnsafeMutablePointer<redisContext>?
     private var outgoing: [UInt8] = []
+    /// Whether the last ``connect()`` failed because Redis refused AUTH, SELECT or SETNAME
+    /// (a wrong password or database), which retrying will not cure.
+    private(set) var handshakeRejected = false
     let configuration: RedisConfiguration
 
     init(configuration: RedisConfiguration) {
@@ -23,9 +26,23 @@ final class HiredisSocket {
 
     var isConnected: Bool { context != nil }
 
+    /// Blocks SIGPIPE on the calling thread, which must be the one that owns the socket.
+    ///
+    /// hiredis writes with `write(2)`: on a socket the server has closed, that raises SIGPIPE,
+    /// whose default action kills the whole process. Blocked, the write fails with EPIPE
+    /// instead and the command with ``RedisError/connectionLost(_:)``. Only this thread's mask
+    /// changes; the process's signal handling is left alone.
+    static func ignoreBrokenPipeOnThisThread() {
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGPIPE)
+        pthread_sigmask(SIG_BLOCK, &set, nil)
+    }
+
     /// Connects, then authenticates, selects the database and names the client.
     func connect() throws(RedisError) {
         close()
+        handshakeRejected = false
         let timeout = timeval(configuration.connectTimeout)
         let made: UnsafeMutablePointer<redisContext>?
         switch configuration.endpoint {
@@ -65,6 +82,7 @@ final class HiredisSocket {
         try flush(deadline: .now + configuration.connectTimeout, wakeFD: -1)
         let reply = try readReply(deadline: .now + configuration.connectTimeout, wakeFD: -1, shouldAbort: { false })
         if case .error(let message) = reply {
+            handshakeRejected = !message.hasPrefix("LOADING") && !message.hasPrefix("BUSY")
             throw .connectFailed("\(command.name) rejected: \(message)")
         }
     }

@@ -63,26 +63,34 @@ public final class RedisClient: Sendable {
 
     /// Runs several script calls in one round trip. Replies come back in order with error replies
     /// in place; calls answered NOSCRIPT are reloaded and run again.
+    ///
+    /// Calls run in the order given. When they use more than one script, every script is loaded
+    /// (`SCRIPT LOAD`) at the head of the same pipeline: were one of them missing from Redis
+    /// (after a restart or `SCRIPT FLUSH`), the calls of the others would run while its calls
+    /// failed, and running those again afterwards would change the order. Calls of a single
+    /// script fail together when it is missing, so they are simply run again.
     public func evalPipeline(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws -> [RedisReply] {
         if calls.isEmpty { return [] }
         let connection = self.connection
-        var shas: [String] = []
-        shas.reserveCapacity(calls.count)
-        for call in calls { shas.append(try await sha(of: call.script, on: connection)) }
-        var replies = try await connection.pipeline(
-            zip(calls, shas).map { $0.command(sha: $1) }, timeout: timeout)
+        var scripts: [RedisScript] = []
+        var shas: [String: String] = [:]
+        for call in calls where shas[call.script.source] == nil {
+            scripts.append(call.script)
+            shas[call.script.source] = try await sha(of: call.script, on: connection)
+        }
+        let commands = calls.map { $0.command(sha: shas[$0.script.source]!) }
+        let preload = scripts.count > 1 ? scripts.map { RedisCommand("SCRIPT", "LOAD", $0.source) } : []
+        var replies = Array(try await connection.pipeline(preload + commands, timeout: timeout).dropFirst(preload.count))
         let missing = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
         if missing.isEmpty { return replies }
-        scriptSHAs.withLock { $0.removeAll() }
-        var retried: [RedisCommand] = []
-        for index in missing {
-            retried.append(calls[index].command(sha: try await sha(of: calls[index].script, on: connection)))
-        }
-        let second = try await connection.pipeline(retried, timeout: timeout)
-        for (index, reply) in zip(missing, second) { replies[index] = reply }
+        let reload = scripts.filter { script in missing.contains { calls[$0].script.source == script.source } }
+            .map { RedisCommand("SCRIPT", "LOAD", $0.source) }
+        let second = try await connection.pipeline(reload + missing.map { commands[$0] }, timeout: timeout)
+        for (index, reply) in zip(missing, second.dropFirst(reload.count)) { replies[index] = reply }
         return replies
     }
 
+    /// The SHA1 of a script, learned from Redis once (it depends on the source only).
     private func sha(of script: RedisScript, on connection: RedisConnection) async throws -> String {
         if let known = scriptSHAs.withLock({ $0[script.source] }) { return known }
         let reply = try await connection.send(RedisCommand("SCRIPT", "LOAD", script.source))

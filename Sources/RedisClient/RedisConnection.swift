@@ -21,7 +21,10 @@ public final class RedisConnection: Sendable {
     public init(configuration: RedisConfiguration, interruptible: Bool = false) {
         core = ConnectionCore(configuration: configuration, interruptible: interruptible)
         let core = self.core
-        let thread = Thread { ConnectionWorker(core: core).run() }
+        let thread = Thread {
+            HiredisSocket.ignoreBrokenPipeOnThisThread()
+            ConnectionWorker(core: core).run()
+        }
         thread.name = "redis-connection"
         thread.start()
     }
@@ -101,6 +104,10 @@ final class ConnectionCore: Sendable {
         self.interruptible = interruptible
         (wakeRead, wakeWrite) = WakePipe.make()
     }
+
+    // The pipe is closed only once nothing can signal it any more: were the thread to close it
+    // on exit, a later `close()` (say, from `deinit`) would write to a descriptor number that
+    // may by then belong to another connection's socket, corrupting its protocol stream.
 
     func enqueue(_ request: Request) {
         let accepted = state.withLock { state -> Bool in
@@ -228,7 +235,8 @@ private final class ConnectionWorker {
         }
     }
 
-    /// Connects, retrying with exponential backoff until the reconnect timeout runs out.
+    /// Connects, retrying with exponential backoff until the reconnect timeout runs out; a
+    /// rejected AUTH or SELECT fails at once.
     private func reconnect(shouldAbort: () -> Bool) throws {
         let giveUp = ContinuousClock.now + core.configuration.reconnectTimeout
         var delay = 20
@@ -237,7 +245,9 @@ private final class ConnectionWorker {
                 try socket.connect()
                 return
             } catch {
-                if shouldAbort() || ContinuousClock.now + .milliseconds(delay) > giveUp { throw error }
+                if socket.handshakeRejected || shouldAbort() || ContinuousClock.now + .milliseconds(delay) > giveUp {
+                    throw error
+                }
                 idle(milliseconds: Int32(delay))
                 delay = min(delay * 2, 1000)
             }

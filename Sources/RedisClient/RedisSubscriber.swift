@@ -38,7 +38,10 @@ public final class RedisSubscriber: Sendable {
         events = stream
         core = SubscriberCore(configuration: configuration, continuation: continuation)
         let core = self.core
-        let thread = Thread { SubscriberWorker(core: core).run() }
+        let thread = Thread {
+            HiredisSocket.ignoreBrokenPipeOnThisThread()
+            SubscriberWorker(core: core).run()
+        }
         thread.name = "redis-subscriber"
         thread.start()
     }
@@ -107,6 +110,8 @@ final class SubscriberCore: Sendable {
         self.continuation = continuation
         (wakeRead, wakeWrite) = WakePipe.make()
     }
+
+    // Closed only once nothing can signal the pipe any more (see `ConnectionCore`).
 
     func request(_ change: Change) {
         let accepted = state.withLock { state -> Bool in

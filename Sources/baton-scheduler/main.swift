@@ -1,1 +1,33 @@
-print("not yet implemented")
+import ArgumentParser
+import BatonRuntime
+import BatonScheduler
+import Logging
+import ServiceLifecycle
+
+/// `baton-scheduler`: consumes the bus, applies transitions, reaps leases, promotes retries.
+@main
+struct SchedulerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton-scheduler",
+        abstract: "Apply task transitions, release ready work and reclaim lost leases.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    func run() async throws {
+        Runtime.bootstrapLogging()
+        let config = try connection.loadConfig()
+        let logger = Logger(label: "baton.scheduler")
+        let store = try Runtime.makeStore(config, clientName: "baton-scheduler")
+        let settings = SchedulerSettings(
+            batchSize: config.scheduler.batchSize,
+            blockMillis: config.scheduler.blockMillis,
+            reaperIntervalMillis: config.scheduler.reaperIntervalMillis,
+            consumerName: Runtime.processName("scheduler"))
+        logger.info("scheduler starting", metadata: ["baton.redis": "\(config.redisURL)", "baton.namespace": "\(config.namespace)"])
+        let group = ServiceGroup(
+            services: Scheduler.services(store: store, settings: settings, logger: logger),
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger)
+        try await group.run()
+    }
+}

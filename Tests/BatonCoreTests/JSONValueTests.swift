@@ -101,6 +101,12 @@ struct JSONValueTests {
         #expect(try JSONValue(parsing: #"{"a":1,"a":2}"#) == ["a": 2])
     }
 
+    @Test func integersSerialiseExactly() throws {
+        let value: JSONValue = [0, 7, -7, 10, -100, .int(Int.max), .int(Int.min)]
+        #expect(value.jsonString() == "[0,7,-7,10,-100,9223372036854775807,-9223372036854775808]")
+        #expect(try JSONValue(parsing: value.jsonString()) == value)
+    }
+
     @Test func nonFiniteDoublesSerialiseAsNull() {
         #expect(JSONValue.array([.double(.infinity), .double(.nan)]).jsonString() == "[null,null]")
     }

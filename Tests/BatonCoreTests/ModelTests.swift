@@ -131,3 +131,17 @@ struct ModelTests {
         }
     }
 }
+
+@Suite("TaskID")
+struct TaskIDTests {
+    @Test func generatesDistinctLowercaseUUIDv4() {
+        let pattern = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/
+        let ids = (0..<10_000).map { _ in TaskID.generate() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.wholeMatch(of: pattern) != nil })
+        #expect(UUID(uuidString: ids[0])?.uuidString.lowercased() == ids[0])
+        // All four variant characters and every hex digit occur somewhere.
+        #expect(Set(ids.map { $0[$0.index($0.startIndex, offsetBy: 19)] }) == ["8", "9", "a", "b"])
+        #expect(Set(ids.joined().filter { $0 != "-" }).count == 16)
+    }
+}

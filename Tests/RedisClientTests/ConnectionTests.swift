@@ -38,10 +38,12 @@ struct ConnectionTests {
         #expect(try await three.send("GET", key).string == "in three")
         try await three.send("DEL", key)
 
-        // A wrong password fails the connection, and says why.
+        // A wrong password fails the connection at once (retrying will not cure it), and says why.
         let wrong = try RedisClient(url: "redis://\(user):wrong@\(host):\(port)/0")
         defer { wrong.close() }
+        let start = ContinuousClock.now
         let error = await #expect(throws: RedisError.self) { try await wrong.send("PING") }
+        #expect(ContinuousClock.now - start < .seconds(2))
         guard case .connectFailed(let reason) = error else {
             Issue.record("expected connectFailed, got \(String(describing: error))")
             return
@@ -62,6 +64,12 @@ struct ConnectionTests {
         #expect(try await blocking.send(RedisCommand("CLIENT", "GETNAME")).string == "rct-named")
         #expect(try await blocking.send(RedisCommand("CLIENT", "INFO")).string?.contains(" db=1 ") == true)
 
+        // A database the server does not have is rejected when connecting.
+        let noSuchDatabase = try RedisClient(url: "redis://:t0p@127.0.0.1:\(server.port)/99")
+        defer { noSuchDatabase.close() }
+        let rejected = await #expect(throws: RedisError.self) { try await noSuchDatabase.send("PING") }
+        #expect(rejected.map { "\($0)" }?.contains("SELECT rejected") == true)
+
         let anonymous = try RedisClient(url: "redis://127.0.0.1:\(server.port)/0")
         defer { anonymous.close() }
         let error = await #expect(throws: RedisError.self) { try await anonymous.send("GET", "x") }
@@ -81,7 +89,7 @@ struct ConnectionTests {
         for (index, reply) in replies.enumerated() {
             switch index {
             case ..<500: #expect(reply == .integer(index + 1), "reply \(index)")
-            case 500: #expect(reply.errorMessage?.hasPrefix("WRONGTYPE") == true, "reply \(index): \(reply)")
+            case 500: #expect(reply.errorMessage?.hasPrefix("ERR") == true, "reply \(index): \(reply)")
             default: #expect(reply == .integer(index), "reply \(index)")
             }
         }
@@ -159,6 +167,29 @@ struct ConnectionTests {
             }
             #expect(error?.isConnectionError == true)
             #expect(try await connection.send(["PING"]) == .status("PONG"))
+        }
+    }
+
+    @Test func closingConnectionsNeverDisturbsOthers() async throws {
+        // Closing a connection (explicitly, then again from deinit) while other connections are
+        // being opened must not touch their sockets: every reply stays the expected one.
+        let configuration = try TestRedis.configuration()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<8 {
+                group.addTask {
+                    for round in 0..<100 {
+                        let connection = RedisConnection(configuration: configuration)
+                        let subscriber = RedisSubscriber(configuration: configuration)
+                        try await subscriber.subscribe(["rct:closing:\(worker)"])
+                        let text = "\(worker)-\(round)"
+                        #expect(try await connection.send(["ECHO", text]).string == text)
+                        #expect(try await connection.pipeline([["ECHO", text], ["PING"]]).map(\.string) == [text, "PONG"])
+                        connection.close()
+                        subscriber.close()
+                    }
+                }
+            }
+            try await group.waitForAll()
         }
     }
 

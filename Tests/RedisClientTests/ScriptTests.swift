@@ -51,6 +51,36 @@ struct ScriptTests {
         #expect(try await redis.evalPipeline([]) == [])
     }
 
+    @Test func reloadKeepsTheOrderOfCalls() async throws {
+        let server = try await RedisServerProcess.start()
+        defer { server.stop() }
+        let redis = try RedisClient(url: server.url)
+        defer { redis.close() }
+        let key = TestRedis.prefix()
+        let pushA = RedisScript(name: "pushA", source: "return redis.call('RPUSH', KEYS[1], 'a' .. ARGV[1])")
+        let pushB = RedisScript(name: "pushB", source: "return redis.call('RPUSH', KEYS[1], 'b' .. ARGV[1])")
+
+        // A is known to the client but gone from Redis; B is loaded after the flush.
+        try await redis.eval(pushA, keys: [key], arguments: ["0"])
+        try await redis.send("SCRIPT", "FLUSH")
+        try await redis.eval(pushB, keys: [key], arguments: ["0"])
+
+        let replies = try await redis.evalPipeline([
+            RedisScriptCall(pushA, keys: [key], arguments: ["1"]),
+            RedisScriptCall(pushB, keys: [key], arguments: ["2"]),
+            RedisScriptCall(pushA, keys: [key], arguments: ["3"]),
+        ])
+        #expect(replies == [.integer(3), .integer(4), .integer(5)])
+        let list = try await redis.send("LRANGE", key, "0", "-1").array?.compactMap(\.string)
+        #expect(list == ["a0", "b0", "a1", "b2", "a3"])
+
+        // One script only: every call fails NOSCRIPT together and all run again, in order.
+        try await redis.send("SCRIPT", "FLUSH")
+        let again = try await redis.evalPipeline((4..<7).map { RedisScriptCall(pushA, keys: [key], arguments: [String($0)]) })
+        #expect(again == [.integer(6), .integer(7), .integer(8)])
+        #expect(try await redis.send("LRANGE", key, "5", "-1").array?.compactMap(\.string) == ["a4", "a5", "a6"])
+    }
+
     @Test func scriptErrorsAreThrown() async throws {
         let redis = try TestRedis.client()
         defer { redis.close() }

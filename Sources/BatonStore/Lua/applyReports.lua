@@ -8,9 +8,11 @@
 --   completed  data = result JSON
 --   failed     data = error message, extra = partial result JSON or ''
 --   progress   data = progress 0..1
---   expired    (the lease ran out; attempt is ignored)
+--   expired    the lease ran out (the reaper; attempt is ignored): back to the queue, counted
+--              as a lease loss; after max_lease_losses the task fails with 'lease expired'
+--   handback   a shutting-down agent returns a task it could not finish: back to the queue
 -- Returns the tree outputs {released, delayed, leases, notify, finished}.
--- Emits task_completed, task_failed, progress, task_blocked, tree_finished.
+-- Emits task_completed, task_failed, task_requeued, progress, task_blocked, tree_finished.
 
 local function backoff_delay_ms(policy, attempt)
   if not policy or policy == '' or policy == 'null' then return 0 end
@@ -57,6 +59,17 @@ local function fail_final(ctx, key, id, executor, message, partial, old_progress
   emit(ctx, 'task_failed', id, 'failed', {'error', message})
   lease_done(ctx, executor, id)
   settle(ctx, id, 'failed', id)
+end
+
+-- A running task goes back to its queue without counting as a failed attempt.
+local function requeue(ctx, key, id, executor, old_progress, reason)
+  redis.call('HSET', key, 'status', 'pending', 'progress', '0', 'updated_at', ctx.now)
+  ctx.progress_delta = ctx.progress_delta - old_progress
+  bump(ctx, 'n_in_progress', -1)
+  bump(ctx, 'n_pending', 1)
+  emit(ctx, 'task_requeued', id, 'pending', {'reason', reason})
+  lease_done(ctx, executor, id)
+  release(ctx, id)
 end
 
 local ctx = tree_context()
@@ -115,6 +128,9 @@ for i = 5, #ARGV, 5 do
       emit(ctx, 'progress', id, 'in_progress', {'progress', tostring(value)})
     end
 
+  elseif kind == 'handback' then
+    if running then requeue(ctx, key, id, executor, old_progress, 'handed back by a stopping agent') end
+
   elseif kind == 'expired' then
     if status == 'in_progress' then
       local losses = (tonumber(f[8]) or 0) + 1
@@ -122,13 +138,7 @@ for i = 5, #ARGV, 5 do
       if losses >= (tonumber(f[9]) or 3) then
         fail_final(ctx, key, id, executor, 'lease expired', '', old_progress)
       else
-        redis.call('HSET', key, 'status', 'pending', 'progress', '0', 'updated_at', ctx.now)
-        ctx.progress_delta = ctx.progress_delta - old_progress
-        bump(ctx, 'n_in_progress', -1)
-        bump(ctx, 'n_pending', 1)
-        emit(ctx, 'task_failed', id, 'pending', {'error', 'lease expired', 'will_retry', '1'})
-        lease_done(ctx, executor, id)
-        release(ctx, id)
+        requeue(ctx, key, id, executor, old_progress, 'lease expired')
       end
     elseif status == 'pending' and f[10] == '1' and not f[11] then
       -- claimed from the queue but never started (the agent died in between): queue it again

@@ -1,0 +1,144 @@
+import BatonCore
+import BatonStore
+import Logging
+import RedisClient
+import ServiceLifecycle
+
+/// An executor agent: claims the best ready tasks of its executor types, runs them with their
+/// merged inputs, heartbeats their leases and reports the outcome with the claim's attempt.
+///
+/// One blocking waiter per process: when its queues are empty the agent sleeps in one
+/// `BZPOPMIN` on their wake-up markers, and when woken it takes up to as many tasks as it has
+/// free slots in one script call per executor type. On graceful shutdown it stops claiming, lets
+/// running tasks finish for ``AgentSettings/shutdownGraceMillis`` and hands the rest back.
+public struct Agent: Service {
+    let store: BatonStore
+    let registry: ExecutorRegistry
+    let settings: AgentSettings
+    let logger: Logger
+
+    public init(store: BatonStore, registry: ExecutorRegistry, settings: AgentSettings, logger: Logger) {
+        self.store = store
+        self.registry = registry
+        self.settings = settings
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let running = RunningTasks(capacity: settings.concurrency)
+        let reporter = Reporter(store: store, logger: logger)
+        let waiter = store.redis.makeBlockingConnection(name: "baton-agent")
+        defer { waiter.close() }
+
+        await withDiscardingTaskGroup { group in
+            group.addTask { await reporter.run() }
+            group.addTask { await self.heartbeat(running) }
+            await withGracefulShutdownHandler {
+                await self.claimLoop(running: running, reporter: reporter, waiter: waiter, group: &group)
+            } onGracefulShutdown: {
+                waiter.close()
+                Task { await running.wakeAll() }
+            }
+            await self.drain(running: running, reporter: reporter)
+            reporter.finish()
+            group.cancelAll()
+        }
+    }
+
+    // MARK: Claiming
+
+    private func claimLoop(
+        running: RunningTasks, reporter: Reporter, waiter: RedisConnection, group: inout DiscardingTaskGroup
+    ) async {
+        let markers = settings.executorTypes.map { store.keys.marker($0) }
+        var failures = 0
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            await running.waitForFreeSlot()
+            if Task.isShuttingDownGracefully { break }
+            do {
+                let started = try await claimAndStart(free: await running.free)
+                failures = 0
+                if started.isEmpty {
+                    // Nothing ready: sleep until an enqueue sets a marker (or a second passes).
+                    _ = try await waiter.send(RedisCommand(["BZPOPMIN"] + markers + ["1"]), timeout: .seconds(6))
+                    continue
+                }
+                for task in started {
+                    let control = TaskControl(task: task)
+                    await running.add(control)
+                    group.addTask {
+                        await self.execute(control, reporter: reporter)
+                        await running.remove(control.member)
+                    }
+                }
+            } catch {
+                if Task.isShuttingDownGracefully { break }
+                failures += 1
+                logger.warning("claiming failed; retrying", metadata: ["baton.error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(min(2_000, 50 << min(failures, 6))))
+            }
+        }
+    }
+
+    /// Takes up to `free` tasks over the agent's executor types and starts them.
+    private func claimAndStart(free: Int) async throws -> [StartedTask] {
+        var remaining = free
+        var started: [StartedTask] = []
+        for executor in settings.executorTypes where remaining > 0 {
+            let claimed = try await store.claim(executor: executor, count: remaining, leaseMillis: settings.leaseMillis)
+            if claimed.isEmpty { continue }
+            let begun = try await store.start(claimed, executor: executor)
+            started += begun
+            remaining -= begun.count
+        }
+        return started
+    }
+
+    // MARK: Leases
+
+    private func heartbeat(_ running: RunningTasks) async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: .milliseconds(settings.heartbeatMillis))
+            } catch {
+                return
+            }
+            for (executor, members) in await running.membersByExecutor() {
+                do {
+                    let lost = try await store.heartbeat(executor: executor, members: members, leaseMillis: settings.leaseMillis)
+                    for member in lost {
+                        guard let control = await running.control(member) else { continue }
+                        logger.warning("lease lost; abandoning the attempt", metadata: ["baton.task_id": "\(control.task.taskID)"])
+                        control.abandoned.set()
+                        control.cancellation.set()
+                    }
+                } catch {
+                    logger.warning("heartbeat failed", metadata: ["baton.error": "\(error)"])
+                }
+            }
+        }
+    }
+
+    // MARK: Shutdown
+
+    /// Waits for running tasks up to the grace period, then hands the rest back to the queue.
+    private func drain(running: RunningTasks, reporter: Reporter) async {
+        let initially = await running.count
+        if initially == 0 { return }
+        logger.info("waiting for running tasks", metadata: ["baton.count": "\(initially)"])
+        let deadline = ContinuousClock.now + .milliseconds(settings.shutdownGraceMillis)
+        while await running.count > 0 && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        let unfinished = await running.all
+        for control in unfinished {
+            control.abandoned.set()
+            control.cancellation.set()
+            reporter.send(Report(kind: .handback, treeID: control.task.treeID, taskID: control.task.taskID,
+                                 attempt: control.task.attempt))
+        }
+        if !unfinished.isEmpty {
+            logger.info("handed back unfinished tasks", metadata: ["baton.count": "\(unfinished.count)"])
+        }
+    }
+}

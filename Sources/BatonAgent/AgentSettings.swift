@@ -1,0 +1,27 @@
+/// Tunables of an agent process (from `config/baton.yaml`, `agent:` section, and flags).
+public struct AgentSettings: Sendable, Hashable {
+    /// Executor types this agent takes work for.
+    public var executorTypes: [String]
+    /// Tasks run at once.
+    public var concurrency: Int
+    /// Lease length; a task whose agent stops heartbeating for this long runs again elsewhere.
+    public var leaseMillis: Int
+    /// How often leases are extended (well under the lease length).
+    public var heartbeatMillis: Int
+    /// On SIGTERM: how long running tasks may finish before they are handed back.
+    public var shutdownGraceMillis: Int
+
+    public init(
+        executorTypes: [String],
+        concurrency: Int = 8,
+        leaseMillis: Int = 10_000,
+        heartbeatMillis: Int = 2_000,
+        shutdownGraceMillis: Int = 10_000
+    ) {
+        self.executorTypes = executorTypes
+        self.concurrency = max(1, concurrency)
+        self.leaseMillis = leaseMillis
+        self.heartbeatMillis = heartbeatMillis
+        self.shutdownGraceMillis = shutdownGraceMillis
+    }
+}

@@ -1,0 +1,55 @@
+import BatonStore
+import Logging
+import Synchronization
+
+/// Sends reports to the schedulers in batches: whatever accumulates while one XADD is in flight
+/// goes out in the next one. A report is retried until Redis takes it.
+final class Reporter: Sendable {
+    private let store: BatonStore
+    private let logger: Logger
+    private let buffer = Mutex<[Report]>([])
+    private let signals: AsyncStream<Void>
+    private let signal: AsyncStream<Void>.Continuation
+
+    init(store: BatonStore, logger: Logger) {
+        self.store = store
+        self.logger = logger
+        (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+    }
+
+    func send(_ report: Report) {
+        buffer.withLock { $0.append(report) }
+        signal.yield()
+    }
+
+    /// Stops after sending what is left.
+    func finish() { signal.finish() }
+
+    /// The sending loop; returns after ``finish()`` once the buffer is empty.
+    func run() async {
+        for await _ in signals { await flush() }
+        await flush()
+    }
+
+    private func flush() async {
+        var delay: Duration = .milliseconds(50)
+        while true {
+            let batch = buffer.withLock { reports -> [Report] in
+                let taken = reports
+                reports.removeAll(keepingCapacity: true)
+                return taken
+            }
+            if batch.isEmpty { return }
+            while true {
+                do {
+                    try await store.publish(batch)
+                    break
+                } catch {
+                    logger.warning("cannot send reports; retrying", metadata: ["baton.error": "\(error)"])
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(2))
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,67 @@
+import BatonStore
+import Synchronization
+
+/// The control handle of one running attempt.
+final class TaskControl: Sendable {
+    let task: StartedTask
+    /// Given to the executor: set when cancellation was requested.
+    let cancellation = CancellationFlag()
+    /// Set when the agent gives the attempt up (lease lost, handed back): its outcome is not reported.
+    let abandoned = CancellationFlag()
+
+    init(task: StartedTask) { self.task = task }
+
+    var member: String { Keys.member(tree: task.treeID, task: task.taskID) }
+}
+
+/// The agent's slots: which attempts run now, and waiting for a free slot or for all to end.
+actor RunningTasks {
+    let capacity: Int
+    private var running: [String: TaskControl] = [:]
+    private var slotWaiters: [CheckedContinuation<Void, Never>] = []
+    private var idleWaiters: [CheckedContinuation<Void, Never>] = []
+
+    init(capacity: Int) { self.capacity = capacity }
+
+    var free: Int { capacity - running.count }
+    var count: Int { running.count }
+
+    func add(_ control: TaskControl) { running[control.member] = control }
+
+    func remove(_ member: String) {
+        running.removeValue(forKey: member)
+        if !slotWaiters.isEmpty { slotWaiters.removeFirst().resume() }
+        if running.isEmpty {
+            for waiter in idleWaiters { waiter.resume() }
+            idleWaiters.removeAll()
+        }
+    }
+
+    /// Returns once a slot is free (or ``wakeAll()`` is called, on shutdown).
+    func waitForFreeSlot() async {
+        if free > 0 { return }
+        await withCheckedContinuation { slotWaiters.append($0) }
+    }
+
+    /// Returns once nothing runs (or ``wakeAll()`` is called).
+    func waitUntilIdle() async {
+        if running.isEmpty { return }
+        await withCheckedContinuation { idleWaiters.append($0) }
+    }
+
+    /// Wakes every waiter (shutdown).
+    func wakeAll() {
+        for waiter in slotWaiters + idleWaiters { waiter.resume() }
+        slotWaiters.removeAll()
+        idleWaiters.removeAll()
+    }
+
+    /// Running attempts grouped by executor type (for heartbeats).
+    func membersByExecutor() -> [String: [String]] {
+        Dictionary(grouping: running.values, by: \.task.executor).mapValues { $0.map(\.member) }
+    }
+
+    func control(_ member: String) -> TaskControl? { running[member] }
+
+    var all: [TaskControl] { Array(running.values) }
+}

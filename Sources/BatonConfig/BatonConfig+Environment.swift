@@ -1,0 +1,91 @@
+import Foundation
+
+extension BatonConfig {
+    /// Every environment variable ``load(path:environment:)`` reads as an override, in the
+    /// order applied. `BATON_CONFIG` (which file to read) is read separately.
+    public static var environmentVariables: [String] { environmentOverrides.map(\.name) }
+
+    /// One `BATON_*` variable and how its text sets a field.
+    struct EnvironmentOverride {
+        let name: String
+        let apply: (inout BatonConfig, String) throws -> Void
+    }
+
+    /// The override table: one row per configuration key.
+    static var environmentOverrides: [EnvironmentOverride] {
+        [
+            .string("BATON_REDIS_URL") { $0.redisURL = $1 },
+            .string("BATON_NAMESPACE") { $0.namespace = $1 },
+            .integer("BATON_AGENT_CONCURRENCY") { $0.agent.concurrency = $1 },
+            .seconds("BATON_AGENT_HEARTBEAT_INTERVAL_S") { $0.agent.heartbeatIntervalSeconds = $1 },
+            .seconds("BATON_AGENT_LEASE_S") { $0.agent.leaseSeconds = $1 },
+            .seconds("BATON_AGENT_SHUTDOWN_GRACE_S") { $0.agent.shutdownGraceSeconds = $1 },
+            .list("BATON_AGENT_COMMAND_ALLOWLIST") { $0.agent.commandAllowlist = $1 },
+            .seconds("BATON_AGENT_REST_TIMEOUT_S") { $0.agent.restTimeoutSeconds = $1 },
+            .integer("BATON_SCHEDULER_BATCH_SIZE") { $0.scheduler.batchSize = $1 },
+            .integer("BATON_SCHEDULER_BLOCK_MS") { $0.scheduler.blockMillis = $1 },
+            .integer("BATON_SCHEDULER_REAPER_INTERVAL_MS") { $0.scheduler.reaperIntervalMillis = $1 },
+            .integer("BATON_SCHEDULER_EVENTS_MAXLEN") { $0.scheduler.eventsMaxLength = $1 },
+            .string("BATON_GATEWAY_HOST") { $0.gateway.host = $1 },
+            .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },
+            .apiKeys("BATON_API_KEYS") { $0.gateway.apiKeys = $1 },
+            .integer("BATON_GATEWAY_MAX_BODY_BYTES") { $0.gateway.maxBodyBytes = $1 },
+        ]
+    }
+
+    /// Applies every override present in `environment`.
+    mutating func applyEnvironment(_ environment: [String: String]) throws {
+        for override in Self.environmentOverrides {
+            if let text = environment[override.name] {
+                try override.apply(&self, text)
+            }
+        }
+    }
+}
+
+extension BatonConfig.EnvironmentOverride {
+    static func string(_ name: String, _ set: @escaping (inout BatonConfig, String) -> Void) -> Self {
+        Self(name: name) { config, text in set(&config, text.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    static func integer(_ name: String, _ set: @escaping (inout BatonConfig, Int) -> Void) -> Self {
+        Self(name: name) { config, text in
+            guard let value = Int(text.trimmingCharacters(in: .whitespaces)) else {
+                throw BatonConfigError.invalidValue(key: name, reason: "must be an integer (got \"\(text)\")")
+            }
+            set(&config, value)
+        }
+    }
+
+    static func seconds(_ name: String, _ set: @escaping (inout BatonConfig, Double) -> Void) -> Self {
+        Self(name: name) { config, text in
+            guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite else {
+                throw BatonConfigError.invalidValue(key: name, reason: "must be a number of seconds (got \"\(text)\")")
+            }
+            set(&config, value)
+        }
+    }
+
+    /// Comma-separated; spaces around items and empty items are dropped.
+    static func list(_ name: String, _ set: @escaping (inout BatonConfig, [String]) -> Void) -> Self {
+        Self(name: name) { config, text in set(&config, splitList(text)) }
+    }
+
+    /// Comma-separated `key=user[:admin]` items.
+    static func apiKeys(_ name: String, _ set: @escaping (inout BatonConfig, [APIKey]) -> Void) -> Self {
+        Self(name: name) { config, text in
+            let keys = try splitList(text).enumerated().map { index, item in
+                guard let key = APIKey(parsing: item) else {
+                    throw BatonConfigError.invalidValue(
+                        key: name, reason: "item \(index + 1) must be \"key=user\" or \"key=user:admin\"")
+                }
+                return key
+            }
+            set(&config, keys)
+        }
+    }
+
+    private static func splitList(_ text: String) -> [String] {
+        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}

@@ -1,0 +1,1 @@
+// The HTTP gateway: see issue 4.

@@ -1,0 +1,55 @@
+import ArgumentParser
+import BatonConfig
+import BatonStore
+import Foundation
+import Logging
+import RedisClient
+
+/// Options every Baton executable takes: where Redis is and which configuration file to read.
+public struct ConnectionOptions: ParsableArguments {
+    @Option(name: .customLong("redis-url"), help: "Redis URL (default: config file or BATON_REDIS_URL).")
+    public var redisURL: String?
+
+    @Option(name: .customLong("config"), help: "Configuration file (default: BATON_CONFIG or config/baton.yaml).")
+    public var configPath: String?
+
+    public init() {}
+
+    /// The configuration with `--redis-url` applied on top.
+    public func loadConfig() throws -> BatonConfig {
+        var config = try BatonConfig.load(path: configPath)
+        if let redisURL { config.redisURL = redisURL }
+        return config
+    }
+}
+
+/// Building blocks shared by the executables.
+public enum Runtime {
+    /// Sends swift-log output to stderr (stdout stays for machine-readable output), once per process.
+    public static func bootstrapLogging(level: Logger.Level? = nil) {
+        let level = level
+            ?? ProcessInfo.processInfo.environment["BATON_LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:))
+            ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+
+    /// A store on the configured Redis and namespace.
+    public static func makeStore(_ config: BatonConfig, clientName: String, poolSize: Int = 2) throws -> BatonStore {
+        var redis = try RedisConfiguration(url: config.redisURL)
+        redis.clientName = clientName
+        return BatonStore(
+            redis: RedisClient(configuration: redis, poolSize: poolSize),
+            keys: Keys(namespace: config.namespace),
+            eventsMaxLength: config.scheduler.eventsMaxLength)
+    }
+
+    /// A name unique to this process, for consumer groups and logs.
+    public static func processName(_ role: String) -> String {
+        let host = ProcessInfo.processInfo.hostName
+        return "\(role)-\(host)-\(ProcessInfo.processInfo.processIdentifier)"
+    }
+}

@@ -1,0 +1,90 @@
+import BatonCore
+import BatonStore
+import Logging
+import RedisClient
+import ServiceLifecycle
+
+/// Consumes the bus (agents' reports and Redis-native submissions) as one consumer of the
+/// schedulers' group, applies each batch with one tree script per tree, and acknowledges the
+/// entries only after their effects are stored. Entries left unacknowledged by a crash are read
+/// again (its own on restart, a dead scheduler's after ``SchedulerSettings/reclaimIdleMillis``);
+/// the scripts make a replay change nothing.
+public struct BusConsumer: Service {
+    let store: BatonStore
+    let settings: SchedulerSettings
+    let submissions: SubmissionHandler
+    let logger: Logger
+
+    public init(store: BatonStore, settings: SchedulerSettings, submissions: SubmissionHandler, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.submissions = submissions
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let connection = store.redis.makeBlockingConnection(name: "baton-scheduler-bus")
+        defer { connection.close() }
+        var readPending = true
+        var backoff = Backoff()
+        var lastReclaim = ContinuousClock.now
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if readPending { try await store.createSchedulerGroup() }
+                var entries = try await store.readBus(
+                    on: connection, consumer: settings.consumerName, count: settings.batchSize,
+                    blockMillis: settings.blockMillis, pending: readPending)
+                if readPending && entries.isEmpty { readPending = false }
+                if ContinuousClock.now - lastReclaim > .milliseconds(settings.reclaimIdleMillis / 3) {
+                    lastReclaim = .now
+                    entries += try await store.reclaimBus(
+                        consumer: settings.consumerName, idleMillis: settings.reclaimIdleMillis, count: settings.batchSize)
+                }
+                if entries.isEmpty { continue }
+                try await process(entries)
+                backoff.reset()
+            } catch is CancellationError {
+                break
+            } catch {
+                logger.warning("bus round failed; retrying", metadata: ["baton.error": "\(error)"])
+                readPending = true
+                try? await backoff.wait()
+            }
+        }
+    }
+
+    /// Applies a batch: reports of every tree at once, then submissions one by one.
+    func process(_ entries: [BusEntry]) async throws {
+        var reports: [Report] = []
+        for entry in entries {
+            if case .reports(_, let batch) = entry { reports += batch }
+        }
+        if !reports.isEmpty {
+            do {
+                try await store.apply(reports)
+            } catch let error as BatonError {
+                // A script refused a tree's reports (e.g. the tree vanished): the others are
+                // applied; acknowledging keeps one bad entry from blocking the bus forever.
+                logger.error("reports refused", metadata: ["baton.error": "\(error)"])
+            }
+        }
+        for entry in entries {
+            if case .submission(let id, let fields) = entry {
+                await submissions.handle(entryID: id, fields: fields)
+            }
+        }
+        try await store.acknowledge(entries)
+    }
+}
+
+/// Exponential backoff for loops that talk to Redis: 50 ms doubling to 2 s.
+struct Backoff {
+    private var delay: Duration = .milliseconds(50)
+
+    mutating func reset() { delay = .milliseconds(50) }
+
+    mutating func wait() async throws {
+        try await Task.sleep(for: delay)
+        delay = min(delay * 2, .seconds(2))
+    }
+}

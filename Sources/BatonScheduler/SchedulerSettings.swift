@@ -1,0 +1,27 @@
+/// Tunables of a scheduler process (from `config/baton.yaml`, `scheduler:` section).
+public struct SchedulerSettings: Sendable, Hashable {
+    /// Bus entries read per round.
+    public var batchSize: Int
+    /// How long one read of the bus blocks when there is nothing to do.
+    public var blockMillis: Int
+    /// How often expired leases are reaped and due retries promoted.
+    public var reaperIntervalMillis: Int
+    /// After how long an entry another scheduler read but never acknowledged is taken over.
+    public var reclaimIdleMillis: Int
+    /// This consumer's name in the schedulers' group (unique per process).
+    public var consumerName: String
+
+    public init(
+        batchSize: Int = 500,
+        blockMillis: Int = 1000,
+        reaperIntervalMillis: Int = 500,
+        reclaimIdleMillis: Int = 30_000,
+        consumerName: String
+    ) {
+        self.batchSize = batchSize
+        self.blockMillis = blockMillis
+        self.reaperIntervalMillis = reaperIntervalMillis
+        self.reclaimIdleMillis = reclaimIdleMillis
+        self.consumerName = consumerName
+    }
+}

@@ -1,0 +1,122 @@
+import BatonCore
+import RedisClient
+
+/// An entry read from the bus streams.
+public enum BusEntry: Sendable, Hashable {
+    /// Agents' reports (one entry may carry several).
+    case reports(id: String, [Report])
+    /// A Redis-native submission: the entry's fields as sent by the app.
+    case submission(id: String, fields: [String: String])
+
+    /// The stream entry id.
+    public var id: String {
+        switch self {
+        case .reports(let id, _), .submission(let id, _): return id
+        }
+    }
+}
+
+extension BatonStore {
+    /// Sends reports to the schedulers: one stream entry holding every report, as repeated
+    /// groups of fields `kind, tree, task, attempt, data, extra`.
+    public func publish(_ reports: [Report]) async throws {
+        if reports.isEmpty { return }
+        var xadd = RedisCommand("XADD", keys.reports, "*")
+        for report in reports {
+            xadd.append(contentsOf: ["kind", report.kind.rawValue, "tree", report.treeID, "task", report.taskID,
+                                     "attempt", String(report.attempt), "data", report.data, "extra", report.extra])
+        }
+        try await redis.send(xadd)
+    }
+
+    /// Creates the schedulers' consumer group on both bus streams (idempotent).
+    public func createSchedulerGroup() async throws {
+        for stream in [keys.reports, keys.submissions] {
+            do {
+                try await redis.send("XGROUP", "CREATE", stream, Keys.schedulerGroup, "0", "MKSTREAM")
+            } catch RedisError.server(let message) where message.hasPrefix("BUSYGROUP") {
+                continue
+            }
+        }
+    }
+
+    /// Reads bus entries for a scheduler: new ones (`pending == false`, blocking up to `blockMillis`)
+    /// or the ones this consumer read before but did not acknowledge (`pending == true`).
+    public func readBus(
+        on connection: RedisConnection, consumer: String, count: Int, blockMillis: Int, pending: Bool
+    ) async throws -> [BusEntry] {
+        var command = RedisCommand("XREADGROUP", "GROUP", Keys.schedulerGroup, consumer, "COUNT", String(count))
+        if !pending { command.append(contentsOf: ["BLOCK", String(blockMillis)]) }
+        command.append(contentsOf: ["STREAMS", keys.reports, keys.submissions])
+        command.append(contentsOf: pending ? ["0", "0"] : [">", ">"])
+        let reply = try await connection.send(command, timeout: .milliseconds(blockMillis + 5_000))
+        var entries: [BusEntry] = []
+        for stream in reply.array ?? [] {
+            guard let parts = stream.array, parts.count == 2, let name = parts[0].string else { continue }
+            for entry in parts[1].array ?? [] {
+                guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
+                let fields = (pieces[1].array ?? []).map { $0.string ?? "" }
+                entries.append(name == keys.reports ? .reports(id: id, Self.parseReports(fields)) : .submission(id: id, fields: Self.pairs(fields)))
+            }
+        }
+        return entries
+    }
+
+    /// Takes over entries another scheduler read but never acknowledged (it died), after `idleMillis`.
+    public func reclaimBus(consumer: String, idleMillis: Int, count: Int) async throws -> [BusEntry] {
+        var entries: [BusEntry] = []
+        for stream in [keys.reports, keys.submissions] {
+            let reply = try await redis.send(RedisCommand(
+                "XAUTOCLAIM", stream, Keys.schedulerGroup, consumer, String(idleMillis), "0-0", "COUNT", String(count)))
+            for entry in reply.array?.dropFirst().first?.array ?? [] {
+                guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
+                let fields = (pieces[1].array ?? []).map { $0.string ?? "" }
+                entries.append(stream == keys.reports ? .reports(id: id, Self.parseReports(fields)) : .submission(id: id, fields: Self.pairs(fields)))
+            }
+        }
+        return entries
+    }
+
+    /// Acknowledges and deletes processed entries (their effects are stored).
+    public func acknowledge(_ entries: [BusEntry]) async throws {
+        var commands: [RedisCommand] = []
+        for (stream, ids) in [(keys.reports, entries.filter { if case .reports = $0 { true } else { false } }.map(\.id)),
+                              (keys.submissions, entries.filter { if case .submission = $0 { true } else { false } }.map(\.id))]
+        where !ids.isEmpty {
+            commands.append(RedisCommand(["XACK", stream, Keys.schedulerGroup] + ids))
+            commands.append(RedisCommand(["XDEL", stream] + ids))
+        }
+        _ = try await redis.pipeline(commands)
+    }
+
+    static func parseReports(_ fields: [String]) -> [Report] {
+        var reports: [Report] = []
+        var current: [String: String] = [:]
+        func flush() {
+            if let kindText = current["kind"], let kind = Report.Kind(rawValue: kindText),
+               let tree = current["tree"], let task = current["task"] {
+                reports.append(Report(kind: kind, treeID: tree, taskID: task, attempt: Int(current["attempt"] ?? "") ?? 0,
+                                      data: current["data"] ?? "", extra: current["extra"] ?? ""))
+            }
+            current = [:]
+        }
+        var index = 0
+        while index + 1 < fields.count {
+            if fields[index] == "kind" && !current.isEmpty { flush() }
+            current[fields[index]] = fields[index + 1]
+            index += 2
+        }
+        flush()
+        return reports
+    }
+
+    static func pairs(_ fields: [String]) -> [String: String] {
+        var result: [String: String] = [:]
+        var index = 0
+        while index + 1 < fields.count {
+            result[fields[index]] = fields[index + 1]
+            index += 2
+        }
+        return result
+    }
+}

@@ -1,0 +1,62 @@
+import ArgumentParser
+import Foundation
+
+/// `baton-bench WORKLOAD... [--redis-url URL]`: runs each workload in turn and prints one JSON
+/// object per workload on its own line (stdout); progress goes to stderr.
+struct BatonBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton-bench",
+        abstract: "Measures Baton on a real Redis and prints one JSON line per workload.",
+        discussion: """
+            Workloads: \(Workloads.all.map { "\($0.name) (\($0.summary))" }.joined(separator: "; ")).
+            Without --redis-url or BATON_REDIS_URL a throwaway redis-server is started on a free \
+            port and stopped at the end.
+            """
+    )
+
+    @Argument(help: ArgumentHelp("Workloads to run.", valueName: "workload"))
+    var workloads: [String]
+
+    @Option(help: "Redis to measure against (default: BATON_REDIS_URL, else a throwaway redis-server).")
+    var redisURL: String?
+
+    @Option(help: "Rounds per measurement; the median round is reported.")
+    var rounds: Int = 3
+
+    /// The entry point. (From main.swift's top-level code, `main()` would resolve to the
+    /// synchronous `ParsableCommand.main()`, which refuses an async command.)
+    static func start() async {
+        await main(nil)
+    }
+
+    func validate() throws {
+        let known = Set(Workloads.all.map(\.name))
+        for name in workloads where !known.contains(name) {
+            throw ValidationError("unknown workload '\(name)'; known: \(known.sorted().joined(separator: ", "))")
+        }
+        if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+    }
+
+    func run() async throws {
+        let throwaway: ThrowawayRedis?
+        let url: String
+        if let given = redisURL ?? ProcessInfo.processInfo.environment["BATON_REDIS_URL"], !given.isEmpty {
+            throwaway = nil
+            url = given
+        } else {
+            let started = try await ThrowawayRedis.start()
+            BenchLog.info("started a throwaway redis-server at \(started.url)")
+            throwaway = started
+            url = started.url
+        }
+        defer { throwaway?.stop() }
+
+        let context = BenchContext(redisURL: url, rounds: rounds)
+        for name in workloads {
+            guard let workload = Workloads.all.first(where: { $0.name == name }) else { continue }
+            BenchLog.info("running \(name)")
+            let report = try await workload.run(context)
+            BenchReport.emit(report)
+        }
+    }
+}

@@ -1,0 +1,1 @@
+print("baton-gateway: not yet implemented")

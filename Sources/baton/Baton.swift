@@ -1,0 +1,10 @@
+import ArgumentParser
+
+/// `baton`: the command-line client.
+@main
+struct Baton: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton",
+        abstract: "Baton task orchestrator: submit and inspect task trees, or run everything locally.",
+        subcommands: [Submit.self, Get.self, TreeCommand.self, Dev.self])
+}

@@ -1,0 +1,80 @@
+import ArgumentParser
+import BatonCore
+import BatonRuntime
+import BatonStore
+import Foundation
+import RedisClient
+
+/// Options of the client commands: where Redis is and whom to act as.
+struct ClientOptions: ParsableArguments {
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Act as this user (default: BATON_USER or dev).")
+    var user: String?
+
+    var userID: String { user ?? ProcessInfo.processInfo.environment["BATON_USER"] ?? "dev" }
+
+    func store() throws -> BatonStore {
+        try Runtime.makeStore(try connection.loadConfig(), clientName: "baton-cli")
+    }
+}
+
+struct Submit: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Submit a task tree from a JSON or YAML file; prints its tree id.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "A JSON or YAML file with an array of tasks (or {\"tasks\": [...]}).")
+    var file: String
+
+    @Flag(help: "Wait until the tree finishes and print it as JSON.")
+    var wait = false
+
+    @Flag(help: "Store the tree without running it.")
+    var noExecute = false
+
+    func run() async throws {
+        let store = try options.store()
+        let items = try TreeFile.load(file)
+        let result = try await store.submit(items, userID: options.userID, execute: !noExecute)
+        guard wait else {
+            print(result.treeID)
+            return
+        }
+        FileHandle.standardError.write(Data("submitted tree \(result.treeID)\n".utf8))
+        try await TreeWatcher(store: store).follow(result.treeID) { event in
+            FileHandle.standardError.write(Data((TreeWatcher.describe(event) + "\n").utf8))
+        }
+        print(try await store.tree(result.treeID, userID: options.userID).nestedJSON.jsonString())
+    }
+}
+
+struct Get: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Print a task as JSON.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "The task id.")
+    var taskID: String
+
+    func run() async throws {
+        print(try await options.store().task(taskID, userID: options.userID).jsonValue.jsonString())
+    }
+}
+
+struct TreeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tree", abstract: "Print a tree with its tasks as JSON.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "The tree id (the id of its root task).")
+    var treeID: String
+
+    @Flag(help: "List the tasks flat instead of nested by parent.")
+    var flat = false
+
+    func run() async throws {
+        let snapshot = try await options.store().tree(treeID, userID: options.userID)
+        print((flat ? snapshot.flatJSON : snapshot.nestedJSON).jsonString())
+    }
+}

@@ -1,0 +1,83 @@
+import ArgumentParser
+import BatonConfig
+import BatonRuntime
+import BatonStore
+import Foundation
+import UnixSignals
+
+/// `baton dev`: a local Redis plus a scheduler and agents for every built-in executor, an example
+/// tree running to the end on screen, and everything stopped on Ctrl-C.
+struct Dev: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Start Redis, a scheduler and agents locally, run an example tree, keep running until Ctrl-C.")
+
+    @Option(help: "The tree to run first (JSON or YAML).")
+    var example = "examples/quickstart.json"
+
+    @Flag(help: "Start the services but run no example.")
+    var noExample = false
+
+    @Option(help: "Use this Redis instead of starting one.")
+    var redisURL: String?
+
+    @Flag(help: "Run the example, print the final tree and stop everything (for scripts and CI).")
+    var once = false
+
+    func run() async throws {
+        Runtime.bootstrapLogging(level: .warning)
+        let bin = ChildProcess.binaryDirectory
+        let workDir = NSTemporaryDirectory() + "baton-dev-\(ProcessInfo.processInfo.processIdentifier)"
+        try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
+
+        let redis: LocalRedis? = redisURL == nil ? try await LocalRedis(directory: workDir + "/redis") : nil
+        let url = redisURL ?? redis!.url
+        var config = try BatonConfig.load()
+        config.redisURL = url
+        let environment = ["BATON_REDIS_URL": url, "BATON_NAMESPACE": config.namespace]
+
+        var children: [ChildProcess] = []
+        func start(_ name: String, _ arguments: [String] = []) throws {
+            children.append(try ChildProcess(
+                name: name, executable: "\(bin)/\(name)", arguments: arguments,
+                environment: environment, logPath: "\(workDir)/\(name).log"))
+        }
+        try start("baton-scheduler")
+        try start("baton-agent")
+        say("Baton is running locally")
+        say("  redis      \(url)")
+        say("  scheduler  log: \(workDir)/baton-scheduler.log")
+        say("  agent      every built-in executor, log: \(workDir)/baton-agent.log")
+
+        do {
+            if !noExample { try await runExample(config) }
+            if !once {
+                say("\nPress Ctrl-C to stop. Try: \(bin)/baton submit \(example) --wait --redis-url \(url)")
+                for await _ in await UnixSignalsSequence(trapping: .sigint, .sigterm) { break }
+            }
+        } catch {
+            say("error: \(error)")
+        }
+        say("\nstopping…")
+        for child in children.reversed() { await child.stop() }
+        await redis?.stop()
+        try? FileManager.default.removeItem(atPath: workDir)
+    }
+
+    private func runExample(_ config: BatonConfig) async throws {
+        let store = try Runtime.makeStore(config, clientName: "baton-dev")
+        let result = try await store.submit(try TreeFile.load(example), userID: "dev")
+        say("\nsubmitted \(example) as tree \(result.treeID) (\(result.taskIDs.count) tasks)\n")
+        try await TreeWatcher(store: store).follow(result.treeID) { say("  " + TreeWatcher.describe($0)) }
+        let tree = try await store.tree(result.treeID, userID: "dev")
+        say("\ntree \(tree.tree.id) finished: \(tree.tree.status), counts \(tree.tree.counts.filter { $0.value > 0 })")
+        for task in tree.tasks {
+            let outcome = task.error.map { "error: \($0)" } ?? task.result.map { String($0.jsonString().prefix(90)) } ?? ""
+            say("  \(task.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(task.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(outcome)")
+        }
+        if once { print(tree.nestedJSON.jsonString()) }
+    }
+
+    private func say(_ line: String) {
+        FileHandle.standardError.write(Data((line + "\n").utf8))
+    }
+}

@@ -1,0 +1,44 @@
+import BatonCore
+import BatonStore
+import RedisClient
+
+/// Follows a tree's event stream until `tree_finished`.
+struct TreeWatcher {
+    let store: BatonStore
+
+    /// Calls `onEvent` for every event of the tree from the beginning; returns after `tree_finished`.
+    func follow(_ treeID: String, onEvent: ([String: String]) -> Void) async throws {
+        let connection = store.redis.makeBlockingConnection(name: "baton-cli-watch")
+        defer { connection.close() }
+        var lastID = "0"
+        while true {
+            let reply = try await connection.send(
+                RedisCommand("XREAD", "COUNT", "500", "BLOCK", "1000", "STREAMS", store.keys.treeEvents(treeID), lastID),
+                timeout: .seconds(10))
+            if reply.isNull {
+                // Nothing new: the tree may have finished before its stream was trimmed past the event.
+                if try await store.treeRecord(treeID, userID: nil).isFinished { return }
+                continue
+            }
+            for entry in reply.array?.first?.array?.last?.array ?? [] {
+                guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
+                lastID = id
+                let event = parts[1].stringDictionary ?? [:]
+                onEvent(event)
+                if event["type"] == "tree_finished" { return }
+            }
+        }
+    }
+
+    /// One line for a human.
+    static func describe(_ event: [String: String]) -> String {
+        let type = event["type"] ?? "?"
+        let task = event["task_id"] ?? ""
+        var line = "\(type.padding(toLength: 15, withPad: " ", startingAt: 0)) \(task)"
+        if let status = event["status"] { line += "  [\(status)]" }
+        if let error = event["error"] { line += "  error: \(error)" }
+        if let progress = event["progress"], type != "task_completed" { line += "  progress: \(progress)" }
+        if let result = event["result"] { line += "  result: \(result.count > 120 ? String(result.prefix(117)) + "..." : result)" }
+        return line
+    }
+}

@@ -1,0 +1,159 @@
+import Foundation
+import Testing
+
+@testable import BatonConfig
+
+/// Writes `text` to a new temporary file and returns its path.
+private func temporaryFile(_ text: String) throws -> String {
+    let url = FileManager.default.temporaryDirectory
+        .appendingPathComponent("baton-config-\(UUID().uuidString).yaml")
+    try text.write(to: url, atomically: true, encoding: .utf8)
+    return url.path
+}
+
+/// The repository's `config/baton.yaml`, found from this file's location.
+private let shippedConfigPath = URL(fileURLWithPath: #filePath)
+    .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    .appendingPathComponent("config/baton.yaml").path
+
+@Suite struct BatonConfigTests {
+    @Test func defaultsFromAnEmptyFile() throws {
+        let config = try BatonConfig.load(path: try temporaryFile("# nothing but a comment\n"), environment: [:])
+        #expect(config == BatonConfig())
+        #expect(config.redisURL == "redis://127.0.0.1:6379/0")
+        #expect(config.namespace == "baton")
+        #expect(config.agent.concurrency == 8)
+        #expect(config.agent.leaseMillis == 10_000)
+        #expect(config.agent.commandAllowlist == ["echo", "true", "false", "sleep", "uname", "date"])
+        #expect(config.scheduler.eventsMaxLength == 10_000)
+        #expect(config.gateway.port == 8080)
+        #expect(config.gateway.apiKeys == [APIKey(key: "dev-key", userID: "dev", isAdmin: true)])
+        #expect(config.gateway.maxBodyBytes == 10_485_760)
+    }
+
+    @Test func shippedFileSpellsOutTheDefaults() throws {
+        #expect(try BatonConfig.load(path: shippedConfigPath, environment: [:]) == BatonConfig())
+    }
+
+    @Test func yamlOverridesOnlyTheKeysItHas() throws {
+        let path = try temporaryFile(
+            """
+            namespace: prod
+            agent:
+              concurrency: 3
+              heartbeat_interval_s: 0.5
+              command_allowlist: [echo, true]
+            gateway:
+              port: 9090
+              api_keys: ["k1=alice", "k2=bob:admin"]
+            """)
+        let config = try BatonConfig.load(path: path, environment: [:])
+        #expect(config.namespace == "prod")
+        #expect(config.agent.concurrency == 3)
+        #expect(config.agent.heartbeatIntervalMillis == 500)
+        #expect(config.agent.commandAllowlist == ["echo", "true"])
+        #expect(config.agent.leaseSeconds == 10)
+        #expect(config.gateway.port == 9090)
+        #expect(config.gateway.host == "127.0.0.1")
+        #expect(
+            config.gateway.apiKeys == [
+                APIKey(key: "k1", userID: "alice"), APIKey(key: "k2", userID: "bob", isAdmin: true),
+            ])
+        #expect(config.scheduler == SchedulerConfig())
+        #expect(config.redisURL == BatonConfig().redisURL)
+    }
+
+    @Test func environmentOverridesTheFile() throws {
+        let path = try temporaryFile("agent:\n  concurrency: 3\ngateway:\n  port: 9090\n")
+        let config = try BatonConfig.load(
+            path: path,
+            environment: [
+                "BATON_REDIS_URL": "redis://127.0.0.1:7000/2",
+                "BATON_NAMESPACE": "ci",
+                "BATON_AGENT_CONCURRENCY": "16",
+                "BATON_AGENT_LEASE_S": "2.5",
+                "BATON_AGENT_COMMAND_ALLOWLIST": "echo, sleep,,",
+                "BATON_SCHEDULER_BATCH_SIZE": "50",
+                "BATON_GATEWAY_PORT": "0",
+                "BATON_API_KEYS": "a=alice, b=bob:admin",
+                "UNRELATED": "ignored",
+            ])
+        #expect(config.redisURL == "redis://127.0.0.1:7000/2")
+        #expect(config.namespace == "ci")
+        #expect(config.agent.concurrency == 16)
+        #expect(config.agent.leaseMillis == 2500)
+        #expect(config.agent.commandAllowlist == ["echo", "sleep"])
+        #expect(config.scheduler.batchSize == 50)
+        #expect(config.gateway.port == 0)
+        #expect(
+            config.gateway.apiKeys == [
+                APIKey(key: "a", userID: "alice"), APIKey(key: "b", userID: "bob", isAdmin: true),
+            ])
+    }
+
+    @Test func batonConfigVariableNamesTheFile() throws {
+        let path = try temporaryFile("namespace: from-env-file\n")
+        let config = try BatonConfig.load(path: nil, environment: ["BATON_CONFIG": path])
+        #expect(config.namespace == "from-env-file")
+    }
+
+    @Test func everyVariableIsListedOnce() {
+        let names = BatonConfig.environmentVariables
+        #expect(names.count == 16)
+        #expect(Set(names).count == names.count)
+        #expect(names.allSatisfy { $0.hasPrefix("BATON_") })
+    }
+
+    @Test(arguments: [
+        ("BATON_AGENT_CONCURRENCY", "many", "BATON_AGENT_CONCURRENCY must be an integer (got \"many\")"),
+        ("BATON_GATEWAY_PORT", "80.5", "BATON_GATEWAY_PORT must be an integer"),
+        ("BATON_AGENT_LEASE_S", "ten", "BATON_AGENT_LEASE_S must be a number of seconds"),
+        ("BATON_API_KEYS", "good=alice,bad", "BATON_API_KEYS item 2 must be"),
+        ("BATON_GATEWAY_PORT", "70000", "gateway.port must be between 0 and 65535"),
+        ("BATON_AGENT_CONCURRENCY", "0", "agent.concurrency must be at least 1"),
+        ("BATON_AGENT_LEASE_S", "1", "agent.lease_s must be greater than agent.heartbeat_interval_s"),
+        ("BATON_REDIS_URL", "localhost:6379", "redis_url must start with redis://"),
+    ])
+    func badEnvironmentValueNamesTheKey(variable: String, value: String, message: String) throws {
+        let path = try temporaryFile("")
+        let error = #expect(throws: BatonConfigError.self) {
+            try BatonConfig.load(path: path, environment: [variable: value])
+        }
+        #expect(error?.description.contains(message) == true, "\(String(describing: error))")
+    }
+
+    @Test func unknownOrMistypedYAMLKeyNamesIt() throws {
+        let typo = try temporaryFile("agent:\n  concurency: 3\n")
+        let typoError = #expect(throws: BatonConfigError.self) { try BatonConfig.load(path: typo, environment: [:]) }
+        #expect(typoError?.description.contains("agent.concurency: unknown key") == true, "\(String(describing: typoError))")
+
+        let wrongType = try temporaryFile("scheduler:\n  batch_size: lots\n")
+        let typeError = #expect(throws: BatonConfigError.self) {
+            try BatonConfig.load(path: wrongType, environment: [:])
+        }
+        #expect(typeError?.description.contains("scheduler.batch_size") == true, "\(String(describing: typeError))")
+
+        let badKey = try temporaryFile("gateway:\n  api_keys: [\"no-user\"]\n")
+        let keyError = #expect(throws: BatonConfigError.self) { try BatonConfig.load(path: badKey, environment: [:]) }
+        #expect(keyError?.description.contains("gateway.api_keys[0]") == true, "\(String(describing: keyError))")
+    }
+
+    @Test func missingExplicitFileIsAnError() {
+        #expect(throws: BatonConfigError.fileNotFound(path: "/nonexistent/baton.yaml")) {
+            try BatonConfig.load(path: "/nonexistent/baton.yaml", environment: [:])
+        }
+    }
+
+    @Test(arguments: [
+        ("k=alice", APIKey(key: "k", userID: "alice")),
+        (" k=alice:admin ", APIKey(key: "k", userID: "alice", isAdmin: true)),
+        ("k=a=b", nil),
+        ("=alice", nil),
+        ("k=", nil),
+        ("k=alice:root", nil),
+        ("k=:admin", nil),
+    ])
+    func apiKeyParsing(text: String, expected: APIKey?) {
+        #expect(APIKey(parsing: text) == expected)
+    }
+}
