@@ -121,6 +121,5 @@ let package = Package(
         .testTarget(name: "BatonAgentTests", dependencies: ["BatonAgent"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BatonStore", "BatonRuntime"]),
-        .testTarget(name: "GatewayTests", dependencies: ["BatonStore", "BatonRuntime"]),
     ]
 )

@@ -12,8 +12,8 @@ extension BatonConfig {
             if !(value > 0) || !value.isFinite { throw fail(key, "must be a positive number of seconds (got \(value))") }
         }
 
-        if !redisURL.hasPrefix("redis://") {
-            throw fail("redis_url", "must start with redis:// (got \"\(redisURL)\")")
+        if !redisURL.hasPrefix("redis://") && !redisURL.hasPrefix("unix://") {
+            throw fail("redis_url", "must start with redis:// or unix:// (got \"\(redisURL)\")")
         }
         if namespace.isEmpty || namespace.contains(where: { "{} \t\n".contains($0) }) {
             throw fail("namespace", "must be non-empty, without braces or spaces (got \"\(namespace)\")")

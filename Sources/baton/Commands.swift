@@ -42,8 +42,9 @@ struct Submit: AsyncParsableCommand {
             return
         }
         FileHandle.standardError.write(Data("submitted tree \(result.treeID)\n".utf8))
+        let names = Dictionary(uniqueKeysWithValues: try await store.tree(result.treeID, userID: options.userID).tasks.map { ($0.id, $0.name) })
         try await TreeWatcher(store: store).follow(result.treeID) { event in
-            FileHandle.standardError.write(Data((TreeWatcher.describe(event) + "\n").utf8))
+            FileHandle.standardError.write(Data((TreeWatcher.describe(event, names: names) + "\n").utf8))
         }
         print(try await store.tree(result.treeID, userID: options.userID).nestedJSON.jsonString())
     }

@@ -11,8 +11,10 @@ struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Start Redis, a scheduler and agents locally, run an example tree, keep running until Ctrl-C.")
 
+    static let defaultExample = "examples/quickstart.json"
+
     @Option(help: "The tree to run first (JSON or YAML).")
-    var example = "examples/quickstart.json"
+    var example = Dev.defaultExample
 
     @Flag(help: "Start the services but run no example.")
     var noExample = false
@@ -67,12 +69,16 @@ struct Dev: AsyncParsableCommand {
         let store = try Runtime.makeStore(config, clientName: "baton-dev")
         let result = try await store.submit(try TreeFile.load(example), userID: "dev")
         say("\nsubmitted \(example) as tree \(result.treeID) (\(result.taskIDs.count) tasks)\n")
-        try await TreeWatcher(store: store).follow(result.treeID) { say("  " + TreeWatcher.describe($0)) }
+        let names = Dictionary(uniqueKeysWithValues: try await store.tree(result.treeID, userID: "dev").tasks.map { ($0.id, $0.name) })
+        try await TreeWatcher(store: store).follow(result.treeID) { say("  " + TreeWatcher.describe($0, names: names)) }
         let tree = try await store.tree(result.treeID, userID: "dev")
         say("\ntree \(tree.tree.id) finished: \(tree.tree.status), counts \(tree.tree.counts.filter { $0.value > 0 })")
         for task in tree.tasks {
             let outcome = task.error.map { "error: \($0)" } ?? task.result.map { String($0.jsonString().prefix(90)) } ?? ""
             say("  \(task.status.rawValue.padding(toLength: 10, withPad: " ", startingAt: 0)) \(task.name.padding(toLength: 22, withPad: " ", startingAt: 0)) \(outcome)")
+        }
+        if example == Self.defaultExample, tree.tree.status == "failed" {
+            say("\n(The example fails on purpose: 'primary' fails, and 'fallback', which depends on it optionally, runs anyway.)")
         }
         if once { print(tree.nestedJSON.jsonString()) }
     }

@@ -31,14 +31,15 @@ struct TreeWatcher {
     }
 
     /// One line for a human.
-    static func describe(_ event: [String: String]) -> String {
+    static func describe(_ event: [String: String], names: [String: String] = [:]) -> String {
         let type = event["type"] ?? "?"
-        let task = event["task_id"] ?? ""
-        var line = "\(type.padding(toLength: 15, withPad: " ", startingAt: 0)) \(task)"
+        let id = event["task_id"] ?? ""
+        let task = type == "tree_finished" ? "tree \(id)" : (names[id] ?? id)
+        var line = "\(type.padding(toLength: 15, withPad: " ", startingAt: 0)) \(task.padding(toLength: max(16, task.count), withPad: " ", startingAt: 0))"
         if let status = event["status"] { line += "  [\(status)]" }
         if let error = event["error"] { line += "  error: \(error)" }
         if let progress = event["progress"], type != "task_completed" { line += "  progress: \(progress)" }
-        if let result = event["result"] { line += "  result: \(result.count > 120 ? String(result.prefix(117)) + "..." : result)" }
+        if let result = event["result"] { line += "  result: \(result.count > 90 ? String(result.prefix(87)) + "..." : result)" }
         return line
     }
 }

@@ -97,13 +97,14 @@ import Testing
             ("empty", []),
             ("emptyobj", .object([:])),
             ("bool", false),
+            ("dir/ünï \"q\"", "key needs escaping"),  // Lua's cjson writes the key as "dir\/ünï \"q\""
         ]
         var items = results.map { TaskSubmission(id: $0.0, name: $0.0, executor: "x") }
         items.append(TaskSubmission(id: "opt", name: "opt", executor: "x"))
         items.append(TaskSubmission(
             id: "sink", name: "sink", executor: "sink",
             dependencies: results.map { TaskSubmission.DependencyReference.id($0.0) } + [.id("opt", required: false)],
-            inputs: ["dict": "declared", "empty": "declared", "opt": "declared", "keep": ["a": "]}\"{"], "zzz": [1]]))
+            inputs: ["dict": "declared", "empty": "declared", "dir/ünï \"q\"": "declared", "opt": "declared", "keep": ["a": "]}\"{"], "zzz": [1]]))
         _ = try await store.submit(items, userID: "u")
 
         let started = try await claimAndStart(store, executor: "x")
@@ -201,7 +202,9 @@ import Testing
         #expect(outputs.leases.isEmpty && outputs.finished.isEmpty)
         // sequence counters may advance; nothing else moves, queue positions included
         expectUnchanged(before, try await keySpace(store), ignoring: [keys.readySequence("x"), keys.readySequence("y")])
-        #expect(try await claimAndStart(store, executor: "y").map(\.taskID) == ["b", "later"])
+        let claimed = try await store.claim(executor: "y", count: 10, leaseMillis: 10_000)
+        #expect(claimed.map(\.taskID) == ["b", "later"])
+        #expect(Set(try await store.start(claimed, executor: "y").map(\.taskID)) == ["b", "later"])
 
         // once the dependents run, a replay re-reports nothing
         #expect(try await claimAndStart(store, executor: "x").map(\.taskID) == ["c"])
@@ -330,6 +333,25 @@ import Testing
         #expect(try await taskHash(store, "r", "r")["retry_at"] == String(clock.now + 4_000))
     }
 
+    /// `startTree` on a started tree is a repair ("queue again whatever is ready"): a retry
+    /// waiting for its backoff is not ready and must stay in the delayed set only.
+    @Test func startTreeRepairLeavesDelayedRetriesAlone() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        let keys = store.keys
+        _ = try await store.submit(try submissions("""
+            [{"id": "r", "name": "r", "executor": "x", "max_attempts": 2, "backoff": {"strategy": "fixed", "base_s": 60}}]
+            """), userID: "u")
+        let started = try await claimAndStart(store, executor: "x")
+        try await store.apply([Report.failed(started[0], error: "flaky")])
+        let before = try await keySpace(store)
+
+        try await store.startTree("r", userID: "u")
+        #expect(try await members(store, keys.ready("x")).isEmpty, "the retry skipped its 60 s backoff")
+        #expect(try await members(store, keys.delayed("x")) == ["2\tr\tr"])
+        expectUnchanged(before, try await keySpace(store), ignoring: [keys.readySequence("x")])
+    }
+
     @Test func expiredLeaseRequeuesWithoutCountingAnAttempt() async throws {
         let clock = TestClock()
         let store = try makeStore(clock: clock)
@@ -351,6 +373,32 @@ import Testing
         // the agent that lost the lease reports late: ignored
         try await store.apply([Report.completed(started[0], result: "late")])
         #expect(try await taskHash(store, "r", "r")["status"] == "pending")
+    }
+
+    /// An agent claims a promoted retry and dies before starting it: the reaper must put the
+    /// task back in a queue (as it does for a first attempt), not just drop the lease.
+    @Test func expiredClaimOfAPromotedRetryIsQueuedAgain() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        let keys = store.keys
+        _ = try await store.submit(try submissions("""
+            [{"id": "r", "name": "r", "executor": "x", "max_attempts": 2, "backoff": {"strategy": "fixed", "base_s": 1}}]
+            """), userID: "u")
+        let first = try await claimAndStart(store, executor: "x")
+        try await store.apply([Report.failed(first[0], error: "flaky")])
+        clock.advance(milliseconds: 1_000)
+        #expect(try await store.promoteDelayed(executors: ["x"]) == 1)
+        // claimed, never started
+        #expect(try await store.claim(executor: "x", count: 1, leaseMillis: 1_000).map(\.taskID) == ["r"])
+        clock.advance(milliseconds: 2_000)
+        let expired = try await store.expiredLeases(executor: "x")
+        try await store.apply(expired.map { Report(kind: .expired, treeID: $0.treeID, taskID: $0.taskID, attempt: 0) })
+
+        #expect(try await members(store, keys.leases("x")).isEmpty)
+        let queued = try await members(store, keys.ready("x")) + members(store, keys.delayed("x")).map { String($0.dropFirst(2)) }
+        #expect(queued == ["r\tr"], "task r is pending and queued=1 but in no queue: nothing will ever run it")
+        let again = try await claimAndStart(store, executor: "x")
+        #expect(again.map(\.attempt) == [2])
     }
 
     // MARK: Tree finished

@@ -63,11 +63,7 @@ import Testing
         }
         #expect(error?.code == refusal.code, "\(error.map(String.init(describing:)) ?? "no error")")
         #expect(error?.field == refusal.field)
-        let after = try await keySpace(store)
-        #expect(Set(after.keys) == Set(before.keys), "keys added: \(Set(after.keys).subtracting(before.keys).sorted())")
-        for (key, content) in before where after[key] != content {
-            Issue.record("\(key) changed:\n  before \(content)\n  after  \(after[key] ?? "<gone>")")
-        }
+        expectUnchanged(before, try await keySpace(store))
         #expect(try await store.treeID(ofTask: "alice-2") == "alice-1")
         #expect(try await store.treeID(ofTask: "bob-1") == "bob-1")
     }
@@ -86,11 +82,7 @@ import Testing
         ] {
             let error = await batonError { _ = try await store.submit(try submissions(json), userID: "alice") }
             #expect(error?.code == .alreadyExists)
-            let after = try await keySpace(store)
-            #expect(Set(after.keys) == Set(before.keys))
-            for (key, content) in before where after[key] != content {
-                Issue.record("\(key) changed:\n  before \(content)\n  after  \(after[key] ?? "<gone>")")
-            }
+            expectUnchanged(before, try await keySpace(store))
         }
         #expect(try await store.treeID(ofTask: "alice-1") == "alice-1")
         #expect(try await store.treeID(ofTask: "alice-2") == "alice-1")
@@ -185,11 +177,7 @@ import Testing
         try await store.startTree("r", userID: "u")
         #expect(try await members(store, store.keys.ready("x")) == readyX.map(\.member))
         #expect(try await members(store, store.keys.ready("y")) == readyY.map(\.member))
-        let again = try await keySpace(store).filter { !$0.key.hasSuffix(":seq") }
-        for (key, content) in snapshot where again[key] != content {
-            Issue.record("second startTree changed \(key):\n  before \(content)\n  after  \(again[key] ?? "<gone>")")
-        }
-        #expect(Set(again.keys) == Set(snapshot.keys))
+        expectUnchanged(snapshot, try await keySpace(store).filter { !$0.key.hasSuffix(":seq") })
 
         let x = try await claimAndStart(store, executor: "x")
         let y = try await claimAndStart(store, executor: "y")

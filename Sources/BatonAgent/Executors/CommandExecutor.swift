@@ -20,7 +20,9 @@ import Foundation
 ///
 /// A non-zero exit fails the task (`command exited with status N`) with the result as partial
 /// result. On timeout or cancellation the program gets `SIGTERM`, then `SIGKILL` a second later,
-/// and the task fails with `command timed out after N s` or `cancelled`.
+/// and the task fails with `command timed out after N s` or `cancelled`. Only the program itself
+/// is signalled: background children it leaves behind keep running, and output they write after
+/// the program ended is collected for at most two more seconds.
 public struct CommandExecutor: Executor {
     /// `command_executor`.
     public let name = "command_executor"

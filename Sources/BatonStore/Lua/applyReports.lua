@@ -140,7 +140,7 @@ for i = 5, #ARGV, 5 do
       else
         requeue(ctx, key, id, executor, old_progress, 'lease expired')
       end
-    elseif status == 'pending' and f[10] == '1' and not f[11] then
+    elseif status == 'pending' and f[10] == '1' and (not f[11] or tonumber(f[11]) <= tonumber(ctx.now)) then
       -- claimed from the queue but never started (the agent died in between): queue it again
       lease_done(ctx, executor, id)
       local r = ctx.released

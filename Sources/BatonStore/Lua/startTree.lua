@@ -1,5 +1,6 @@
 -- startTree.lua — starts a stored tree (the guide's distribute_task_tree), or repairs a started
 -- one: every pending, unblocked task whose dependencies all resolved is (again) reported ready.
+-- Retries waiting for their backoff (retry_at set) are left to the delayed set.
 -- Idempotent: the caller puts the returned tasks in their queues, where duplicates collapse.
 --
 -- KEYS[1..3], ARGV[1..4] as in include.lua.
@@ -13,8 +14,8 @@ if not ctx.started then
   ctx.started = true
 end
 for _, id in ipairs(redis.call('ZRANGE', ctx.tasks_key, 0, -1)) do
-  local f = redis.call('HMGET', task_key(ctx, id), 'status', 'blocked_by', 'waiting', 'queued', 'executor', 'priority')
-  if f[1] == 'pending' and not f[2] and (tonumber(f[3]) or 0) <= 0 then
+  local f = redis.call('HMGET', task_key(ctx, id), 'status', 'blocked_by', 'waiting', 'queued', 'executor', 'priority', 'retry_at')
+  if f[1] == 'pending' and not f[2] and not f[7] and (tonumber(f[3]) or 0) <= 0 then
     if f[4] == '1' then
       local r = ctx.released
       r[#r + 1] = f[5]; r[#r + 1] = f[6]; r[#r + 1] = id
