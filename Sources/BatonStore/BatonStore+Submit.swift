@@ -88,7 +88,7 @@ extension BatonStore {
     // MARK: Steps of a submission
 
     /// Finds the trees of dependencies outside the array; each must be a task of the same user.
-    private func locateExternalDependencies(of tree: ValidatedTree, userID: String?) async throws -> [String: String] {
+    func locateExternalDependencies(of tree: ValidatedTree, userID: String?) async throws -> [String: String] {
         let external = tree.externalDependencies.sorted()
         if external.isEmpty { return [:] }
         let treeIDs = try await self.treeIDs(ofTasks: external)
@@ -117,30 +117,22 @@ extension BatonStore {
     }
 
     /// Claims every id in the id index, all or none.
-    private func reserve(_ ids: [String], for treeID: String, tasks: [TaskRecord]) async throws {
-        let buckets = Dictionary(grouping: ids, by: Keys.bucket(of:))
+    func reserve(_ ids: [String], for treeID: String, tasks: [TaskRecord]) async throws {
+        let buckets = Array(Dictionary(grouping: ids, by: Keys.bucket(of:)))
         let calls = buckets.map { bucket, members in
             RedisScriptCall(Scripts.reserveIDs, keys: [keys.idIndex(bucket: bucket)], arguments: [treeID] + members)
         }
-        let replies: [RedisReply]
-        do {
-            replies = try await redis.evalPipeline(calls)
-        } catch {
-            await releaseReservation(ids, for: treeID)
-            throw error
-        }
-        let taken = replies.compactMap { reply -> String? in
-            guard let id = reply.string, !id.isEmpty else { return nil }
-            return id
-        }
-        let failed = replies.first { $0.errorMessage != nil }
-        if taken.isEmpty && failed == nil { return }
-        await releaseReservation(ids, for: treeID)
-        if let id = taken.first {
+        let replies = try await redis.evalPipeline(calls)
+        // Only the buckets that answered '' were reserved by this call: give back exactly those.
+        let reserved = zip(buckets, replies).filter { $0.1.string == "" }.flatMap { $0.0.value }
+        if reserved.count == ids.count { return }
+        await releaseReservation(reserved, for: treeID)
+        if let id = replies.lazy.compactMap({ $0.string }).first(where: { !$0.isEmpty }) {
             let index = tasks.firstIndex { $0.id == id } ?? 0
             throw BatonError.alreadyExists("Task id '\(id)' already exists", field: "tasks[\(index)].id")
         }
-        throw BatonError.internal("reserving task ids failed: \(failed?.errorMessage ?? "")")
+        let failure = replies.lazy.compactMap(\.errorMessage).first ?? "no reply"
+        throw BatonError.internal("reserving task ids failed: \(failure)")
     }
 
     /// Gives back reserved ids after a refused submission (best effort: a failure leaves ids that
@@ -155,7 +147,7 @@ extension BatonStore {
 
     /// Registers the new tasks as dependents of tasks in other trees; dependencies that already
     /// reached a final state are reported back as notifications to apply now.
-    private func watchExternalDependencies(
+    func watchExternalDependencies(
         of tree: ValidatedTree, in externalTrees: [String: String]
     ) async throws -> [TreeOutputs.Notification] {
         var calls: [RedisScriptCall] = []

@@ -5,7 +5,7 @@
 /// | scope | tag | keys |
 /// |---|---|---|
 /// | a tree | `{t:<tree_id>}` | `tree` (hash), `tasks` (zset), `task:<id>` (hash per task), `events` (stream) |
-/// | an executor type | `{q:<executor>}` | `ready`, `leases`, `delayed`, `marker` (zsets), `seq` (counter) |
+/// | an executor type | `{q:<executor>}` | `ready`, `leases`, `delayed`, `marker` (zsets), `seq` (counter), `cancels` (hash) |
 /// | the id index | `{idx:<n>}` | `ids` (hash task id → tree id), 64 buckets |
 /// | a user | `{u:<user>}` | `trees` (zset of tree ids by creation time) |
 /// | the bus | `{bus}` | `reports`, `submit` (streams) |
@@ -59,6 +59,12 @@ public struct Keys: Sendable, Hashable {
     /// Sorted set: retries waiting for their backoff, member `<priority>\t<tree_id>\t<task_id>`, score = due time (epoch ms).
     public func delayed(_ executor: String) -> String { "\(namespace):{q:\(executor)}:delayed" }
 
+    /// Hash: cancellation requests for running tasks of an executor type, field
+    /// `<tree_id>\t<task_id>`, value = the attempt to stop. Written by `cancel` after the tree
+    /// script (only while the task holds a lease), read by every agent heartbeat (so a lost
+    /// pub/sub signal still cancels), removed when the lease is dropped.
+    public func cancels(_ executor: String) -> String { "\(namespace):{q:\(executor)}:cancels" }
+
     /// Set: every executor type that ever had work (the scheduler's reaper walks them).
     public var executors: String { "\(namespace):executors" }
 
@@ -79,6 +85,12 @@ public struct Keys: Sendable, Hashable {
     /// The index bucket of a task id: CRC16 of the id modulo ``indexBuckets``.
     public static func bucket(of taskID: String) -> Int {
         Int(ClusterSlot.crc16(Array(taskID.utf8))) % indexBuckets
+    }
+
+    /// String: the remembered answer of a gateway `POST /v1/trees` sent with an `Idempotency-Key`
+    /// (JSON `{state, hash, status, body}`, expiring). `keyDigest` is the SHA-256 hex of the client's key.
+    public func idempotency(userID: String, keyDigest: String) -> String {
+        "\(namespace):{u:\(userID)}:idempotency:\(keyDigest)"
     }
 
     // MARK: Bus
@@ -103,7 +115,8 @@ public struct Keys: Sendable, Hashable {
     /// Channel: "the tree's event stream has news".
     public func treeChannel(_ treeID: String) -> String { "\(namespace):events:\(treeID)" }
 
-    /// Channel: cancellation signals for agents running tasks of an executor type.
+    /// Channel: cancellation signals for agents running tasks of an executor type; payload
+    /// `<tree_id>\t<task_id>\t<attempt>`.
     public func cancelChannel(_ executor: String) -> String { "\(namespace):cancel:\(executor)" }
 
     // MARK: Members

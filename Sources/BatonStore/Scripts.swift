@@ -10,6 +10,7 @@ public enum Scripts {
     public static let startTasks = tree("startTasks")
     public static let applyReports = tree("applyReports")
     public static let resolveDependency = tree("resolveDependency")
+    public static let addTask = tree("addTask")
     public static let watchDependency = plain("watchDependency")
 
     /// Scripts whose keys are one executor type's queue (`{q:<executor>}`).

@@ -17,33 +17,32 @@ enum TaskHash {
         dependents: [String],
         queued: Bool
     ) -> [String] {
+        // Fields at their default value are left out (readers and scripts fill the defaults in):
+        // a task hash stays small enough for Redis' compact listpack encoding.
         var fields: [String] = [
             "id", task.id,
             "tree_id", task.treeID,
             "name", task.name,
             "executor", task.executor,
             "priority", String(task.priority),
-            "dependencies", JSONValue.array(task.dependencies.map(\.jsonValue)).jsonString(),
             "inputs", task.inputs.jsonString(),
-            "params", task.params.jsonString(),
-            "schemas", task.schemas.jsonString(),
             "status", task.status.rawValue,
-            "progress", "0",
             "created_at", String(createdAt),
-            "updated_at", String(createdAt),
-            "attempt", String(task.attempt),
-            "origin_type", task.originType.rawValue,
-            "has_children", task.hasChildren ? "1" : "0",
-            "has_references", task.hasReferences ? "1" : "0",
-            "max_attempts", String(task.maxAttempts),
-            "max_lease_losses", String(task.maxLeaseLosses),
-            "lease_losses", "0",
             "waiting", String(waiting),
             "queued", queued ? "1" : "0",
         ]
         func optional(_ name: String, _ value: String?) {
             if let value { fields.append(name); fields.append(value) }
         }
+        optional("dependencies", task.dependencies.isEmpty ? nil : JSONValue.array(task.dependencies.map(\.jsonValue)).jsonString())
+        optional("params", task.params == .emptyObject ? nil : task.params.jsonString())
+        optional("schemas", task.schemas == .emptyObject ? nil : task.schemas.jsonString())
+        optional("attempt", task.attempt == 0 ? nil : String(task.attempt))
+        optional("origin_type", task.originType == .create ? nil : task.originType.rawValue)
+        optional("has_children", task.hasChildren ? "1" : nil)
+        optional("has_references", task.hasReferences ? "1" : nil)
+        optional("max_attempts", task.maxAttempts == TaskRecord.defaultMaxAttempts ? nil : String(task.maxAttempts))
+        optional("max_lease_losses", task.maxLeaseLosses == TaskRecord.defaultMaxLeaseLosses ? nil : String(task.maxLeaseLosses))
         optional("parent_id", task.parentID)
         optional("user_id", task.userID)
         optional("original_task_id", task.originalTaskID)
@@ -85,7 +84,7 @@ enum TaskHash {
             error: hash["error"],
             progress: hash["progress"].flatMap { Double($0) } ?? 0,
             createdAt: time("created_at"),
-            updatedAt: time("updated_at"),
+            updatedAt: time("updated_at") ?? time("created_at"),
             startedAt: time("started_at"),
             completedAt: time("completed_at"),
             cancelRequestedAt: time("cancel_requested_at"),

@@ -108,6 +108,7 @@ final class ConnectionCore: Sendable {
     // The pipe is closed only once nothing can signal it any more: were the thread to close it
     // on exit, a later `close()` (say, from `deinit`) would write to a descriptor number that
     // may by then belong to another connection's socket, corrupting its protocol stream.
+    deinit { WakePipe.close((wakeRead, wakeWrite)) }
 
     func enqueue(_ request: Request) {
         let accepted = state.withLock { state -> Bool in
@@ -171,7 +172,6 @@ private final class ConnectionWorker {
             process(batch)
         }
         socket.close()
-        WakePipe.close((core.wakeRead, core.wakeWrite))
     }
 
     private func process(_ batch: [ConnectionCore.Request]) {

@@ -112,6 +112,7 @@ final class SubscriberCore: Sendable {
     }
 
     // Closed only once nothing can signal the pipe any more (see `ConnectionCore`).
+    deinit { WakePipe.close((wakeRead, wakeWrite)) }
 
     func request(_ change: Change) {
         let accepted = state.withLock { state -> Bool in
@@ -181,7 +182,6 @@ private final class SubscriberWorker {
         failPending(with: RedisError.closed)
         failAwaiting(with: RedisError.closed)
         core.continuation.finish()
-        WakePipe.close((core.wakeRead, core.wakeWrite))
     }
 
     private var isClosed: Bool { core.state.withLock { $0.closed } }

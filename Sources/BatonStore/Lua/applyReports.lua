@@ -77,7 +77,8 @@ for i = 5, #ARGV, 5 do
   local kind, id, attempt, data, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = task_key(ctx, id)
   local f = redis.call('HMGET', key, 'status', 'attempt', 'executor', 'priority', 'progress',
-    'max_attempts', 'backoff', 'lease_losses', 'max_lease_losses', 'queued', 'retry_at')
+    'max_attempts', 'backoff', 'lease_losses', 'max_lease_losses', 'queued', 'retry_at',
+    'dependents', 'xdependents')
   local status, current, executor = f[1], f[2], f[3]
   local running = status == 'in_progress' and current == attempt
   local old_progress = tonumber(f[5]) or 0
@@ -91,7 +92,7 @@ for i = 5, #ARGV, 5 do
       bump(ctx, 'n_completed', 1)
       emit(ctx, 'task_completed', id, 'completed', {'result', data, 'progress', '1'})
       lease_done(ctx, executor, id)
-      settle(ctx, id, 'completed', id)
+      settle(ctx, id, 'completed', id, {f[12], f[13], data})
     elseif status == 'completed' and current == attempt then
       recollect(ctx, id)
     end

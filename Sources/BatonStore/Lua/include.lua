@@ -190,11 +190,14 @@ end
 
 -- Task `id` reached `state`: resolve its dependents in this tree (blocking transitively where a
 -- required dependency did not complete) and collect its dependents in other trees.
-local function settle(ctx, id, state, cause)
+-- `known` may hold the task's {dependents, xdependents, result} when the caller already read them.
+local function settle(ctx, id, state, cause, known)
   local stack = {{id, state, cause}}
   while #stack > 0 do
     local top = table.remove(stack)
-    local f = redis.call('HMGET', task_key(ctx, top[1]), 'dependents', 'xdependents', 'result')
+    local f = known
+    known = nil
+    if not f then f = redis.call('HMGET', task_key(ctx, top[1]), 'dependents', 'xdependents', 'result') end
     for _, line in ipairs(lines(f[1])) do
       local blocked = resolve_one(ctx, string.sub(line, 2), string.sub(line, 1, 1) == 'R', top[2], top[3])
       if blocked then stack[#stack + 1] = {blocked, 'blocked', top[3]} end

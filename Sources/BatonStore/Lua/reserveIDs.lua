@@ -1,12 +1,12 @@
 -- reserveIDs.lua — claims task ids in one bucket of the id index for a tree, all or none.
--- Ids already held by the same tree count as reserved (a retried submission).
+-- An id already in the index is taken, whoever holds it (a tree id submitted twice included).
 --
 -- KEYS[1] <ns>:{idx:<n>}:ids (hash: task id -> tree id)
 -- ARGV[1] tree id, ARGV[2..] task ids
 -- Returns '' when every id was reserved, else the first id that belongs to another tree.
 local values = redis.call('HMGET', KEYS[1], unpack(ARGV, 2))
 for i, owner in ipairs(values) do
-  if owner and owner ~= ARGV[1] then return ARGV[i + 1] end
+  if owner then return ARGV[i + 1] end
 end
 local pairs_ = {}
 for i = 2, #ARGV do

@@ -1,0 +1,24 @@
+import Hummingbird
+
+/// Requires `Authorization: Bearer <key>` and puts the key's ``Identity`` in the context.
+/// A missing or unknown key answers 401 (`unauthorized`) with `WWW-Authenticate: Bearer`.
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = GatewayContext
+
+    let authenticator: APIKeyAuthenticator
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw GatewayError.unauthorized
+        }
+        let parts = header.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+        guard parts.count == 2, parts[0].lowercased() == "bearer",
+              let identity = authenticator.identity(forKey: parts[1].trimmingCharacters(in: .whitespaces))
+        else {
+            throw GatewayError.unauthorized
+        }
+        var context = context
+        context.identity = identity
+        return try await next(request, context)
+    }
+}

@@ -1,1 +1,0 @@
-// The HTTP gateway: see issue 4.
