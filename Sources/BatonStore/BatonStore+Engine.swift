@@ -17,10 +17,25 @@ public struct StartedTask: Sendable, Hashable {
     public var timeoutSeconds: Double?
 }
 
+/// What a heartbeat learned about the attempts it kept alive.
+public struct HeartbeatOutcome: Sendable, Hashable {
+    /// Members whose lease was already gone: stop the attempt and report nothing.
+    public var lost: [String] = []
+    /// Members with a pending cancel request, and the attempt it is for.
+    public var cancelRequests: [String: Int] = [:]
+
+    public init(lost: [String] = [], cancelRequests: [String: Int] = [:]) {
+        self.lost = lost
+        self.cancelRequests = cancelRequests
+    }
+}
+
 /// What an agent (or the lease reaper) says about an attempt.
 public struct Report: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
         case completed, failed, progress, expired, handback
+        /// The attempt stopped after a cancel request (`extra`: a partial result JSON, or empty).
+        case cancelled
     }
 
     public var kind: Kind
@@ -29,7 +44,7 @@ public struct Report: Sendable, Hashable {
     public var attempt: Int
     /// completed: the result JSON; failed: the error message; progress: the value.
     public var data: String
-    /// failed: a partial result JSON, or empty.
+    /// failed, cancelled: a partial result JSON, or empty.
     public var extra: String
 
     public init(kind: Kind, treeID: String, taskID: String, attempt: Int, data: String = "", extra: String = "") {
@@ -48,6 +63,13 @@ public struct Report: Sendable, Hashable {
     public static func failed(_ task: StartedTask, error: String, partial: JSONValue? = nil) -> Report {
         Report(kind: .failed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
                data: error, extra: partial?.jsonString() ?? "")
+    }
+
+    /// The attempt stopped because its cancellation was requested; `partial` is what the executor
+    /// produced before stopping, if anything (a late result is never sent as partial).
+    public static func cancelled(_ task: StartedTask, partial: JSONValue? = nil) -> Report {
+        Report(kind: .cancelled, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+               extra: partial?.jsonString() ?? "")
     }
 
     public static func progress(_ task: StartedTask, _ value: Double) -> Report {
@@ -99,22 +121,36 @@ extension BatonStore {
         if !stale.isEmpty {
             try await redis.send(RedisCommand(["ZREM", keys.leases(executor)] + stale))
         }
-        return started
+        // Back in claim order (best first): the script calls went out grouped by tree.
+        let position = Dictionary(claimed.enumerated().map { (Keys.member(tree: $1.treeID, task: $1.taskID), $0) }) { first, _ in first }
+        return started.sorted {
+            position[Keys.member(tree: $0.treeID, task: $0.taskID), default: 0] < position[Keys.member(tree: $1.treeID, task: $1.taskID), default: 0]
+        }
     }
 
-    /// Extends the leases of running tasks; returns the members whose lease was already gone
-    /// (reaped: the task was handed to someone else and this attempt should stop).
-    public func heartbeat(executor: String, members: [String], leaseMillis: Int) async throws -> [String] {
-        if members.isEmpty { return [] }
+    /// Extends the leases of running tasks (members `<tree>\t<task>`). Answers the members whose
+    /// lease was already gone (reaped: the task was handed to someone else and this attempt should
+    /// stop) and the pending cancel requests of the queue's `cancels` hash: the heartbeat is the
+    /// path that still cancels when the pub/sub signal was lost.
+    public func heartbeat(executor: String, members: [String], leaseMillis: Int) async throws -> HeartbeatOutcome {
+        if members.isEmpty { return HeartbeatOutcome() }
         let expiry = String(clock() + Int64(leaseMillis))
         var zadd = RedisCommand("ZADD", keys.leases(executor), "XX", "CH")
         for member in members {
             zadd.append(expiry)
             zadd.append(member)
         }
-        let replies = try await redis.pipeline([zadd, RedisCommand(["ZMSCORE", keys.leases(executor)] + members)])
-        let scores = replies[1].array ?? []
-        return zip(members, scores).filter { $0.1.isNull }.map(\.0)
+        let replies = try await redis.pipeline([
+            zadd,
+            RedisCommand(["ZMSCORE", keys.leases(executor)] + members),
+            RedisCommand(["HMGET", keys.cancels(executor)] + members),
+        ])
+        var outcome = HeartbeatOutcome()
+        outcome.lost = zip(members, replies[1].array ?? []).filter { $0.1.isNull }.map(\.0)
+        for (member, attempt) in zip(members, replies[2].array ?? []) {
+            if let attempt = attempt.string.flatMap({ Int($0) }) { outcome.cancelRequests[member] = attempt }
+        }
+        return outcome
     }
 
     // MARK: Schedulers

@@ -28,7 +28,9 @@ extension BatonStore {
     public func task(_ taskID: String, userID: String?) async throws -> TaskRecord {
         guard let treeID = try await treeID(ofTask: taskID) else { throw BatonError.taskNotFound(taskID) }
         let hash = try await redis.send("HGETALL", keys.task(treeID, taskID)).stringDictionary ?? [:]
-        guard let record = TaskHash.record(from: hash), userID == nil || record.userID == userID else {
+        guard TaskHash.record(from: hash).map({ userID == nil || $0.userID == userID }) == true,
+              let record = try await resolvingLinks([hash]).first
+        else {
             throw BatonError.taskNotFound(taskID)
         }
         return record
@@ -55,18 +57,24 @@ extension BatonStore {
         return TreeSnapshot(tree: record, tasks: try await tasks(ids, inTree: treeID))
     }
 
-    /// Full records of tasks of one tree, fetched in pipelined chunks.
+    /// Full records of tasks of one tree, fetched in pipelined chunks; link nodes read as their
+    /// originals (see ``resolvingLinks(_:)``).
     func tasks(_ ids: [String], inTree treeID: String) async throws -> [TaskRecord] {
-        var records: [TaskRecord] = []
-        records.reserveCapacity(ids.count)
+        try await resolvingLinks(try await taskHashes(ids, inTree: treeID))
+    }
+
+    /// The raw hashes of tasks of one tree (missing ones left out), fetched in pipelined chunks.
+    func taskHashes(_ ids: [String], inTree treeID: String) async throws -> [[String: String]] {
+        var hashes: [[String: String]] = []
+        hashes.reserveCapacity(ids.count)
         var start = 0
         while start < ids.count {
             let chunk = ids[start..<min(start + 1000, ids.count)]
             let replies = try await redis.pipeline(chunk.map { RedisCommand("HGETALL", keys.task(treeID, $0)) })
-            records += replies.compactMap { $0.stringDictionary.flatMap(TaskHash.record(from:)) }
+            hashes += replies.compactMap { reply in reply.stringDictionary.flatMap { $0.isEmpty ? nil : $0 } }
             start += chunk.count
         }
-        return records
+        return hashes
     }
 
     /// The caller's tasks (all users' for an admin, `userID == nil`), oldest tree first, in
@@ -75,7 +83,7 @@ extension BatonStore {
     /// The cursor is opaque to clients: it names the tree and position where the next page starts.
     public func listTasks(userID: String?, filter: TaskFilter = TaskFilter(), limit: Int = 100, cursor: String? = nil) async throws -> TaskPage {
         let limit = max(1, min(limit, 1000))
-        var position = try Cursor(cursor)
+        let position = try Cursor(cursor)
         let treeIndex = userID.map { keys.userTrees($0) } ?? keys.allTrees
         var trees: [String]
         if let treeID = filter.treeID {
@@ -84,10 +92,11 @@ extension BatonStore {
         } else {
             trees = (try await redis.send("ZRANGE", treeIndex, "0", "-1").array ?? []).compactMap(\.string)
         }
-        if let startTree = position.treeID, let index = trees.firstIndex(of: startTree) {
+        if let startTree = position.treeID {
+            guard let index = trees.firstIndex(of: startTree) else {
+                throw BatonError.invalidArgument("cursor does not belong to this listing", field: "cursor")
+            }
             trees.removeFirst(index)
-        } else {
-            position = Cursor()
         }
         var page: [TaskRecord] = []
         for (treeNumber, treeID) in trees.enumerated() {

@@ -1,3 +1,5 @@
+import BatonCore
+
 /// Every Redis key and channel name Baton uses, in one place.
 ///
 /// Keys are grouped by a hash tag so that every script touches one cluster slot:
@@ -18,8 +20,20 @@ public struct Keys: Sendable, Hashable {
     /// Buckets of the task-id index.
     public static let indexBuckets = 64
 
+    /// Keys under a namespace; it must pass ``validate(namespace:)``.
     public init(namespace: String = "baton") {
+        precondition((try? Self.validate(namespace: namespace)) != nil, "invalid key namespace '\(namespace)'")
         self.namespace = namespace
+    }
+
+    /// A namespace is non-empty and holds no braces (they would break the hash tags) and no
+    /// whitespace or control characters.
+    public static func validate(namespace: String) throws(BatonError) {
+        let bad = namespace.unicodeScalars.first { $0 == "{" || $0 == "}" || $0.properties.isWhitespace || $0.value < 0x20 }
+        if namespace.isEmpty || bad != nil {
+            throw BatonError.invalidArgument(
+                "namespace '\(namespace)' must be non-empty without braces, spaces or control characters", field: "namespace")
+        }
     }
 
     // MARK: Tree scope — `{t:<tree_id>}`

@@ -15,6 +15,12 @@ protocol Workload: Sendable {
 enum Workloads {
     static let all: [any Workload] = [
         RedisWorkload(),
+        ThroughputWorkload(),
+        FanInWorkload(),
+        FanOutWorkload(),
+        ChainWorkload(),
+        LatencyWorkload(),
+        BigTreeWorkload(),
     ]
 }
 
@@ -25,15 +31,26 @@ struct BenchContext: Sendable {
     /// Rounds per measurement; workloads report the median round.
     let rounds: Int
 
-    /// Runs `measure` `rounds` times and returns the median result.
+    /// Runs `measure` `rounds` times and returns the median result. Each round is logged with
+    /// the CPU time this process spent on it.
     func median(_ what: String, _ measure: () async throws -> Double) async throws -> Double {
         var results: [Double] = []
         for round in 1...rounds {
+            let cpuBefore = Self.processCPUSeconds()
             let value = try await measure()
-            BenchLog.info("  \(what) round \(round)/\(rounds): \(BenchLog.format(value))")
+            let cpu = Self.processCPUSeconds() - cpuBefore
+            BenchLog.info("  \(what) round \(round)/\(rounds): \(BenchLog.format(value)) (this process: \(BenchLog.format(cpu * 1000)) ms CPU)")
             results.append(value)
         }
         return results.sorted()[results.count / 2]
+    }
+
+    /// User plus system CPU time of this process so far.
+    static func processCPUSeconds() -> Double {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        func seconds(_ time: timeval) -> Double { Double(time.tv_sec) + Double(time.tv_usec) / 1e6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
     }
 }
 

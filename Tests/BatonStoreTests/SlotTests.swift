@@ -1,5 +1,6 @@
 import BatonCore
 @testable import BatonStore
+import Foundation
 import RedisClient
 import Testing
 
@@ -65,10 +66,12 @@ import Testing
         var calls: [Call] = []
         for tree in treeIDs {
             let treeKeys = [keys.tree(tree), keys.treeTasks(tree), keys.treeEvents(tree)]
-            for script in ["submitTree", "startTree", "startTasks", "applyReports", "resolveDependency"] {
+            for script in ["submitTree", "startTree", "startTasks", "applyReports", "resolveDependency",
+                           "addTask", "cancelTasks", "reexecuteTask", "archiveTree"] {
                 calls.append(Call(name: "\(script)(\(tree))", keys: treeKeys))
             }
             calls.append(Call(name: "watchDependency(\(tree))", keys: [keys.tree(tree)]))
+            calls.append(Call(name: "markReferences(\(tree))", keys: [keys.tree(tree)]))
         }
         for executor in executors {
             calls.append(Call(name: "enqueue(\(executor))",
@@ -77,6 +80,7 @@ import Testing
                               keys: [keys.ready(executor), keys.marker(executor), keys.leases(executor)]))
             calls.append(Call(name: "promoteDelayed(\(executor))",
                               keys: [keys.delayed(executor), keys.ready(executor), keys.readySequence(executor), keys.marker(executor)]))
+            calls.append(Call(name: "requestCancel(\(executor))", keys: [keys.leases(executor), keys.cancels(executor)]))
         }
         for bucket in 0..<Keys.indexBuckets {
             calls.append(Call(name: "reserveIDs/releaseIDs(\(bucket))", keys: [keys.idIndex(bucket: bucket)]))
@@ -124,6 +128,45 @@ import Testing
         #expect(Keys().tree("x").hasSuffix(":tree"))
     }
 
+    /// Every script in `Lua/` (new ones included) declares keys of one hash tag in its header,
+    /// uses no KEYS index beyond those, and builds no tagged key name of its own.
+    @Test func everyScriptHeaderDeclaresOneTag() throws {
+        let directory = URL(fileURLWithPath: #filePath)
+            .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Sources/BatonStore/Lua")
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".lua") }.sorted()
+        #expect(files.count >= 11)
+        let keysIndex = /KEYS\[(\d+)\]/
+        let tag = /\{([a-z]+):/
+        for file in files where file != "include.lua" {
+            let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
+            let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            let header = lines.prefix { $0.hasPrefix("--") }
+            let code = lines.filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("--") }.joined(separator: "\n")
+            let keyLines = header.filter { $0.contains("KEYS[") }
+            #expect(!keyLines.isEmpty, "\(file) does not declare its KEYS in its header")
+            var tags = Set<String>()
+            var declared = 0
+            for line in keyLines {
+                if line.contains("include.lua") && line.contains("KEYS[1..3]") {
+                    tags.insert("t")
+                    declared = max(declared, 3)
+                }
+                for match in line.matches(of: tag) { tags.insert(String(match.1)) }
+                for match in line.matches(of: keysIndex) { declared = max(declared, Int(match.1) ?? 0) }
+            }
+            #expect(tags.count == 1, "\(file) declares keys of tags \(tags.sorted())")
+            let used = code.matches(of: keysIndex).compactMap { Int($0.1) }.max() ?? 0
+            #expect(used <= declared, "\(file) uses KEYS[\(used)] but declares \(declared)")
+            for literal in ["{t:", "{q:", "{idx:", "{u:", "{bus}"] {
+                #expect(!code.contains(literal), "\(file) builds a key with \(literal) itself")
+            }
+            if code.contains("string.sub(KEYS[1]") {
+                #expect(code.contains("string.sub(KEYS[1], 1, -5) .. 'task:'"), "\(file) derives keys differently")
+            }
+        }
+    }
+
     /// The store's own call builders (internal) produce the keys mirrored in ``calls(_:)``.
     @Test func storeBuildsTheMirroredKeys() throws {
         let keys = Keys(namespace: "mirror")
@@ -147,13 +190,19 @@ import Testing
 
     // MARK: Namespaces
 
-    /// A namespace holding an empty `{}` makes the first brace pair an empty tag: Redis then
-    /// hashes whole keys and a tree's keys scatter over slots. Keys accepts such a namespace today.
-    @Test(arguments: ["a{}b", "{}"])
-    func namespaceWithEmptyBracePairKeepsTreeKeysTogether(namespace: String) {
+    /// A namespace holding a brace would swallow or break the hash tags (an empty `{}` makes
+    /// Redis hash whole keys, so a tree's keys scatter over slots): such namespaces are refused.
+    @Test(arguments: ["a{}b", "{}", "x{y}", "a}b", "", "has space"])
+    func namespaceWithBracesOrSpacesIsRefused(namespace: String) {
+        #expect(throws: BatonError.self) { try Keys.validate(namespace: namespace) }
+    }
+
+    @Test(arguments: ["baton", "test-1a2b", "prod:eu"])
+    func ordinaryNamespacesKeepEachTreeOnOneSlot(namespace: String) throws {
+        try Keys.validate(namespace: namespace)
         let keys = Keys(namespace: namespace)
-        let slots = Set([keys.tree("t"), keys.treeTasks("t"), keys.treeEvents("t")].map(ClusterSlot.of))
-        #expect(slots.count == 1, "namespace \(namespace) scatters a tree over slots \(slots.sorted())")
+        let slots = Set([keys.tree("t"), keys.treeTasks("t"), keys.treeEvents("t"), keys.task("t", "x{y}")].map(ClusterSlot.of))
+        #expect(slots.count == 1)
     }
 
     /// Different trees and queues spread over slots (the tag is not swallowed by the namespace).

@@ -1,0 +1,228 @@
+import BatonCore
+import BatonStore
+import Foundation
+import RedisClient
+import Synchronization
+
+/// Builds task arrays for the engine workloads (echo_executor: a no-op that returns its inputs).
+enum BenchTrees {
+    static func task(_ id: String, dependsOn dependencies: [String] = [], parent: String? = nil) -> JSONValue {
+        var object: [String: JSONValue] = ["id": .string(id), "name": .string(id), "executor": "echo_executor"]
+        if !dependencies.isEmpty { object["dependencies"] = .array(dependencies.map(JSONValue.string)) }
+        if let parent { object["parent_id"] = .string(parent) }
+        return .object(object)
+    }
+
+    static func submissions(_ tasks: [JSONValue]) throws -> [TaskSubmission] {
+        try TaskSubmission.decode(array: .array(tasks))
+    }
+
+    static func prefix() -> String { String(UUID().uuidString.prefix(8).lowercased()) }
+}
+
+/// Runs one engine measurement: start processes, snapshot INFO, run, snapshot INFO, stop.
+func measureEngine(
+    _ context: BenchContext, workload: String, tasks: Int, agents: Int = 2, concurrency: Int = 64,
+    _ body: (EngineRig) async throws -> (wall: Double, ownCommands: Int, configure: (inout BenchReport) -> Void)
+) async throws -> BenchReport {
+    let rig = try await EngineRig.start(context, agents: agents, concurrency: concurrency)
+    do {
+        let before = try await rig.redisStats()
+        let outcome = try await body(rig)
+        let after = try await rig.redisStats()
+        var report = BenchReport(workload: workload)
+        report.tasks = tasks
+        report.wallSeconds = outcome.wall
+        report.tasksPerSecond = Double(tasks) / outcome.wall
+        report.redisFigures(before: before, after: after, tasks: tasks, ownCommands: outcome.ownCommands + 2)
+        outcome.configure(&report)
+        await rig.stop()
+        return report
+    } catch {
+        await rig.stop()
+        throw error
+    }
+}
+
+/// 10,000 independent no-op tasks (10 trees of 1,000), submitted at once, run to the end.
+struct ThroughputWorkload: Workload {
+    let name = "throughput"
+    let summary = "10,000 independent no-op tasks end to end"
+
+    func run(_ context: BenchContext) async throws -> BenchReport {
+        try await measureEngine(context, workload: name, tasks: 10_000) { rig in
+            let prefix = BenchTrees.prefix()
+            let trees = try (0..<10).map { tree in
+                try BenchTrees.submissions((0..<1000).map { BenchTrees.task("\(prefix)-\(tree)-\($0)") })
+            }
+            let start = ContinuousClock.now
+            let ids = try await withThrowingTaskGroup(of: String.self) { group in
+                for tree in trees { group.addTask { try await rig.store.submit(tree, userID: "bench").treeID } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let own = try await rig.waitForTrees(ids)
+            let wall = (ContinuousClock.now - start).seconds
+            return (wall, own, { $0.perStepMilliseconds = nil })
+        }
+    }
+}
+
+/// 500 trees of one parent waiting for 10 children.
+struct FanInWorkload: Workload {
+    let name = "fanin"
+    let summary = "500 trees of one parent waiting for 10 children"
+
+    func run(_ context: BenchContext) async throws -> BenchReport {
+        try await measureEngine(context, workload: name, tasks: 500 * 11) { rig in
+            let prefix = BenchTrees.prefix()
+            let trees = try (0..<500).map { tree -> [TaskSubmission] in
+                let children = (0..<10).map { "\(prefix)-\(tree)-c\($0)" }
+                let parent = BenchTrees.task("\(prefix)-\(tree)-p", dependsOn: children)
+                return try BenchTrees.submissions([parent] + children.map { BenchTrees.task($0, parent: "\(prefix)-\(tree)-p") })
+            }
+            let start = ContinuousClock.now
+            var ids: [String] = []
+            for batch in stride(from: 0, to: trees.count, by: 50) {
+                ids += try await withThrowingTaskGroup(of: String.self) { group in
+                    for tree in trees[batch..<min(batch + 50, trees.count)] {
+                        group.addTask { try await rig.store.submit(tree, userID: "bench").treeID }
+                    }
+                    return try await group.reduce(into: []) { $0.append($1) }
+                }
+            }
+            let own = try await rig.waitForTrees(ids)
+            return ((ContinuousClock.now - start).seconds, own, { _ in })
+        }
+    }
+}
+
+/// One root and 1,000 children that depend on it: all released by one completion.
+struct FanOutWorkload: Workload {
+    let name = "fanout"
+    let summary = "one root, 1,000 children that depend on it"
+
+    func run(_ context: BenchContext) async throws -> BenchReport {
+        try await measureEngine(context, workload: name, tasks: 1001) { rig in
+            let prefix = BenchTrees.prefix()
+            let root = "\(prefix)-root"
+            let tree = try BenchTrees.submissions(
+                [BenchTrees.task(root)] + (0..<1000).map { BenchTrees.task("\(prefix)-\($0)", dependsOn: [root], parent: root) })
+            let start = ContinuousClock.now
+            let id = try await rig.store.submit(tree, userID: "bench").treeID
+            let own = try await rig.waitForTrees([id])
+            return ((ContinuousClock.now - start).seconds, own, { _ in })
+        }
+    }
+}
+
+/// A chain of 200 steps: each task depends on the previous one. Per step = Redis-side
+/// (finished_at − created_at) / 200.
+struct ChainWorkload: Workload {
+    let name = "chain"
+    let summary = "a chain of 200 steps"
+
+    func run(_ context: BenchContext) async throws -> BenchReport {
+        try await measureEngine(context, workload: name, tasks: 200, agents: 1, concurrency: 8) { rig in
+            let prefix = BenchTrees.prefix()
+            let steps = (0..<200).map { BenchTrees.task("\(prefix)-\($0)", dependsOn: $0 == 0 ? [] : ["\(prefix)-\($0 - 1)"]) }
+            let start = ContinuousClock.now
+            let id = try await rig.store.submit(try BenchTrees.submissions(steps), userID: "bench").treeID
+            let own = try await rig.waitForTrees([id])
+            let wall = (ContinuousClock.now - start).seconds
+            let tree = try await rig.store.tree(id, userID: nil)
+            let started = tree.tasks.compactMap { $0.startedAt.flatMap(Timestamp.millis(rfc3339:)) }.sorted()
+            let completed = tree.tasks.compactMap { $0.completedAt.flatMap(Timestamp.millis(rfc3339:)) }.sorted()
+            let span = Double((completed.last ?? 0) - (started.first ?? 0))
+            return (wall, own, { $0.perStepMilliseconds = span / 199 })
+        }
+    }
+}
+
+/// One task every 10 ms for 500 tasks: submit → start as a streaming client sees it (the
+/// second pub/sub nudge of the task's tree is its start).
+struct LatencyWorkload: Workload {
+    let name = "latency"
+    let summary = "one task every 10 ms for 500 tasks: submit→start p50/p99"
+
+    func run(_ context: BenchContext) async throws -> BenchReport {
+        try await measureEngine(context, workload: name, tasks: 500, agents: 1, concurrency: 8) { rig in
+            let subscriber = rig.store.redis.makeSubscriber(name: "baton-bench-latency")
+            defer { subscriber.close() }
+            try await subscriber.psubscribe(["\(rig.namespace):events:*"])
+            let channelPrefix = "\(rig.namespace):events:"
+            let nudges = Mutex<[String: Int]>([:])
+            let started = Mutex<[String: ContinuousClock.Instant]>([:])
+            let listener = Task {
+                for await event in subscriber.events {
+                    guard case .message(let message) = event else { continue }
+                    let now = ContinuousClock.now
+                    let tree = String(message.channel.dropFirst(channelPrefix.count))
+                    let count = nudges.withLock { counts -> Int in
+                        counts[tree, default: 0] += 1
+                        return counts[tree]!
+                    }
+                    if count == 2 { started.withLock { $0[tree] = now } }
+                }
+            }
+            let prefix = BenchTrees.prefix()
+            var submittedAt: [String: ContinuousClock.Instant] = [:]
+            let begin = ContinuousClock.now
+            for index in 0..<500 {
+                let id = "\(prefix)-\(index)"
+                let tree = try BenchTrees.submissions([BenchTrees.task(id)])
+                submittedAt[id] = ContinuousClock.now
+                _ = try await rig.store.submit(tree, userID: "bench")
+                try await Task.sleep(until: begin + .milliseconds(10 * (index + 1)))
+            }
+            let own = try await rig.waitForTrees(Array(submittedAt.keys))
+            let wall = (ContinuousClock.now - begin).seconds
+            try await Task.sleep(for: .milliseconds(50))
+            listener.cancel()
+            let starts = started.withLock { $0 }
+            let latencies = submittedAt.compactMap { id, at in starts[id].map { ($0 - at).milliseconds } }.sorted()
+            func percentile(_ p: Double) -> Double? {
+                latencies.isEmpty ? nil : latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
+            }
+            return (wall, own, { report in
+                report.p50Milliseconds = percentile(0.50)
+                report.p99Milliseconds = percentile(0.99)
+                report.extra.append(("max_ms", latencies.last))
+                report.extra.append(("observed", Double(latencies.count)))
+            })
+        }
+    }
+}
+
+/// One tree of 100,000 tasks (a root and its children), after a 25,000-task tree to show growth.
+struct BigTreeWorkload: Workload {
+    let name = "bigtree"
+    let summary = "one tree of 100,000 tasks (and 25,000 for the growth ratio)"
+
+    func run(_ context: BenchContext) async throws -> BenchReport {
+        let small = try await runTree(context, size: 25_000)
+        var report = try await runTree(context, size: 100_000)
+        let smallPerTask = (small.wallSeconds ?? 0) / 25_000
+        let bigPerTask = (report.wallSeconds ?? 0) / 100_000
+        report.extra.append(("wall_s_25k", small.wallSeconds))
+        report.extra.append(("growth_per_task_100k_vs_25k", smallPerTask > 0 ? bigPerTask / smallPerTask : nil))
+        return report
+    }
+
+    private func runTree(_ context: BenchContext, size: Int) async throws -> BenchReport {
+        try await measureEngine(context, workload: name, tasks: size) { rig in
+            let prefix = BenchTrees.prefix()
+            let root = "\(prefix)-root"
+            let tasks = [BenchTrees.task(root)] + (1..<size).map { BenchTrees.task("\(prefix)-\($0)", parent: root) }
+            let submissions = try BenchTrees.submissions(tasks)
+            let start = ContinuousClock.now
+            let id = try await rig.store.submit(submissions, userID: "bench").treeID
+            let submitted = (ContinuousClock.now - start).seconds
+            let own = try await rig.waitForTrees([id])
+            return ((ContinuousClock.now - start).seconds, own, { $0.extra.append(("submit_s", submitted)) })
+        }
+    }
+}
+
+extension Duration {
+    var milliseconds: Double { seconds * 1000 }
+}
