@@ -19,6 +19,14 @@ extension Agent {
             })
         let outcome = await Self.race(executor, inputs: task.inputs, context: context, control: control)
         if control.abandoned.isSet { return }
+        if control.cancelRequested.isSet {
+            // Cancelled: keep a partial result the executor gave when it stopped; a result it
+            // returned anyway (it ignored the request) is late and discarded.
+            var partial: JSONValue?
+            if case .failure(let failure as ExecutorFailure) = outcome { partial = failure.partialResult }
+            reporter.send(.cancelled(task, partial: partial))
+            return
+        }
         switch outcome {
         case .success(let result):
             reporter.send(.completed(task, result: result))
@@ -33,6 +41,7 @@ extension Agent {
 
     /// Runs the executor, but stops waiting for it when the task's timeout passes or the attempt
     /// is abandoned — even if the executor ignores cancellation (its late result is discarded).
+    /// A cancel request cancels the executor's Swift task and keeps waiting for it to return.
     static func race(
         _ executor: any Executor, inputs: JSONValue, context: ExecutionContext, control: TaskControl
     ) async -> Result<JSONValue, any Error> {
@@ -41,7 +50,14 @@ extension Agent {
         return await withCheckedContinuation { continuation in
             let outcome = OneShot(continuation)
             let watchdog = Task {
+                var stopAsked = false
                 while !Task.isCancelled {
+                    if control.cancelRequested.isSet && !stopAsked {
+                        // A cancel request: ask the executor to stop (it also sees the flag) and
+                        // wait for it to return, however long it takes.
+                        stopAsked = true
+                        work.cancel()
+                    }
                     if control.abandoned.isSet {
                         work.cancel()
                         outcome.resume(.failure(CancellationError()))

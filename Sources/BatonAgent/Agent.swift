@@ -33,6 +33,7 @@ public struct Agent: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await reporter.run() }
             group.addTask { await self.heartbeat(running) }
+            group.addTask { await self.listenForCancels(running) }
             await withGracefulShutdownHandler {
                 await self.claimLoop(running: running, reporter: reporter, waiter: waiter, group: &group)
             } onGracefulShutdown: {
@@ -105,18 +106,55 @@ public struct Agent: Service {
             }
             for (executor, members) in await running.membersByExecutor() {
                 do {
-                    let lost = try await store.heartbeat(executor: executor, members: members, leaseMillis: settings.leaseMillis)
-                    for member in lost {
+                    let outcome = try await store.heartbeat(executor: executor, members: members, leaseMillis: settings.leaseMillis)
+                    for member in outcome.lost {
                         guard let control = await running.control(member) else { continue }
                         logger.warning("lease lost; abandoning the attempt", metadata: ["baton.task_id": "\(control.task.taskID)"])
                         control.abandoned.set()
                         control.cancellation.set()
+                    }
+                    // Cancel requests whose pub/sub signal was lost (or not yet delivered).
+                    for (member, attempt) in outcome.cancelRequests {
+                        await cancelRequested(member: member, attempt: attempt, running, via: "heartbeat")
                     }
                 } catch {
                     logger.warning("heartbeat failed", metadata: ["baton.error": "\(error)"])
                 }
             }
         }
+    }
+
+    // MARK: Cancellation
+
+    /// Follows the cancel channels of the agent's executor types (payload `<tree>\t<task>\t<attempt>`).
+    /// A message is a nudge: heartbeats read the same requests from the queues' `cancels` hashes.
+    private func listenForCancels(_ running: RunningTasks) async {
+        let subscriber = store.redis.makeSubscriber(name: "baton-agent-cancel")
+        defer { subscriber.close() }
+        while !Task.isCancelled {
+            do {
+                try await subscriber.subscribe(settings.executorTypes.map { store.keys.cancelChannel($0) })
+                break
+            } catch {
+                logger.warning("cannot subscribe to cancel signals; retrying", metadata: ["baton.error": "\(error)"])
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        for await event in subscriber.events {
+            guard case .message(let message) = event else { continue }
+            let parts = message.text.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
+            guard parts.count == 3, let attempt = Int(parts[2]) else { continue }
+            await cancelRequested(member: Keys.member(tree: parts[0], task: parts[1]), attempt: attempt, running, via: "signal")
+        }
+    }
+
+    /// Stops the attempt a cancel request names, if it runs here.
+    private func cancelRequested(member: String, attempt: Int, _ running: RunningTasks, via path: String) async {
+        guard let control = await running.control(member), control.task.attempt == attempt,
+              !control.cancelRequested.isSet else { return }
+        logger.info("cancel requested; stopping the executor",
+                    metadata: ["baton.task_id": "\(control.task.taskID)", "baton.cancel_path": "\(path)"])
+        control.requestCancel()
     }
 
     // MARK: Shutdown

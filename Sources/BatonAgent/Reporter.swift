@@ -26,9 +26,21 @@ final class Reporter: Sendable {
     func finish() { signal.finish() }
 
     /// The sending loop; returns after ``finish()`` once the buffer is empty.
+    ///
+    /// Cancellation (the agent's task group is cancelled right after a shutdown drain) only
+    /// finishes the loop: the sending runs in a task of its own, so the reports sent before,
+    /// such as the hand-backs of the drain, still reach Redis. (Cancelled, `publish` would throw
+    /// at once and the retry loop would spin forever, keeping the agent from exiting.)
     func run() async {
-        for await _ in signals { await flush() }
-        await flush()
+        let sending = Task {
+            for await _ in signals { await flush() }
+            await flush()
+        }
+        await withTaskCancellationHandler {
+            await sending.value
+        } onCancel: {
+            finish()
+        }
     }
 
     private func flush() async {

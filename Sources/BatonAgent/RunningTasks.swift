@@ -8,8 +8,17 @@ final class TaskControl: Sendable {
     let cancellation = CancellationFlag()
     /// Set when the agent gives the attempt up (lease lost, handed back): its outcome is not reported.
     let abandoned = CancellationFlag()
+    /// Set when a user cancelled the task (pub/sub signal or heartbeat): the attempt ends as `cancelled`.
+    let cancelRequested = CancellationFlag()
 
     init(task: StartedTask) { self.task = task }
+
+    /// Asks the executor to stop because the task was cancelled (the executor sees
+    /// `context.isCancelled`; the agent also cancels the Swift task running it).
+    func requestCancel() {
+        cancelRequested.set()
+        cancellation.set()
+    }
 
     var member: String { Keys.member(tree: task.treeID, task: task.taskID) }
 }

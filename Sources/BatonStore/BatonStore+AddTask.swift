@@ -3,18 +3,19 @@ import Foundation
 import RedisClient
 
 extension BatonStore {
-    /// Adds one task to an existing tree, as a child of an existing task (`item.parentID`).
+    /// Creates one task: as a child of an existing task (`item.parentID`), joining that task's
+    /// tree, or — without a parent — as the root of a new one-task tree (``submit(_:userID:execute:validator:)``).
     ///
-    /// The task is validated like a one-item submission, then stored by `addTask.lua` on the
-    /// parent's tree: it belongs to the tree's owner, counts in the tree's counters, and the parent
-    /// gets `has_children`. A dependency on a task of the same tree is an in-tree edge; one on a
-    /// task of another tree is watched like a submission's (SPEC "Cross-tree dependencies"). In a
-    /// started tree the task runs as soon as its dependencies allow; a finished tree is reopened.
-    /// A task without a parent starts a tree of its own: use ``submit(_:userID:execute:validator:)``.
+    /// A joining task is validated like a one-item submission, then stored by `addTask.lua` on
+    /// the parent's tree: it belongs to the tree's owner, counts in the tree's counters, and the
+    /// parent gets `has_children`. A dependency on a task of the same tree is an in-tree edge; one
+    /// on a task of another tree is watched like a submission's (SPEC "Cross-tree dependencies").
+    /// In a started tree the task runs as soon as its dependencies allow; a finished tree is reopened.
     ///
     /// - Parameters:
-    ///   - item: the task as submitted; `parentID` is the id of an existing task.
-    ///   - userID: the caller (`nil`: admin). A parent or dependency of another user reads as missing.
+    ///   - item: the task as submitted; `parentID`, when set, is the id of an existing task.
+    ///   - userID: the caller's scope (`nil`: admin). A parent or dependency of another user reads as missing.
+    ///   - ownerID: the caller's user id, the owner of a new tree.
     /// - Returns: the stored record.
     /// - Throws: ``BatonError`` — `validation_failed` naming the field (`parent_id`,
     ///   `dependencies[0]`, `priority`, …), `already_exists` for a taken id, `immutable` for an
@@ -22,8 +23,18 @@ extension BatonStore {
     public func addTask(
         _ item: TaskSubmission,
         userID: String?,
+        ownerID: String?,
         validator: TreeValidator = TreeValidator()
     ) async throws -> TaskRecord {
+        guard let parentID = item.parentID, !parentID.isEmpty else {
+            let result: SubmitResult
+            do {
+                result = try await submit([item], userID: ownerID, execute: true, validator: validator)
+            } catch {
+                throw Self.singleTaskError(error)
+            }
+            return try await task(result.taskIDs[0], userID: nil)
+        }
         let now = clock()
         var single = item
         single.parentID = nil
@@ -34,9 +45,6 @@ extension BatonStore {
             throw Self.singleTaskError(error)
         }
         var task = validated.tasks[0]
-        guard let parentID = item.parentID, !parentID.isEmpty else {
-            throw BatonError.validationFailed("Task '\(task.name)' needs a parent_id to join a tree", field: "parent_id")
-        }
         let tree = try await parentTree(of: parentID, taskName: task.name, userID: userID)
 
         task.treeID = tree.id

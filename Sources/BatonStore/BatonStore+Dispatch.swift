@@ -5,12 +5,16 @@ extension BatonStore {
     /// Does the cross-slot part of tree transitions: queues ready tasks, parks retries, drops
     /// leases and passes states on to dependents in other trees (whose own outputs are handled
     /// in the next round). Every step is idempotent, so a repeated dispatch is harmless.
-    public func dispatch(_ outputs: TreeOutputs, now: Int64) async throws {
+    ///
+    /// - Parameter extra: plain commands to send with the first round (same round trip).
+    public func dispatch(_ outputs: TreeOutputs, now: Int64, alsoSending extra: [RedisCommand] = []) async throws {
         var pending = outputs
         var rounds = 0
-        while !pending.isEmpty && rounds < 64 {
+        var extra = extra
+        while (!pending.isEmpty || !extra.isEmpty) && rounds < 64 {
             rounds += 1
-            var commands: [RedisCommand] = []
+            var commands: [RedisCommand] = extra
+            extra = []
             if let registration = register(executors: pending.ready.map(\.executor) + pending.delayed.map(\.ready.executor)) {
                 commands.append(registration)
             }
@@ -23,7 +27,10 @@ extension BatonStore {
                 commands.append(zadd)
             }
             for (executor, items) in Dictionary(grouping: pending.leases, by: \.executor) {
-                commands.append(RedisCommand(["ZREM", keys.leases(executor)] + items.map { Keys.member(tree: $0.treeID, task: $0.taskID) }))
+                let members = items.map { Keys.member(tree: $0.treeID, task: $0.taskID) }
+                commands.append(RedisCommand(["ZREM", keys.leases(executor)] + members))
+                // A cancel request (BatonStore+Cancel) ends with its attempt's lease.
+                commands.append(RedisCommand(["HDEL", keys.cancels(executor)] + members))
             }
 
             var calls = enqueueCalls(pending.ready)

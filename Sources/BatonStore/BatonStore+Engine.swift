@@ -24,6 +24,7 @@ public struct HeartbeatOutcome: Sendable, Hashable {
     /// Members with a pending cancel request, and the attempt it is for.
     public var cancelRequests: [String: Int] = [:]
 
+    /// Creates an outcome.
     public init(lost: [String] = [], cancelRequests: [String: Int] = [:]) {
         self.lost = lost
         self.cancelRequests = cancelRequests

@@ -31,6 +31,25 @@ extension BatonStore {
 
     /// Stores a validated tree (see ``submit(_:userID:execute:validator:)``).
     public func store(_ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64) async throws -> SubmitResult {
+        try await store(tree, userID: userID, execute: execute, now: now, origin: OriginType.create.rawValue)
+    }
+
+    /// A node of a link or mixed tree, stored `completed` without data of its own (see `BatonStore+Links`).
+    struct StoredLink: Sendable {
+        /// The tree of the original task (`original_task_id`).
+        var originalTree: String
+        /// The original's result JSON, injected into dependents (`link_result`).
+        var result: String
+    }
+
+    /// Stores a new tree: submissions, and copies, links and mixed trees (`origin` is the tree's
+    /// `origin_type`; `links` are the tasks to store as completed link nodes, by id). Tasks whose
+    /// dependencies are all links are ready at once, their inputs merged here with the links'
+    /// results (SPEC "Result merge").
+    func store(
+        _ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64, origin: String,
+        links: [String: StoredLink] = [:]
+    ) async throws -> SubmitResult {
         let externalTrees = try await locateExternalDependencies(of: tree, userID: userID)
         let ids = tree.tasks.map(\.id)
         try await reserve(ids, for: tree.treeID, tasks: tree.tasks)
@@ -42,13 +61,21 @@ extension BatonStore {
                 dependents[dependency.id, default: []].append((dependency.required ? "R" : "O") + task.id)
             }
         }
-        var arguments = [userID ?? "", execute ? "1" : "0", tree.treeID, OriginType.create.rawValue, String(tree.tasks.count)]
+        var arguments = [userID ?? "", execute ? "1" : "0", tree.treeID, origin, String(tree.tasks.count)]
         var outputs = TreeOutputs()
-        for task in tree.tasks {
-            let ready = execute && task.dependencies.isEmpty
-            let fields = TaskHash.fields(
-                of: task, createdAt: now, waiting: task.dependencies.count,
+        for var task in tree.tasks {
+            let link = links[task.id]
+            let waiting = link != nil ? 0 : task.dependencies.count(where: { links[$0.id] == nil })
+            let ready = execute && link == nil && waiting == 0
+            if ready && !task.dependencies.isEmpty {
+                task.inputs = Self.merged(task.inputs, task.dependencies.map { ($0.id, links[$0.id]?.result ?? "null") })
+            }
+            var fields = TaskHash.fields(
+                of: task, createdAt: now, waiting: waiting,
                 dependents: dependents[task.id] ?? [], queued: ready)
+            if let link {
+                fields += ["progress", "1", "completed_at", String(now), "link_tree", link.originalTree, "link_result", link.result]
+            }
             arguments.append(task.id)
             arguments.append(String(fields.count / 2))
             arguments.append(contentsOf: fields)
@@ -69,12 +96,19 @@ extension BatonStore {
             RedisCommand("ZADD", keys.allTrees, String(now), tree.treeID),
         ]
         if let registration = register(executors: tree.tasks.map(\.executor)) { indexes.append(registration) }
-        _ = try await redis.pipeline(indexes)
         if !externalTrees.isEmpty {
             outputs.notifications += try await watchExternalDependencies(of: tree, in: externalTrees)
         }
-        try await dispatch(outputs, now: now)
+        // The index writes ride along with the first dispatch round: one round trip less per submit.
+        try await dispatch(outputs, now: now, alsoSending: indexes)
         return SubmitResult(treeID: tree.treeID, taskIDs: ids)
+    }
+
+    /// `inputs[dep] = result` for each (dependency, result JSON) in order, overwriting a declared key.
+    static func merged(_ inputs: JSONValue, _ results: [(String, String)]) -> JSONValue {
+        var object = inputs.objectValue ?? [:]
+        for (key, text) in results { object[key] = (try? JSONValue(parsing: text)) ?? .null }
+        return .object(object)
     }
 
     /// Starts a stored tree, or repairs a started one by queueing again whatever is ready.

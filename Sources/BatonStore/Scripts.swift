@@ -11,12 +11,17 @@ public enum Scripts {
     public static let applyReports = tree("applyReports")
     public static let resolveDependency = tree("resolveDependency")
     public static let addTask = tree("addTask")
+    public static let cancelTasks = tree("cancelTasks")
+    public static let reexecuteTask = tree("reexecuteTask")
+    public static let archiveTree = tree("archiveTree")
     public static let watchDependency = plain("watchDependency")
+    public static let markReferences = plain("markReferences")
 
     /// Scripts whose keys are one executor type's queue (`{q:<executor>}`).
     public static let enqueue = plain("enqueue")
     public static let claimQueue = plain("claimQueue")
     public static let promoteDelayed = plain("promoteDelayed")
+    public static let requestCancel = plain("requestCancel")
 
     /// Scripts over one bucket of the task-id index (`{idx:<n>}`).
     public static let reserveIDs = plain("reserveIDs")

@@ -98,6 +98,16 @@ final class HiredisSocket {
         command.encoded(into: &outgoing)
     }
 
+    /// Queues several commands, encoded into the output buffer in one go.
+    func append(_ commands: [RedisCommand]) {
+        var buffer: [UInt8] = []
+        swap(&buffer, &outgoing)
+        commands.withUnsafeBufferPointer { commands in  // borrowed, not retained one by one
+            for index in commands.indices { commands[index].encoded(into: &buffer) }
+        }
+        swap(&buffer, &outgoing)
+    }
+
     /// Writes everything appended so far.
     func flush(deadline: ContinuousClock.Instant, wakeFD: Int32) throws(RedisError) {
         guard let context else { throw .connectionLost("not connected") }
@@ -199,9 +209,9 @@ final class HiredisSocket {
         case REDIS_REPLY_STRING:
             return .bulk(bytes(value.str, value.len))
         case REDIS_REPLY_STATUS:
-            return .status(String(decoding: bytes(value.str, value.len), as: UTF8.self))
+            return .status(text(value.str, value.len))
         case REDIS_REPLY_ERROR:
-            return .error(String(decoding: bytes(value.str, value.len), as: UTF8.self))
+            return .error(text(value.str, value.len))
         case REDIS_REPLY_INTEGER:
             return .integer(Int(value.integer))
         case REDIS_REPLY_ARRAY:
@@ -213,6 +223,13 @@ final class HiredisSocket {
             return .array(elements)
         default:
             return .null
+        }
+    }
+
+    private static func text(_ pointer: UnsafeMutablePointer<CChar>?, _ length: Int) -> String {
+        guard let pointer, length > 0 else { return "" }
+        return pointer.withMemoryRebound(to: UInt8.self, capacity: length) {
+            String(decoding: UnsafeBufferPointer(start: $0, count: length), as: UTF8.self)
         }
     }
 

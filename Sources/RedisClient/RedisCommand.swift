@@ -50,15 +50,32 @@ public struct RedisCommand: Sendable, Hashable, ExpressibleByArrayLiteral, Custo
     /// The command in RESP wire format, ready for `redisAppendFormattedCommand`.
     func encoded(into buffer: inout [UInt8]) {
         buffer.append(UInt8(ascii: "*"))
-        buffer.append(contentsOf: String(arguments.count).utf8)
-        buffer.append(contentsOf: [13, 10])
-        for argument in arguments {
-            buffer.append(UInt8(ascii: "$"))
-            buffer.append(contentsOf: String(argument.count).utf8)
-            buffer.append(contentsOf: [13, 10])
-            buffer.append(contentsOf: argument)
-            buffer.append(contentsOf: [13, 10])
+        Self.appendDecimal(arguments.count, to: &buffer)
+        // Borrowed through buffer pointers: iterating `arguments` directly would retain and
+        // release every argument, a measurable cost on the connection thread.
+        arguments.withUnsafeBufferPointer { arguments in
+            for index in arguments.indices {
+                arguments[index].withUnsafeBufferPointer { bytes in
+                    buffer.append(UInt8(ascii: "$"))
+                    Self.appendDecimal(bytes.count, to: &buffer)
+                    buffer.append(contentsOf: bytes)
+                    buffer.append(13)
+                    buffer.append(10)
+                }
+            }
         }
+    }
+
+    /// Appends `value` (non-negative) in decimal and a CRLF, without building a String.
+    private static func appendDecimal(_ value: Int, to buffer: inout [UInt8]) {
+        var divisor = 1
+        while divisor <= value / 10 { divisor *= 10 }
+        while divisor > 0 {
+            buffer.append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / divisor % 10))
+            divisor /= 10
+        }
+        buffer.append(13)
+        buffer.append(10)
     }
 
     public var description: String {

@@ -91,6 +91,8 @@ final class ConnectionCore: Sendable {
     struct State {
         var queue: [Request] = []
         var closed = false
+        /// The thread found the queue empty and waits on the pipe for the next request.
+        var sleeping = false
     }
 
     let configuration: RedisConfiguration
@@ -111,15 +113,18 @@ final class ConnectionCore: Sendable {
     deinit { WakePipe.close((wakeRead, wakeWrite)) }
 
     func enqueue(_ request: Request) {
-        let accepted = state.withLock { state -> Bool in
-            if state.closed { return false }
+        let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+            if state.closed { return (false, false) }
             state.queue.append(request)
-            return true
+            defer { state.sleeping = false }
+            return (true, state.sleeping)
         }
-        if accepted {
-            WakePipe.signal(wakeWrite)
-        } else {
+        if !accepted {
             request.continuation.resume(throwing: RedisError.closed)
+        } else if wake {
+            // Only a sleeping thread needs the pipe: a busy one takes the queue on its next
+            // turn. Saves a write, a wake-up and a read per request under load.
+            WakePipe.signal(wakeWrite)
         }
     }
 
@@ -134,12 +139,25 @@ final class ConnectionCore: Sendable {
         WakePipe.signal(wakeWrite)
     }
 
-    /// Takes every queued request; `nil` once the connection is closed.
+    /// Takes every queued request. When there is none, the thread is marked sleeping (under
+    /// the same lock), so the next ``enqueue(_:)`` signals the pipe.
     func takeBatch() -> (requests: [Request], closed: Bool) {
         state.withLock { state in
             let batch = state.queue
             state.queue.removeAll()
+            state.sleeping = batch.isEmpty && !state.closed
             return (batch, state.closed)
+        }
+    }
+
+    /// Takes the queued requests while the thread is busy (it is not marked sleeping); none once
+    /// the connection is closed (``takeBatch()`` fails them).
+    func takeQueued() -> [Request] {
+        state.withLock { state in
+            if state.closed || state.queue.isEmpty { return [] }
+            let taken = state.queue
+            state.queue.removeAll()
+            return taken
         }
     }
 
@@ -189,9 +207,7 @@ private final class ConnectionWorker {
                 return
             }
         }
-        for request in batch {
-            for command in request.commands { socket.append(command) }
-        }
+        for request in batch { socket.append(request.commands) }
         do {
             try socket.flush(deadline: .now + core.configuration.commandTimeout, wakeFD: core.wakeRead)
         } catch {
@@ -199,22 +215,46 @@ private final class ConnectionWorker {
             abandon(batch[...], reason: error)
             return
         }
-        for (index, request) in batch.enumerated() {
+        var inFlight = batch
+        var next = 0
+        while next < inFlight.count {
+            let request = inFlight[next]
             var replies: [RedisReply] = []
             replies.reserveCapacity(request.commands.count)
             do {
                 let deadline = ContinuousClock.now + (request.timeout ?? core.configuration.commandTimeout)
-                for _ in request.commands {
+                while replies.count < request.commands.count {
+                    if let reply = try socket.bufferedReply() {
+                        replies.append(reply)
+                        continue
+                    }
+                    // Every reply received so far is parsed: before waiting for more, send what
+                    // callers queued meanwhile, so Redis works on it while this thread waits.
+                    if !core.interruptible { try sendQueued(adding: &inFlight) }
                     replies.append(try socket.readReply(deadline: deadline, wakeFD: core.wakeRead, shouldAbort: shouldAbort))
                 }
                 request.continuation.resume(returning: replies)
+                next += 1
+                if next == 1024 {  // under steady load this loop does not end: drop what is done
+                    inFlight.removeFirst(next)
+                    next = 0
+                }
             } catch {
                 // The connection is out of step with the server: reset it and fail what is left.
                 socket.close()
-                abandon(batch[index...], reason: error)
+                abandon(inFlight[next...], reason: error)
                 return
             }
         }
+    }
+
+    /// Writes the requests queued since the batch was taken and adds them to those in flight.
+    private func sendQueued(adding inFlight: inout [ConnectionCore.Request]) throws(RedisError) {
+        let more = core.takeQueued()
+        if more.isEmpty { return }
+        inFlight.append(contentsOf: more)
+        for request in more { socket.append(request.commands) }
+        try socket.flush(deadline: .now + core.configuration.commandTimeout, wakeFD: core.wakeRead)
     }
 
     /// Fails requests that cannot be answered: a cancelled one with `CancellationError`, the

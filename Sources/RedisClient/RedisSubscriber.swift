@@ -157,6 +157,7 @@ private final class SubscriberWorker {
                     try connectAndRenew()
                     delay = 20
                 } catch {
+                    failAwaiting(with: error)  // renewals of a failed attempt must not linger
                     failPending(with: error)
                     sleep(milliseconds: delay)
                     delay = min(delay * 2, 1000)

@@ -21,6 +21,8 @@ enum Workloads {
         ChainWorkload(),
         LatencyWorkload(),
         BigTreeWorkload(),
+        CopyWorkload(),
+        GatewayWorkload(),
     ]
 }
 

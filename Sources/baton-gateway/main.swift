@@ -1,1 +1,49 @@
-print("baton-gateway: not yet implemented")
+import ArgumentParser
+import BatonConfig
+import BatonGateway
+import BatonRuntime
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `baton-gateway`: the HTTP API (JSON routes, SSE and WebSocket streams, metrics, OpenAPI).
+struct GatewayCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "baton-gateway",
+        abstract: "Serve Baton's HTTP API: trees and tasks, live event streams, metrics and the OpenAPI document.")
+
+    @OptionGroup var connection: ConnectionOptions
+
+    @Option(help: "Address to listen on (default: config gateway.host or BATON_GATEWAY_HOST, else 127.0.0.1).")
+    var host: String?
+
+    @Option(help: "Port to listen on, 0 for any free port (default: config gateway.port or BATON_GATEWAY_PORT, else 8080).")
+    var port: Int?
+
+    @Option(help: "Seconds between keep-alive comments on idle event streams (default: BATON_GATEWAY_KEEP_ALIVE_S, else 15).")
+    var keepAliveS: Double?
+
+    static func start() async {
+        await main(nil)
+    }
+
+    func run() async throws {
+        Runtime.bootstrapLogging()
+        let config = try connection.loadConfig()
+        var settings = GatewaySettings(config.gateway)
+        if let host { settings.host = host }
+        if let port { settings.port = port }
+        let keepAlive = keepAliveS
+            ?? ProcessInfo.processInfo.environment["BATON_GATEWAY_KEEP_ALIVE_S"].flatMap(Double.init) ?? 15
+        settings.keepAlive = .milliseconds(Int64(max(0.05, keepAlive) * 1000))
+        settings.tickInterval = min(settings.tickInterval, settings.keepAlive)
+        let logger = Logger(label: "baton.gateway")
+        let store = try Runtime.makeStore(config, clientName: "baton-gateway", poolSize: 4)
+        let app = Gateway.makeApplication(store: store, settings: settings, logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+await GatewayCommand.start()

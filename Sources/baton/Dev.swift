@@ -45,10 +45,16 @@ struct Dev: AsyncParsableCommand {
         }
         try start("baton-scheduler")
         try start("baton-agent")
+        let gatewayPort = ChildProcess.freePort()
+        try start("baton-gateway", ["--host", "127.0.0.1", "--port", String(gatewayPort)])
+        let gatewayURL = "http://127.0.0.1:\(gatewayPort)"
+        let apiKey = config.gateway.apiKeys.first?.key ?? "dev-key"
         say("Baton is running locally")
         say("  redis      \(url)")
         say("  scheduler  log: \(workDir)/baton-scheduler.log")
         say("  agent      every built-in executor, log: \(workDir)/baton-agent.log")
+        say("  gateway    \(gatewayURL)  API key: \(apiKey)  (OpenAPI: \(gatewayURL)/openapi.json), log: \(workDir)/baton-gateway.log")
+        say("             try: curl -H 'Authorization: Bearer \(apiKey)' \(gatewayURL)/v1/tasks")
 
         do {
             if !noExample { try await runExample(config) }

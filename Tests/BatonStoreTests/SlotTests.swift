@@ -49,7 +49,7 @@ import Testing
 
     // MARK: Invariant 1: one slot per script call
 
-    static let namespaces = ["baton", "test-1a2b3c4d", "my app/prod", "ns:with:colons", "br}ace", "open{"]
+    static let namespaces = ["baton", "test-1a2b3c4d", "my-app/prod", "ns:with:colons"]  // braces and spaces are refused: see namespaceWithBracesOrSpacesIsRefused
     static let treeIDs = ["root", "ünï cødé ✓", "a}b", "{x}", "}", "{", "with:colon", "tab\tinside", "f1e2d3c4-0000-4000-8000-000000000000"]
     static let taskIDs = ["t", "child}", "{y}", "üñ", "task:with:colons", "a b c", String(repeating: "z", count: 255)]
     static let executors = ["rest_executor", "command executor", "a}b", "{q}", "ünï", "x{"]

@@ -25,13 +25,13 @@ struct EnginePatternsTests {
             try expectRanAfter("save", "process", in: tree, events: events)
             #expect(events.startOrder == ["fetch", "process", "save"])
 
-            let fetched = try #require(try tree.task("fetch").result)
+            let fetched = try #require(try tree.requireTask("fetch").result)
             #expect(try #require(fetched["slept_s"]?.doubleValue) >= 0.3)
-            let process = try tree.task("process")
+            let process = try tree.requireTask("process")
             #expect(process.inputs == .object(["operation": "analyze", "fetch": fetched]))
             #expect(process.result == process.inputs)
-            #expect(try tree.task("save").inputs == .object(["process": process.inputs]))
-            #expect(try tree.task("save").result == .object(["process": process.inputs]))
+            #expect(try tree.requireTask("save").inputs == .object(["process": process.inputs]))
+            #expect(try tree.requireTask("save").result == .object(["process": process.inputs]))
             #expect(tree.tree.progress == 1)
             expectConsistentEvents(events, tree)
         }
@@ -80,10 +80,10 @@ struct EnginePatternsTests {
             for producer in ["t1", "t2", "t3"] {
                 try expectRanAfter("final", producer, in: tree, events: events)
             }
-            let slept = try #require(try tree.task("t2").result)
+            let slept = try #require(try tree.requireTask("t2").result)
             let expected: JSONValue = ["label": "merged", "t1": ["rows": 3], "t2": slept, "t3": ["a", "b"]]
-            #expect(try tree.task("final").inputs == expected)
-            #expect(try tree.task("final").result == expected)
+            #expect(try tree.requireTask("final").inputs == expected)
+            #expect(try tree.requireTask("final").result == expected)
             expectConsistentEvents(events, tree)
         }
     }
@@ -109,10 +109,10 @@ struct EnginePatternsTests {
             #expect(tree.tree.status == "completed", "\(tree.summary)\n\(d.diagnostics())")
             for producer in ["task1", "task2", "task3"] { try expectRanAfter("task4", producer, in: tree, events: events) }
             for producer in ["task4", "task5"] { try expectRanAfter("final", producer, in: tree, events: events) }
-            let slept = try #require(try tree.task("task2").result)
+            let slept = try #require(try tree.requireTask("task2").result)
             let task4: JSONValue = ["task1": 1, "task2": slept, "task3": 3]
-            #expect(try tree.task("task4").result == task4)
-            #expect(try tree.task("final").result == ["task4": task4, "task5": 5])
+            #expect(try tree.requireTask("task4").result == task4)
+            #expect(try tree.requireTask("final").result == ["task4": task4, "task5": 5])
             expectConsistentEvents(events, tree)
         }
     }
@@ -134,8 +134,8 @@ struct EnginePatternsTests {
             // Optional dependencies are waited for (apflow 0.24 would not wait for the slow primary).
             try expectRanAfter("success", "primary", in: tree, events: events)
             try expectRanAfter("success", "fallback", in: tree, events: events)
-            let primary = try #require(try tree.task("primary").result)
-            #expect(try tree.task("success").result == ["primary": primary, "fallback": "cached"])
+            let primary = try #require(try tree.requireTask("primary").result)
+            #expect(try tree.requireTask("success").result == ["primary": primary, "fallback": "cached"])
             expectConsistentEvents(events, tree)
         }
     }

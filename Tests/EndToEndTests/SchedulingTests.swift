@@ -29,9 +29,9 @@ struct SchedulingTests {
             let expected = ["p0-a", "p0-b", "p1-a", "p1-b", "p2-a", "p2-b", "p-default", "p3-a", "p3-b"]
             #expect(events.startOrder == expected, "\(events.summary)")
             // The records agree with the stream.
-            let starts = try expected.map { try tree.task($0).startedMillis() }
+            let starts = try expected.map { try tree.requireTask($0).startedMillis() }
             #expect(starts == starts.sorted(), "started_at not in priority order:\n\(tree.summary)")
-            #expect(try tree.task("p-default").priority == 2)
+            #expect(try tree.requireTask("p-default").priority == 2)
             expectConsistentEvents(events, tree)
         }
     }
@@ -52,7 +52,7 @@ struct SchedulingTests {
             #expect(tree.tree.status == "completed", "\(tree.summary)\n\(d.diagnostics())")
             #expect(events.startOrder == ["normal-1", "normal-2", "low", "urgent"], "\(events.summary)")
             try expectRanAfter("urgent", "low", in: tree, events: events)
-            #expect(try tree.task("urgent").inputs == ["low": "low-result"])
+            #expect(try tree.requireTask("urgent").inputs == ["low": "low-result"])
             expectConsistentEvents(events, tree)
         }
     }
@@ -90,9 +90,9 @@ struct SchedulingTests {
             for producer in producers {
                 let value = try json(producer.ret)
                 expected[producer.id] = value
-                #expect(try tree.task(producer.id).result == value, "result of \(producer.id)")
+                #expect(try tree.requireTask(producer.id).result == value, "result of \(producer.id)")
             }
-            let merged = try tree.task("consumer")
+            let merged = try tree.requireTask("consumer")
             #expect(merged.inputs == .object(expected), "merged inputs: \(merged.inputs)")
             #expect(merged.result == .object(expected), "the executor received the merged inputs")
             #expect(merged.inputs["d_int"] == .int(42))
@@ -118,8 +118,8 @@ struct SchedulingTests {
             let treeA = try await d.waitForTree(a.treeID)
             #expect(treeA.tree.status == "completed", "\(treeA.summary)\n\(d.diagnostics())")
             #expect(treeB.tree.status == "completed", "\(treeB.summary)\n\(d.diagnostics())")
-            let producer = try treeA.task("a-root")
-            let consumer = try treeB.task("b-root")
+            let producer = try treeA.requireTask("a-root")
+            let consumer = try treeB.requireTask("b-root")
             #expect(try consumer.startedMillis() >= producer.completedMillis(), "\(treeA.summary)\n\(treeB.summary)")
             let result = try #require(producer.result)
             #expect(consumer.inputs == ["from": "B", "a-root": result])
@@ -130,7 +130,7 @@ struct SchedulingTests {
             let c = try await d.submit(#"[{"id": "c-root", "name": "c-root", "executor": "echo_executor", "dependencies": ["a-root"]}]"#)
             let treeC = try await d.waitForTree(c.treeID)
             #expect(treeC.tree.status == "completed", "\(treeC.summary)")
-            #expect(try treeC.task("c-root").inputs == ["a-root": result])
+            #expect(try treeC.requireTask("c-root").inputs == ["a-root": result])
 
             // Another user's task is not a valid dependency.
             await #expect(throws: BatonError.self) {

@@ -64,6 +64,30 @@ struct ReplyTests {
         #expect(try await redis.send("GET", key).string == large)
     }
 
+    @Test func argumentLengthsAtDecimalBoundaries() async throws {
+        let redis = try TestRedis.client()
+        defer { redis.close() }
+        let key = TestRedis.prefix()
+        let lengths = [0, 1, 9, 10, 11, 99, 100, 101, 999, 1000, 1001, 9999, 10000, 65536]
+        var commands: [RedisCommand] = []
+        for length in lengths {
+            let value = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            commands.append(RedisCommand(bytes: [Array("SET".utf8), Array("\(key):\(length)".utf8), value]))
+            commands.append(RedisCommand("STRLEN", "\(key):\(length)"))
+            commands.append(RedisCommand("GET", "\(key):\(length)"))
+        }
+        // 12 arguments: a two-digit argument count.
+        commands.append(RedisCommand(["RPUSH", "\(key):list"] + (0..<10).map(String.init)))
+        let replies = try await redis.pipeline(commands)
+        for (index, length) in lengths.enumerated() {
+            let value = (0..<length).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ 7) }
+            #expect(replies[3 * index] == .status("OK"))
+            #expect(replies[3 * index + 1] == .integer(length), "length \(length)")
+            #expect(replies[3 * index + 2] == .bulk(value), "length \(length)")
+        }
+        #expect(replies.last == .integer(10))
+    }
+
     @Test func nilReply() async throws {
         let redis = try TestRedis.client()
         defer { redis.close() }

@@ -11,8 +11,15 @@
 --   expired    the lease ran out (the reaper; attempt is ignored): back to the queue, counted
 --              as a lease loss; after max_lease_losses the task fails with 'lease expired'
 --   handback   a shutting-down agent returns a task it could not finish: back to the queue
+--   cancelled  the attempt stopped after a cancel request; extra = partial result JSON or ''
+-- Cancellation (cancelTasks.lua set cancel_requested_at / cancel_message on the running task):
+-- whatever the attempt reports next that ends it (cancelled, completed, failed, handback, or the
+-- reaper's expired) makes the task `cancelled` with error = the cancel message. A cancelled or
+-- failed report keeps its partial result; a late completion's result is discarded. No retry.
+-- Retries count attempts from `attempt_base` (set by a re-execution), so max_attempts applies
+-- again to a re-executed task.
 -- Returns the tree outputs {released, delayed, leases, notify, finished}.
--- Emits task_completed, task_failed, task_requeued, progress, task_blocked, tree_finished.
+-- Emits task_completed, task_failed, task_cancelled, task_requeued, progress, task_blocked, tree_finished.
 
 local function backoff_delay_ms(policy, attempt)
   if not policy or policy == '' or policy == 'null' then return 0 end
@@ -61,6 +68,25 @@ local function fail_final(ctx, key, id, executor, message, partial, old_progress
   settle(ctx, id, 'failed', id)
 end
 
+-- A running task whose cancellation was requested ends: cancelled, partial result kept when given.
+local function cancel_final(ctx, key, id, executor, message, partial, old_progress)
+  redis.call('HSET', key, 'status', 'cancelled', 'error', message, 'progress', '0',
+    'completed_at', ctx.now, 'updated_at', ctx.now)
+  if partial and partial ~= '' then
+    redis.call('HSET', key, 'result', partial)
+  else
+    redis.call('HDEL', key, 'result')
+  end
+  ctx.progress_delta = ctx.progress_delta - old_progress
+  bump(ctx, 'n_in_progress', -1)
+  bump(ctx, 'n_cancelled', 1)
+  local extra = {'error', message}
+  if partial and partial ~= '' then extra[#extra + 1] = 'result'; extra[#extra + 1] = partial end
+  emit(ctx, 'task_cancelled', id, 'cancelled', extra)
+  lease_done(ctx, executor, id)
+  settle(ctx, id, 'cancelled', id)
+end
+
 -- A running task goes back to its queue without counting as a failed attempt.
 local function requeue(ctx, key, id, executor, old_progress, reason)
   redis.call('HSET', key, 'status', 'pending', 'progress', '0', 'updated_at', ctx.now)
@@ -78,12 +104,23 @@ for i = 5, #ARGV, 5 do
   local key = task_key(ctx, id)
   local f = redis.call('HMGET', key, 'status', 'attempt', 'executor', 'priority', 'progress',
     'max_attempts', 'backoff', 'lease_losses', 'max_lease_losses', 'queued', 'retry_at',
-    'dependents', 'xdependents')
+    'dependents', 'xdependents', 'cancel_requested_at', 'cancel_message', 'attempt_base')
   local status, current, executor = f[1], f[2], f[3]
   local running = status == 'in_progress' and current == attempt
   local old_progress = tonumber(f[5]) or 0
+  local ends = kind == 'completed' or kind == 'failed' or kind == 'cancelled' or kind == 'handback'
 
-  if kind == 'completed' then
+  if running and ends and (f[14] or kind == 'cancelled') then
+    local message = f[15] or (data ~= '' and data) or 'Cancellation requested'
+    local partial = ''
+    if kind == 'cancelled' or kind == 'failed' then partial = extra end
+    cancel_final(ctx, key, id, executor, message, partial, old_progress)
+
+  elseif ends and status == 'cancelled' and current == attempt then
+    -- replayed after the cancellation was applied: only make sure the lease is gone
+    lease_done(ctx, executor, id)
+
+  elseif kind == 'completed' then
     if running then
       redis.call('HSET', key, 'status', 'completed', 'result', data, 'progress', '1',
         'completed_at', ctx.now, 'updated_at', ctx.now)
@@ -99,7 +136,7 @@ for i = 5, #ARGV, 5 do
 
   elseif kind == 'failed' then
     if running then
-      local attempt_n = tonumber(attempt) or 1
+      local attempt_n = (tonumber(attempt) or 1) - (tonumber(f[16]) or 0)
       if attempt_n < (tonumber(f[6]) or 1) then
         local due = tonumber(ctx.now) + backoff_delay_ms(f[7], attempt_n)
         local fields = {'HSET', key, 'status', 'pending', 'queued', '1', 'error', data, 'progress', '0',
@@ -133,7 +170,9 @@ for i = 5, #ARGV, 5 do
     if running then requeue(ctx, key, id, executor, old_progress, 'handed back by a stopping agent') end
 
   elseif kind == 'expired' then
-    if status == 'in_progress' then
+    if status == 'in_progress' and f[14] then
+      cancel_final(ctx, key, id, executor, f[15] or 'Cancellation requested', '', old_progress)
+    elseif status == 'in_progress' then
       local losses = (tonumber(f[8]) or 0) + 1
       redis.call('HSET', key, 'lease_losses', losses)
       if losses >= (tonumber(f[9]) or 3) then

@@ -147,9 +147,10 @@ local function release(ctx, id)
   for _, dep in ipairs(dependency_list(f[1])) do
     local dep_id = dep[1]
     -- In-tree dependencies are read where they live; cross-tree ones were copied into this
-    -- task as xs:<dep> / xr:<dep> by resolveDependency.lua.
-    local d = redis.call('HMGET', task_key(ctx, dep_id), 'status', 'result')
-    local status, result = d[1], d[2]
+    -- task as xs:<dep> / xr:<dep> by resolveDependency.lua. A link node holds no result of its
+    -- own: its original's result was copied into it as link_result when it was made.
+    local d = redis.call('HMGET', task_key(ctx, dep_id), 'status', 'result', 'link_result')
+    local status, result = d[1], d[2] or d[3]
     if not status then
       d = redis.call('HMGET', key, 'xs:' .. dep_id, 'xr:' .. dep_id)
       status, result = d[1], d[2]

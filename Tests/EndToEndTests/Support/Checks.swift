@@ -12,7 +12,7 @@ typealias Event = [String: String]
 
 extension TreeSnapshot {
     /// The task with this id (a test failure when the tree has none).
-    func task(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> TaskRecord {
+    func requireTask(_ id: String, sourceLocation: SourceLocation = #_sourceLocation) throws -> TaskRecord {
         try #require(tasks.first { $0.id == id }, "tree \(tree.id) has no task \(id)", sourceLocation: sourceLocation)
     }
 
@@ -129,8 +129,8 @@ func expectRanAfter(
     _ later: String, _ earlier: String, in snapshot: TreeSnapshot, events: [Event],
     sourceLocation: SourceLocation = #_sourceLocation
 ) throws {
-    let first = try snapshot.task(earlier, sourceLocation: sourceLocation)
-    let second = try snapshot.task(later, sourceLocation: sourceLocation)
+    let first = try snapshot.requireTask(earlier, sourceLocation: sourceLocation)
+    let second = try snapshot.requireTask(later, sourceLocation: sourceLocation)
     let finishedAt = try first.completedMillis(sourceLocation: sourceLocation)
     let startedAt = try second.startedMillis(sourceLocation: sourceLocation)
     #expect(startedAt >= finishedAt, "\(later) started at \(startedAt) before \(earlier) finished at \(finishedAt)\n\(snapshot.summary)",

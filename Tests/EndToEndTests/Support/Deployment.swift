@@ -308,7 +308,8 @@ final class Deployment: Sendable {
 }
 
 /// Runs `body` on a fresh deployment and always stops it, even when `body` throws. A thrown
-/// error is reported with the processes' log tails; the logs are kept then (and deleted otherwise).
+/// error is reported with the processes' log tails (a failed `#require` already reported itself);
+/// the log files are kept then, and deleted otherwise unless `BATON_E2E_KEEP_LOGS` is set.
 func withDeployment<T>(
     schedulers: Int = 1,
     agents: [AgentSpec] = [AgentSpec()],
@@ -322,6 +323,9 @@ func withDeployment<T>(
         if ProcessInfo.processInfo.environment["BATON_E2E_KEEP_LOGS"] == nil { deployment.removeLogs() }
         return value
     } catch let error as DeploymentError {
+        await deployment.stop()
+        throw error
+    } catch let error as ExpectationFailedError {
         await deployment.stop()
         throw error
     } catch {

@@ -1,0 +1,80 @@
+import BatonCore
+import BatonStore
+import RedisClient
+
+/// `Idempotency-Key` on `POST /v1/trees`: the first request with a key stores its answer in
+/// Redis (`Keys.idempotency`, one string per user and key, expiring); a repeat with the same body
+/// gets the same answer, a repeat with another body is refused (409).
+///
+/// The record is claimed with `SET NX` before the tree is created, so two concurrent requests with
+/// one key cannot both create a tree: the second is told the first is still in progress (409). A
+/// request that fails drops its claim (it changed nothing), so the client may retry it.
+struct IdempotencyStore: Sendable {
+    /// How a request with a key goes on.
+    enum Claim: Sendable {
+        /// First use: run the request, then ``remember(_:status:body:)`` or ``release(_:)``.
+        case fresh(Record)
+        /// Already answered: send this again.
+        case replay(status: Int, body: String)
+    }
+
+    /// A claimed key.
+    struct Record: Sendable {
+        let redisKey: String
+        let bodyDigest: String
+    }
+
+    let redis: RedisClient
+    let keys: Keys
+    /// Seconds an answer is remembered.
+    let ttlSeconds: Int
+    /// Seconds a claim without an answer holds (a crashed gateway frees the key after this).
+    let pendingSeconds = 120
+
+    /// The rule for keys: 1 to 255 visible ASCII characters.
+    static func validate(_ key: String) throws -> String {
+        guard !key.isEmpty, key.utf8.count <= 255, key.utf8.allSatisfy({ (0x21...0x7E).contains($0) }) else {
+            throw BatonError.invalidArgument(
+                "Idempotency-Key must be 1 to 255 visible ASCII characters", field: "Idempotency-Key")
+        }
+        return key
+    }
+
+    /// Claims `key` for a request whose body has `bodyDigest`, or finds its earlier answer.
+    /// - Throws: `conflict` when the key was used with another body, or its first request is still running.
+    func claim(userID: String, key: String, bodyDigest: String) async throws -> Claim {
+        let redisKey = keys.idempotency(userID: userID, keyDigest: SHA256.hex(Array(key.utf8)))
+        let pending = JSONValue.object(["state": "pending", "hash": .string(bodyDigest)]).jsonString()
+        for _ in 0..<3 {
+            let set = try await redis.send(RedisCommand("SET", redisKey, pending, "NX", "EX", String(pendingSeconds)))
+            if set.string == "OK" { return .fresh(Record(redisKey: redisKey, bodyDigest: bodyDigest)) }
+            guard let text = try await redis.send(RedisCommand("GET", redisKey)).string else { continue }
+            let stored = (try? JSONValue(parsing: text)) ?? .null
+            guard stored["hash"]?.stringValue == bodyDigest else {
+                throw BatonError.conflict(
+                    "Idempotency-Key '\(key)' was already used with a different request body", field: "Idempotency-Key")
+            }
+            guard stored["state"]?.stringValue == "done", let status = stored["status"]?.intValue,
+                  let body = stored["body"]?.stringValue
+            else {
+                throw BatonError.conflict(
+                    "A request with Idempotency-Key '\(key)' is still in progress; retry later", field: "Idempotency-Key")
+            }
+            return .replay(status: status, body: body)
+        }
+        throw BatonError.conflict("Idempotency-Key '\(key)' is contended; retry later", field: "Idempotency-Key")
+    }
+
+    /// Stores the answer of a claimed key.
+    func remember(_ record: Record, status: Int, body: String) async throws {
+        let value = JSONValue.object([
+            "state": "done", "hash": .string(record.bodyDigest), "status": .int(status), "body": .string(body),
+        ]).jsonString()
+        try await redis.send(RedisCommand("SET", record.redisKey, value, "EX", String(ttlSeconds)))
+    }
+
+    /// Drops a claim whose request failed.
+    func release(_ record: Record) async {
+        _ = try? await redis.send(RedisCommand("DEL", record.redisKey))
+    }
+}

@@ -1,0 +1,633 @@
+/// The OpenAPI 3.1 document served at `/openapi.json`: every route, body, parameter and error of
+/// the gateway, written by hand. `RouteTable` lists the same routes; a test checks they agree, and
+/// `scripts/fuzz-api` checks the gateway's answers against this document with schemathesis.
+enum OpenAPIDocument {
+    static let json = #"""
+{
+  "openapi": "3.1.0",
+  "info": {
+    "title": "Baton gateway",
+    "version": "1.0.0",
+    "description": "HTTP API of Baton, a task orchestrator on Redis: create trees of tasks with dependencies and priorities, read them, cancel, re-execute, copy/link/archive, and stream every event of a tree (Server-Sent Events or WebSocket) with resume. Every /v1 route acts as the user of its API key (Authorization: Bearer <key>); another user's task or tree answers 404 exactly like a missing one; an admin key sees everything. Errors are {\"error\": {\"code\", \"message\", \"field\"?}}; bad input is always a 4xx and changes nothing."
+  },
+  "servers": [{"url": "/"}],
+  "security": [{"bearerAuth": []}],
+  "paths": {
+    "/healthz": {
+      "get": {
+        "operationId": "healthz",
+        "summary": "Liveness: the process answers",
+        "security": [],
+        "responses": {
+          "200": {"description": "Alive", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}}
+        }
+      }
+    },
+    "/readyz": {
+      "get": {
+        "operationId": "readyz",
+        "summary": "Readiness: Redis answers PING",
+        "security": [],
+        "responses": {
+          "200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/metrics": {
+      "get": {
+        "operationId": "metrics",
+        "summary": "Prometheus metrics (text exposition format 0.0.4)",
+        "security": [],
+        "responses": {
+          "200": {"description": "Metrics", "content": {"text/plain": {"schema": {"type": "string"}}}}
+        }
+      }
+    },
+    "/openapi.json": {
+      "get": {
+        "operationId": "openapi",
+        "summary": "This document",
+        "security": [],
+        "responses": {
+          "200": {"description": "The OpenAPI document", "content": {"application/json": {"schema": {"type": "object"}}}}
+        }
+      }
+    },
+    "/v1/trees": {
+      "post": {
+        "operationId": "createTree",
+        "summary": "Validate and store a whole task array as one new tree",
+        "description": "The body is the task array itself (apflow's format) or {\"tasks\": [...], \"execute\": true}. Everything is validated first (names present and unique, ids unique and free, at least one root, parents and dependencies resolvable, no cycles, priorities 0-3) and stored all or nothing. execute:false stores the tree without running it (POST /v1/trees/{id}/execute starts it). With an Idempotency-Key, a repeat of the same body gets the first answer again (header Idempotent-Replayed: true); the same key with another body is refused (409).",
+        "parameters": [
+          {"name": "Idempotency-Key", "in": "header", "required": false, "description": "1 to 255 visible ASCII characters; remembered for 24 hours per user.", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
+        ],
+        "requestBody": {
+          "required": true,
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateTreeRequest"}}}
+        },
+        "responses": {
+          "201": {
+            "description": "Stored (and started unless execute was false)",
+            "headers": {
+              "Location": {"description": "/v1/trees/{tree_id}", "schema": {"type": "string"}},
+              "Idempotent-Replayed": {"description": "true when this is the stored answer of an earlier request with the same Idempotency-Key", "schema": {"type": "string", "enum": ["true"]}}
+            },
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}}
+          },
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "422": {"$ref": "#/components/responses/Invalid"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}": {
+      "get": {
+        "operationId": "getTree",
+        "summary": "A tree: status, progress, counts by status and its tasks nested by parent",
+        "parameters": [
+          {"$ref": "#/components/parameters/TreeID"},
+          {"name": "flat", "in": "query", "required": false, "description": "true: tasks as a flat list in submission order", "schema": {"type": "boolean"}}
+        ],
+        "responses": {
+          "200": {"description": "The tree", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TreeSnapshot"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}/execute": {
+      "post": {
+        "operationId": "executeTree",
+        "summary": "Start a stored tree (distribute_task_tree); on a started tree, queue again whatever is ready",
+        "parameters": [{"$ref": "#/components/parameters/TreeID"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EmptyRequest"}}}},
+        "responses": {
+          "200": {"description": "The tree record after the start", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TreeRecord"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}/cancel": {
+      "post": {
+        "operationId": "cancelTree",
+        "summary": "Cancel every pending and in_progress task of a tree",
+        "parameters": [{"$ref": "#/components/parameters/TreeID"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CancelRequest"}}}},
+        "responses": {
+          "200": {"description": "One outcome per task the cancellation touched", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TreeCancelResult"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}/copy": {
+      "post": {
+        "operationId": "copyTree",
+        "summary": "Copy a tree (or the subtree of task_id) into a new pending tree owned by the caller",
+        "description": "New ids, origin_type copy, run state reset, dependencies remapped, overrides applied to every node. The copy is stored, not started.",
+        "parameters": [{"$ref": "#/components/parameters/TreeID"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CopyRequest"}}}},
+        "responses": {
+          "201": {"description": "The copy", "headers": {"Location": {"description": "/v1/trees/{tree_id}", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "422": {"$ref": "#/components/responses/Invalid"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}/link": {
+      "post": {
+        "operationId": "linkTree",
+        "summary": "Link a fully completed tree: new completed nodes that resolve to the original's data",
+        "description": "The link tree belongs to the caller; an admin links on behalf of the source tree's owner. Linking a tree with a node of another user is refused (403).",
+        "parameters": [{"$ref": "#/components/parameters/TreeID"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/LinkRequest"}}}},
+        "responses": {
+          "201": {"description": "The link tree", "headers": {"Location": {"description": "/v1/trees/{tree_id}", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "422": {"$ref": "#/components/responses/Invalid"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}/archive": {
+      "post": {
+        "operationId": "archiveTree",
+        "summary": "Archive a fully completed tree in place; it is read-only afterwards",
+        "parameters": [{"$ref": "#/components/parameters/TreeID"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/EmptyRequest"}}}},
+        "responses": {
+          "200": {"description": "The archived tree's record", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TreeRecord"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}/mixed": {
+      "post": {
+        "operationId": "mixedTree",
+        "summary": "A copy in which the listed completed tasks become links",
+        "parameters": [{"$ref": "#/components/parameters/TreeID"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/MixedRequest"}}}},
+        "responses": {
+          "201": {"description": "The mixed tree", "headers": {"Location": {"description": "/v1/trees/{tree_id}", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Created"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "422": {"$ref": "#/components/responses/Invalid"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}/events": {
+      "get": {
+        "operationId": "streamTreeEvents",
+        "summary": "Server-Sent Events: every event of the tree, with resume",
+        "description": "Every event of the tree's stream from the beginning, or after the id in the Last-Event-ID header (it wins) or ?after=. Each event is a frame 'id: <event id>' + 'data: <Event JSON>'; comment lines keep idle streams alive. The stream ends after tree_finished unless follow=true. A resume id that was trimmed from the stream, a client too slow to keep up, or an unreachable Redis end the stream with 'event: error' and data {\"error\": {...}}.",
+        "parameters": [
+          {"$ref": "#/components/parameters/TreeID"},
+          {"$ref": "#/components/parameters/LastEventID"},
+          {"$ref": "#/components/parameters/After"},
+          {"$ref": "#/components/parameters/Follow"}
+        ],
+        "responses": {
+          "200": {"description": "An event stream", "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/ServerSentEvent"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/trees/{id}/ws": {
+      "get": {
+        "operationId": "streamTreeEventsWebSocket",
+        "summary": "The same events over WebSocket",
+        "description": "Upgrade with Connection: Upgrade, Upgrade: websocket. Each event arrives as one text message holding an Event; an error as {\"error\": {...}} before the close. Resume with ?after= (or Last-Event-ID); the socket closes after tree_finished unless follow=true. Every well-formed upgrade is accepted and checked on the socket (browsers never see a refused handshake's status): a missing key, an unknown or foreign tree or a bad resume id is answered by one message {\"error\": {...}} and a close with code 4000 + the HTTP status (4401, 4404, 4400). A GET without the upgrade headers gets the same checks as an HTTP answer, then 400.",
+        "parameters": [
+          {"$ref": "#/components/parameters/TreeID"},
+          {"$ref": "#/components/parameters/LastEventID"},
+          {"$ref": "#/components/parameters/After"},
+          {"$ref": "#/components/parameters/Follow"}
+        ],
+        "responses": {
+          "101": {"description": "Switching to the WebSocket protocol"},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/tasks": {
+      "post": {
+        "operationId": "createTask",
+        "summary": "Create one task: with parent_id it joins the parent's tree, without it starts a tree of its own",
+        "description": "A task joining a tree belongs to that tree's owner; its dependencies may name tasks of the same tree or of the caller's other trees. In a started tree it runs as soon as its dependencies allow.",
+        "requestBody": {
+          "required": true,
+          "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TaskSubmission"}}}
+        },
+        "responses": {
+          "201": {"description": "The new task", "headers": {"Location": {"description": "/v1/tasks/{id}", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "422": {"$ref": "#/components/responses/Invalid"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "get": {
+        "operationId": "listTasks",
+        "summary": "The caller's tasks (everyone's for an admin), oldest tree first, filtered and paginated",
+        "parameters": [
+          {"name": "status", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/TaskStatus"}},
+          {"name": "tree_id", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 255}},
+          {"name": "executor", "in": "query", "required": false, "schema": {"type": "string", "maxLength": 1024}},
+          {"name": "limit", "in": "query", "required": false, "description": "Page size, default 100", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+          {"name": "cursor", "in": "query", "required": false, "description": "next_cursor of the previous page", "schema": {"type": "string", "maxLength": 1024}}
+        ],
+        "responses": {
+          "200": {"description": "One page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TaskPage"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/tasks/{id}": {
+      "get": {
+        "operationId": "getTask",
+        "summary": "A task record (a link shows its original's data)",
+        "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+        "responses": {
+          "200": {"description": "The task", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/tasks/{id}/cancel": {
+      "post": {
+        "operationId": "cancelTask",
+        "summary": "Cancel a task",
+        "description": "A pending task is cancelled at once (stop_confirmed true); a running one is signalled and answers cancelled with stop_confirmed true when its executor stopped within about a second, else cancelling with stop_confirmed false. A terminal task is refused with 409 already_terminal and current_status.",
+        "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CancelRequest"}}}},
+        "responses": {
+          "200": {"description": "The outcome", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CancelOutcome"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/tasks/{id}/reexecute": {
+      "post": {
+        "operationId": "reexecuteTask",
+        "summary": "Re-execute a failed or cancelled task (a completed one with include_completed) and its unfinished dependents",
+        "parameters": [{"$ref": "#/components/parameters/TaskID"}],
+        "requestBody": {"required": false, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReexecuteRequest"}}}},
+        "responses": {
+          "200": {"description": "The tasks reset to pending", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ReexecuteResult"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    }
+  },
+  "components": {
+    "securitySchemes": {
+      "bearerAuth": {"type": "http", "scheme": "bearer", "description": "An API key from gateway.api_keys / BATON_API_KEYS (key=user[:admin])"}
+    },
+    "parameters": {
+      "TreeID": {"name": "id", "in": "path", "required": true, "description": "A tree id (its root task's id)", "schema": {"type": "string", "minLength": 1}},
+      "TaskID": {"name": "id", "in": "path", "required": true, "description": "A task id", "schema": {"type": "string", "minLength": 1}},
+      "LastEventID": {"name": "Last-Event-ID", "in": "header", "required": false, "description": "Resume after this event id (sent by reconnecting SSE clients)", "schema": {"$ref": "#/components/schemas/EventID"}},
+      "After": {"name": "after", "in": "query", "required": false, "description": "Resume after this event id", "schema": {"$ref": "#/components/schemas/EventID"}},
+      "Follow": {"name": "follow", "in": "query", "required": false, "description": "Keep streaming after tree_finished", "schema": {"type": "boolean"}}
+    },
+    "responses": {
+      "BadRequest": {"description": "Malformed request: bad JSON, a field of the wrong type, an unknown field, a bad id or query value (invalid_argument)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unauthorized": {"description": "No API key, or an unknown one (unauthorized)", "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Forbidden": {"description": "Not allowed for this caller, e.g. linking another user's task (forbidden)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "NotFound": {"description": "No such task or tree, or one of another user (not_found)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Conflict": {"description": "The state does not allow it: already_exists, already_terminal (with current_status), immutable (archived), conflict (not completed, Idempotency-Key reused with another body or still in progress)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "TooLarge": {"description": "Body over the configured limit, or too many tasks (payload_too_large)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Invalid": {"description": "Well-formed but against the rules: validation_failed naming the field and task (validation_failed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+      "Unavailable": {"description": "Redis is unreachable (unavailable)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+    },
+    "schemas": {
+      "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+      "Error": {
+        "type": "object",
+        "required": ["error"],
+        "properties": {
+          "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+              "code": {"type": "string", "enum": ["invalid_argument", "validation_failed", "not_found", "conflict", "already_exists", "immutable", "already_terminal", "unauthorized", "forbidden", "payload_too_large", "unavailable", "internal", "method_not_allowed"]},
+              "message": {"type": "string"},
+              "field": {"type": "string", "description": "The offending field, e.g. tasks[3].dependencies[0]"},
+              "current_status": {"$ref": "#/components/schemas/TaskStatus"}
+            },
+            "additionalProperties": false
+          }
+        },
+        "additionalProperties": false
+      },
+      "EventID": {"type": "string", "pattern": "^[0-9]{1,20}(-[0-9]{1,20})?$", "description": "A stream entry id such as 1700000000000-0"},
+      "TaskStatus": {"type": "string", "enum": ["pending", "in_progress", "completed", "failed", "cancelled"]},
+      "TreeStatus": {"type": "string", "enum": ["pending", "in_progress", "completed", "failed", "cancelled"]},
+      "JSONObject": {"type": "object"},
+      "Dependency": {
+        "type": "object",
+        "required": ["id", "required"],
+        "properties": {"id": {"type": "string"}, "required": {"type": "boolean"}}
+      },
+      "Backoff": {
+        "type": "object",
+        "properties": {
+          "strategy": {"type": ["string", "null"], "enum": ["fixed", "exponential", null], "description": "Default exponential"},
+          "base_s": {"type": ["number", "null"], "minimum": 0, "maximum": 3600, "description": "Seconds, default 1"}
+        }
+      },
+      "TaskSubmission": {
+        "type": "object",
+        "description": "One task as submitted (apflow's format; unknown fields are ignored, user_id too: the owner is the caller). The executor is executor, else params.executor_id, else schemas.method, else name.",
+        "required": ["name"],
+        "properties": {
+          "id": {"type": ["string", "null"], "minLength": 1, "maxLength": 255, "description": "Default: a new UUID"},
+          "name": {"type": "string", "minLength": 1, "description": "Unique in the array"},
+          "executor": {"type": ["string", "null"], "minLength": 1, "maxLength": 255},
+          "parent_id": {"type": ["string", "null"], "description": "An id or name in the array (POST /v1/trees) or an existing task's id (POST /v1/tasks)"},
+          "priority": {"type": ["integer", "null"], "minimum": 0, "maximum": 3, "description": "0 urgent ... 3 low; default 2"},
+          "dependencies": {
+            "type": ["array", "null"],
+            "items": {
+              "anyOf": [
+                {"type": "string", "description": "An id (or name) that must complete"},
+                {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}, "required": {"type": ["boolean", "null"]}}},
+                {"type": "object", "required": ["name"], "properties": {"name": {"type": "string"}, "required": {"type": ["boolean", "null"]}}}
+              ]
+            }
+          },
+          "inputs": {"type": ["object", "null"]},
+          "params": {"type": ["object", "null"]},
+          "schemas": {"type": ["object", "null"]},
+          "timeout_s": {"type": ["number", "null"], "exclusiveMinimum": 0},
+          "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
+          "backoff": {"oneOf": [{"$ref": "#/components/schemas/Backoff"}, {"type": "null"}]},
+          "user_id": {"description": "Ignored: the owner is the caller"}
+        }
+      },
+      "CreateTreeRequest": {
+        "oneOf": [
+          {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/TaskSubmission"}, "description": "apflow's array format"},
+          {
+            "type": "object",
+            "required": ["tasks"],
+            "properties": {
+              "tasks": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/TaskSubmission"}},
+              "execute": {"type": ["boolean", "null"], "description": "false: store without running (default true)"}
+            },
+            "additionalProperties": false
+          }
+        ]
+      },
+      "Created": {
+        "type": "object",
+        "required": ["tree_id", "task_ids"],
+        "properties": {
+          "tree_id": {"type": "string"},
+          "task_ids": {"type": "array", "items": {"type": "string"}, "description": "Every task id, in submission order"}
+        }
+      },
+      "Task": {
+        "type": "object",
+        "required": ["id", "tree_id", "parent_id", "name", "executor", "user_id", "priority", "dependencies", "inputs", "params", "schemas", "status", "result", "error", "progress", "created_at", "updated_at", "started_at", "completed_at", "cancel_requested_at", "attempt", "origin_type", "original_task_id", "has_children", "has_references", "timeout_s", "max_attempts", "backoff", "max_lease_losses", "lease_losses", "blocked_by"],
+        "properties": {
+          "id": {"type": "string"},
+          "tree_id": {"type": "string"},
+          "parent_id": {"type": ["string", "null"]},
+          "name": {"type": "string"},
+          "executor": {"type": "string"},
+          "user_id": {"type": ["string", "null"]},
+          "priority": {"type": "integer", "minimum": 0, "maximum": 3},
+          "dependencies": {"type": "array", "items": {"$ref": "#/components/schemas/Dependency"}},
+          "inputs": {"type": "object"},
+          "params": {"type": "object"},
+          "schemas": {"type": "object"},
+          "status": {"$ref": "#/components/schemas/TaskStatus"},
+          "result": {"description": "The executor's output (any JSON), null before"},
+          "error": {"type": ["string", "null"]},
+          "progress": {"type": "number", "minimum": 0, "maximum": 1},
+          "created_at": {"type": ["string", "null"], "format": "date-time"},
+          "updated_at": {"type": ["string", "null"], "format": "date-time"},
+          "started_at": {"type": ["string", "null"], "format": "date-time"},
+          "completed_at": {"type": ["string", "null"], "format": "date-time"},
+          "cancel_requested_at": {"type": ["string", "null"], "format": "date-time"},
+          "attempt": {"type": "integer", "minimum": 0},
+          "origin_type": {"type": "string", "enum": ["create", "copy", "link", "archive"]},
+          "original_task_id": {"type": ["string", "null"]},
+          "has_children": {"type": "boolean"},
+          "has_references": {"type": "boolean"},
+          "timeout_s": {"type": ["number", "null"]},
+          "max_attempts": {"type": "integer"},
+          "backoff": {"oneOf": [{"$ref": "#/components/schemas/Backoff"}, {"type": "null"}]},
+          "max_lease_losses": {"type": "integer"},
+          "lease_losses": {"type": "integer"},
+          "blocked_by": {"type": ["string", "null"], "description": "The failed or cancelled required dependency that keeps this pending task from running"}
+        }
+      },
+      "TaskNode": {
+        "allOf": [
+          {"$ref": "#/components/schemas/Task"},
+          {"type": "object", "properties": {"children": {"type": "array", "items": {"$ref": "#/components/schemas/TaskNode"}}}}
+        ]
+      },
+      "TreeRecord": {
+        "type": "object",
+        "required": ["tree_id", "user_id", "root_id", "status", "started", "archived", "origin_type", "counts", "task_count", "progress", "created_at", "updated_at", "finished_at"],
+        "properties": {
+          "tree_id": {"type": "string"},
+          "user_id": {"type": ["string", "null"]},
+          "root_id": {"type": "string"},
+          "status": {"$ref": "#/components/schemas/TreeStatus"},
+          "started": {"type": "boolean"},
+          "archived": {"type": "boolean"},
+          "origin_type": {"type": "string", "description": "create, copy, link, mixed or archive"},
+          "counts": {"type": "object", "additionalProperties": {"type": "integer"}, "description": "Tasks per status, plus blocked"},
+          "task_count": {"type": "integer"},
+          "progress": {"type": "number", "minimum": 0, "maximum": 1},
+          "created_at": {"type": ["string", "null"], "format": "date-time"},
+          "updated_at": {"type": ["string", "null"], "format": "date-time"},
+          "finished_at": {"type": ["string", "null"], "format": "date-time"}
+        }
+      },
+      "TreeSnapshot": {
+        "allOf": [
+          {"$ref": "#/components/schemas/TreeRecord"},
+          {"type": "object", "required": ["tasks"], "properties": {"tasks": {"type": "array", "description": "Root tasks with nested children, or every task flat with ?flat=true", "items": {"$ref": "#/components/schemas/TaskNode"}}}}
+        ]
+      },
+      "TaskPage": {
+        "type": "object",
+        "required": ["tasks", "next_cursor"],
+        "properties": {
+          "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/Task"}},
+          "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last page"}
+        }
+      },
+      "EmptyRequest": {"type": "object", "additionalProperties": false, "maxProperties": 0},
+      "CancelRequest": {
+        "type": "object",
+        "properties": {"message": {"type": ["string", "null"], "description": "The cancelled tasks' error; default 'Cancellation requested'"}},
+        "additionalProperties": false
+      },
+      "CancelOutcome": {
+        "type": "object",
+        "required": ["task_id", "status", "stop_confirmed"],
+        "properties": {
+          "task_id": {"type": "string"},
+          "status": {"type": "string", "enum": ["cancelled", "cancelling"]},
+          "stop_confirmed": {"type": "boolean"},
+          "message": {"type": "string"}
+        }
+      },
+      "TreeCancelResult": {
+        "type": "object",
+        "required": ["tree_id", "tasks"],
+        "properties": {
+          "tree_id": {"type": "string"},
+          "tasks": {"type": "array", "items": {"$ref": "#/components/schemas/CancelOutcome"}}
+        }
+      },
+      "ReexecuteRequest": {
+        "type": "object",
+        "properties": {"include_completed": {"type": ["boolean", "null"], "description": "Also re-run a completed task"}},
+        "additionalProperties": false
+      },
+      "ReexecuteResult": {
+        "type": "object",
+        "required": ["task_id", "task_ids"],
+        "properties": {
+          "task_id": {"type": "string"},
+          "task_ids": {"type": "array", "items": {"type": "string"}, "description": "Every task reset to pending"}
+        }
+      },
+      "Overrides": {
+        "type": ["object", "null"],
+        "description": "Applied to every copied node",
+        "properties": {
+          "inputs": {"type": ["object", "null"]},
+          "params": {"type": ["object", "null"]},
+          "priority": {"type": ["integer", "null"], "minimum": 0, "maximum": 3},
+          "name": {"type": ["string", "null"], "minLength": 1}
+        },
+        "additionalProperties": false
+      },
+      "CopyRequest": {
+        "type": "object",
+        "properties": {
+          "task_id": {"type": ["string", "null"], "description": "Copy this task's subtree (plus what its dependencies need) instead of the whole tree"},
+          "recursive": {"type": ["boolean", "null"], "description": "false: copy task_id alone"},
+          "overrides": {"$ref": "#/components/schemas/Overrides"}
+        },
+        "additionalProperties": false
+      },
+      "LinkRequest": {
+        "type": "object",
+        "properties": {"task_id": {"type": ["string", "null"], "description": "Link this task's subtree instead of the whole tree"}},
+        "additionalProperties": false
+      },
+      "MixedRequest": {
+        "type": "object",
+        "properties": {
+          "task_id": {"type": ["string", "null"]},
+          "link_task_ids": {"type": ["array", "null"], "items": {"type": "string"}, "description": "Completed tasks of the copied part that become links"},
+          "overrides": {"$ref": "#/components/schemas/Overrides"}
+        },
+        "additionalProperties": false
+      },
+      "ServerSentEvent": {
+        "type": "object",
+        "description": "One Server-Sent Event as parsed from the stream: data is an Event (event message) or an Error (event error)",
+        "required": ["data"],
+        "properties": {
+          "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"oneOf": [{"$ref": "#/components/schemas/Event"}, {"$ref": "#/components/schemas/Error"}]}},
+          "event": {"type": "string", "enum": ["message", "error"]},
+          "id": {"$ref": "#/components/schemas/EventID"},
+          "retry": {"type": "integer"}
+        }
+      },
+      "Event": {
+        "type": "object",
+        "description": "One event of a tree's stream (SSE data / WebSocket message)",
+        "required": ["id", "type", "tree_id", "task_id", "status", "timestamp"],
+        "properties": {
+          "id": {"$ref": "#/components/schemas/EventID"},
+          "type": {"type": "string", "description": "task_created, task_started, progress, task_completed, task_failed, task_requeued, task_blocked, cancel_requested, task_cancelled, task_reset, tree_archived, tree_finished"},
+          "tree_id": {"type": "string"},
+          "task_id": {"type": "string", "description": "The tree id for tree_finished"},
+          "status": {"type": "string", "description": "The task's status after the event (the tree's for tree_finished)"},
+          "timestamp": {"type": "integer", "description": "Epoch milliseconds of the transition"},
+          "result": {"description": "task_completed: the executor's result"},
+          "error": {"type": "string"},
+          "progress": {"type": "number"},
+          "attempt": {"type": "integer"},
+          "blocked_by": {"type": "string"},
+          "will_retry": {"type": "boolean"},
+          "retry_at": {"type": "integer"},
+          "reason": {"type": "string"}
+        }
+      }
+    }
+  }
+}
+"""#
+}

@@ -1,0 +1,336 @@
+import BatonCore
+import BatonStore
+import Logging
+import RedisClient
+import ServiceLifecycle
+import Synchronization
+
+/// One shared reader per watched tree, fanning the tree's events out to every streaming client
+/// (SSE or WebSocket) of this gateway.
+///
+/// - A reader keeps its position in the tree's stream and reads on with `XREAD` (non-blocking)
+///   whenever it is woken: by a pub/sub nudge on the tree's channel (one pattern subscription,
+///   `<ns>:events:*`, for the whole gateway), and by a tick every ``Settings/tickInterval`` as a
+///   fallback for nudges lost while the subscriber reconnected. Readers never block a thread.
+/// - A client attaches at the reader's current position P: it receives every event after P from
+///   the reader, and reads what lies between its own resume id and P itself (``TreeEventLog``).
+///   Events carry their stream id, so a client delivers each exactly once.
+/// - A reader without clients for ``Settings/linger`` stops.
+///
+/// Run it as a `Service` (its readers are child tasks of ``run()``).
+final class TreeEventHub: Service, Sendable {
+    struct Settings: Sendable {
+        /// Fallback reads and keep-alive checks.
+        var tickInterval: Duration = .seconds(1)
+        /// How long a reader without clients stays (reconnecting clients find it warm).
+        var linger: Duration = .seconds(5)
+        /// Batches a slow client may have queued before it is disconnected (it resumes with its last id).
+        var clientBuffer = 4096
+    }
+
+    /// What a client receives.
+    enum Signal: Sendable {
+        /// New events, oldest first.
+        case events([TreeEvent])
+        /// Time passes (keep-alive opportunity).
+        case tick
+    }
+
+    /// A client's registration.
+    struct Attachment: Sendable {
+        let treeID: String
+        let clientID: UInt64
+        /// Events after this id come through ``signals``.
+        let position: StreamID
+        let signals: AsyncStream<Signal>
+        let overflow: OverflowFlag
+    }
+
+    /// Set when a client's buffer overflowed and it was cut off.
+    final class OverflowFlag: Sendable {
+        private let flag = Atomic<Bool>(false)
+        var isSet: Bool { flag.load(ordering: .acquiring) }
+        func set() { flag.store(true, ordering: .releasing) }
+    }
+
+    private struct Client {
+        let continuation: AsyncStream<Signal>.Continuation
+        let overflow: OverflowFlag
+    }
+
+    private struct Reader {
+        let serial: UInt64
+        let wake: AsyncStream<Void>.Continuation
+        var position: StreamID?
+        var clients: [UInt64: Client] = [:]
+        var waiters: [CheckedContinuation<StreamID, any Error>] = []
+        var idleSince: ContinuousClock.Instant?
+    }
+
+    private struct State {
+        var readers: [String: Reader] = [:]
+        var nextSerial: UInt64 = 0
+        var stopped = false
+    }
+
+    private struct ReaderStart: Sendable {
+        let treeID: String
+        let serial: UInt64
+        let wake: AsyncStream<Void>
+    }
+
+    let log: TreeEventLog
+    private let keys: Keys
+    private let subscriber: RedisSubscriber
+    private let settings: Settings
+    private let logger: Logger
+    private let metrics: GatewayMetrics
+    private let state = Mutex(State())
+    private let starts: AsyncStream<ReaderStart>
+    private let startContinuation: AsyncStream<ReaderStart>.Continuation
+
+    init(store: BatonStore, settings: Settings, metrics: GatewayMetrics, logger: Logger) {
+        keys = store.keys
+        log = TreeEventLog(configuration: store.redis.configuration, keys: store.keys)
+        subscriber = store.redis.makeSubscriber(name: "baton-gateway-nudges")
+        self.settings = settings
+        self.metrics = metrics
+        self.logger = logger
+        (starts, startContinuation) = AsyncStream.makeStream(of: ReaderStart.self)
+    }
+
+    // MARK: Service
+
+    func run() async throws {
+        let channelPrefix = keys.treeChannel("")
+        do {
+            try await subscriber.psubscribe([channelPrefix + "*"])
+        } catch {
+            logger.warning("pub/sub subscription failed; readers rely on ticks until it is renewed",
+                           metadata: ["baton.error": "\(error)"])
+        }
+        await withDiscardingTaskGroup { group in
+            group.addTask { await self.routeNudges(prefix: channelPrefix) }
+            group.addTask { await self.tick() }
+            group.addTask {
+                await withDiscardingTaskGroup { readers in
+                    for await start in self.starts {
+                        readers.addTask { await self.runReader(start) }
+                    }
+                }
+            }
+            group.addTask {
+                try? await gracefulShutdown()
+                self.stop()
+            }
+        }
+    }
+
+    /// Ends every client stream and reader; later attachments fail.
+    func stop() {
+        let (clients, waiters) = state.withLock { state -> ([Client], [CheckedContinuation<StreamID, any Error>]) in
+            state.stopped = true
+            var clients: [Client] = []
+            var waiters: [CheckedContinuation<StreamID, any Error>] = []
+            for reader in state.readers.values {
+                clients += reader.clients.values
+                waiters += reader.waiters
+                reader.wake.finish()
+            }
+            state.readers.removeAll()
+            return (clients, waiters)
+        }
+        for client in clients { client.continuation.finish() }
+        for waiter in waiters { waiter.resume(throwing: BatonError.unavailable("The gateway is shutting down")) }
+        startContinuation.finish()
+        subscriber.close()
+        log.close()
+        metrics.setTreeReaders(0)
+    }
+
+    // MARK: Clients
+
+    /// Registers a client of `treeID` and returns where its live feed starts.
+    /// - Throws: `unavailable` when the tree's position cannot be read or the gateway stops.
+    func attach(_ treeID: String) async throws -> Attachment {
+        let (signals, continuation) = AsyncStream.makeStream(
+            of: Signal.self, bufferingPolicy: .bufferingOldest(settings.clientBuffer))
+        let overflow = OverflowFlag()
+        enum Outcome { case ready(StreamID, UInt64), wait(UInt64, UInt64), stopped }
+        let outcome = state.withLock { state -> Outcome in
+            if state.stopped { return .stopped }
+            state.nextSerial += 1
+            let clientID = state.nextSerial
+            if state.readers[treeID] == nil {
+                state.nextSerial += 1
+                let (wake, wakeContinuation) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
+                state.readers[treeID] = Reader(serial: state.nextSerial, wake: wakeContinuation)
+                startContinuation.yield(ReaderStart(treeID: treeID, serial: state.nextSerial, wake: wake))
+            }
+            state.readers[treeID]!.clients[clientID] = Client(continuation: continuation, overflow: overflow)
+            state.readers[treeID]!.idleSince = nil
+            if let position = state.readers[treeID]!.position { return .ready(position, clientID) }
+            return .wait(clientID, state.readers[treeID]!.serial)
+        }
+        metrics.setTreeReaders(readerCount)
+        switch outcome {
+        case .stopped:
+            continuation.finish()
+            throw BatonError.unavailable("The gateway is shutting down")
+        case .ready(let position, let clientID):
+            return Attachment(treeID: treeID, clientID: clientID, position: position, signals: signals, overflow: overflow)
+        case .wait(let clientID, let serial):
+            do {
+                let position = try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<StreamID, any Error>) in
+                    let known = state.withLock { state -> StreamID?? in
+                        guard let reader = state.readers[treeID], reader.serial == serial else { return .some(nil) }
+                        if let position = reader.position { return position }
+                        state.readers[treeID]!.waiters.append(waiter)
+                        return nil
+                    }
+                    switch known {
+                    case .some(.some(let position)): waiter.resume(returning: position)
+                    case .some(.none): waiter.resume(throwing: BatonError.unavailable("The tree's event stream cannot be read"))
+                    case .none: break
+                    }
+                }
+                return Attachment(treeID: treeID, clientID: clientID, position: position, signals: signals, overflow: overflow)
+            } catch {
+                detach(treeID: treeID, clientID: clientID)
+                continuation.finish()
+                throw error
+            }
+        }
+    }
+
+    /// Removes a client and ends its feed.
+    func detach(_ attachment: Attachment) {
+        detach(treeID: attachment.treeID, clientID: attachment.clientID)
+    }
+
+    private func detach(treeID: String, clientID: UInt64) {
+        let client = state.withLock { state -> Client? in
+            guard let client = state.readers[treeID]?.clients.removeValue(forKey: clientID) else { return nil }
+            if state.readers[treeID]!.clients.isEmpty { state.readers[treeID]!.idleSince = .now }
+            return client
+        }
+        client?.continuation.finish()
+    }
+
+    /// Readers running now.
+    var readerCount: Int { state.withLock { $0.readers.count } }
+
+    // MARK: Readers
+
+    private func runReader(_ start: ReaderStart) async {
+        let treeID = start.treeID
+        // Registered before its position is read: a nudge for anything after it wakes it.
+        let position: StreamID
+        do {
+            position = try await log.lastID(treeID)
+        } catch {
+            logger.warning("cannot read a tree's event stream", metadata: ["baton.tree_id": "\(treeID)", "baton.error": "\(error)"])
+            failReader(treeID, serial: start.serial, error)
+            return
+        }
+        let waiters = state.withLock { state -> [CheckedContinuation<StreamID, any Error>] in
+            guard state.readers[treeID]?.serial == start.serial else { return [] }
+            state.readers[treeID]!.position = position
+            let waiters = state.readers[treeID]!.waiters
+            state.readers[treeID]!.waiters = []
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: position) }
+
+        var current = position
+        for await _ in start.wake {
+            var full = true
+            while full {
+                let events: [TreeEvent]
+                do {
+                    events = try await log.read(treeID, after: current)
+                } catch {
+                    logger.debug("event read failed; retrying on the next tick", metadata: ["baton.tree_id": "\(treeID)", "baton.error": "\(error)"])
+                    break
+                }
+                full = events.count == TreeEventLog.batch
+                guard let last = events.last else { break }
+                current = last.id
+                fanOut(treeID, serial: start.serial, events)
+            }
+        }
+    }
+
+    private func fanOut(_ treeID: String, serial: UInt64, _ events: [TreeEvent]) {
+        let clients = state.withLock { state -> [Client] in
+            guard state.readers[treeID]?.serial == serial else { return [] }
+            state.readers[treeID]!.position = events.last!.id
+            return Array(state.readers[treeID]!.clients.values)
+        }
+        for client in clients {
+            if case .dropped = client.continuation.yield(.events(events)) {
+                client.overflow.set()
+                client.continuation.finish()
+            }
+        }
+        metrics.addEventsDelivered(events.count * clients.count)
+    }
+
+    private func failReader(_ treeID: String, serial: UInt64, _ error: any Error) {
+        let (clients, waiters) = state.withLock { state -> ([Client], [CheckedContinuation<StreamID, any Error>]) in
+            guard let reader = state.readers[treeID], reader.serial == serial else { return ([], []) }
+            state.readers.removeValue(forKey: treeID)
+            reader.wake.finish()
+            return (Array(reader.clients.values), reader.waiters)
+        }
+        for waiter in waiters { waiter.resume(throwing: BatonError.unavailable("The tree's event stream cannot be read: \(error)")) }
+        for client in clients { client.continuation.finish() }
+        metrics.setTreeReaders(readerCount)
+    }
+
+    // MARK: Wake-ups
+
+    private func routeNudges(prefix: String) async {
+        for await event in subscriber.events {
+            switch event {
+            case .message(let message):
+                guard message.channel.hasPrefix(prefix) else { continue }
+                let treeID = String(message.channel.dropFirst(prefix.count))
+                state.withLock { state in _ = state.readers[treeID]?.wake.yield() }
+            case .resubscribed:
+                state.withLock { state in
+                    for reader in state.readers.values { reader.wake.yield() }
+                }
+            }
+        }
+    }
+
+    private func tick() async {
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: settings.tickInterval) } catch { return }
+            let now = ContinuousClock.now
+            let (clients, stopping) = state.withLock { state -> ([Client], Bool) in
+                if state.stopped { return ([], true) }
+                var clients: [Client] = []
+                for (treeID, reader) in state.readers {
+                    if let idle = reader.idleSince, now - idle >= settings.linger, reader.clients.isEmpty {
+                        reader.wake.finish()
+                        state.readers.removeValue(forKey: treeID)
+                        continue
+                    }
+                    reader.wake.yield()
+                    clients += reader.clients.values
+                }
+                return (clients, false)
+            }
+            if stopping { return }
+            for client in clients {
+                if case .dropped = client.continuation.yield(.tick) {
+                    client.overflow.set()
+                    client.continuation.finish()
+                }
+            }
+            metrics.setTreeReaders(readerCount)
+        }
+    }
+}

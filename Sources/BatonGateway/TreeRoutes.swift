@@ -1,0 +1,97 @@
+import BatonCore
+import BatonStore
+import Foundation
+import Hummingbird
+
+/// `POST /v1/trees`, `GET /v1/trees/{id}`, `POST /v1/trees/{id}/execute`, `POST /v1/trees/{id}/cancel`.
+struct TreeRoutes {
+    let services: GatewayServices
+
+    func register(on group: RouterGroup<GatewayContext>) {
+        group.post("trees", use: create)
+        group.get("trees/:id", use: get)
+        group.post("trees/:id/execute", use: execute)
+        group.post("trees/:id/cancel", use: cancel)
+    }
+
+    /// Validates and stores a whole array; `execute: false` stores without running.
+    @Sendable func create(_ request: Request, context: GatewayContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let idempotencyKey = try request.headers[.idempotencyKey].map(IdempotencyStore.validate)
+        guard let body = try await services.input.json(request, required: true) else { throw GatewayError.bodyRequired }
+        var execute = true
+        if case .object(let members) = body {
+            if let unknown = members.keys.sorted().first(where: { $0 != "tasks" && $0 != "execute" }) {
+                throw BatonError.invalidArgument("Unknown field '\(unknown)'; allowed: execute, tasks", field: unknown)
+            }
+            guard members["tasks"] != nil else {
+                throw BatonError.invalidArgument("Request body must have a \"tasks\" array", field: "tasks")
+            }
+            execute = try RequestInput.bool(members, "execute") ?? true
+        }
+        let items = try TaskSubmission.decode(array: body)
+
+        var record: IdempotencyStore.Record?
+        if let idempotencyKey {
+            let digest = SHA256.hex(Array(body.jsonString().utf8))
+            switch try await services.idempotency.claim(userID: identity.userID, key: idempotencyKey, bodyDigest: digest) {
+            case .replay(let status, let text):
+                return JSONResponse.make(
+                    text: text, status: HTTPResponse.Status(code: status),
+                    headers: [.idempotentReplayed: "true"])
+            case .fresh(let claimed):
+                record = claimed
+            }
+        }
+        do {
+            let result = try await services.store.submit(
+                items, userID: identity.userID, execute: execute, validator: services.validator)
+            let answer = Self.created(result).jsonString()
+            if let record { try await services.idempotency.remember(record, status: 201, body: answer) }
+            return JSONResponse.make(text: answer, status: .created, headers: [.location: "/v1/trees/\(Self.escapePath(result.treeID))"])
+        } catch {
+            if let record { await services.idempotency.release(record) }
+            throw error
+        }
+    }
+
+    /// The tree: status, progress, counts, tasks nested by parent (`?flat=true`: a list).
+    @Sendable func get(_ request: Request, context: GatewayContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let treeID = try RequestInput.pathID(context)
+        let flat = try RequestInput.flag(request, "flat")
+        let snapshot = try await services.store.tree(treeID, userID: identity.scope)
+        return JSONResponse.make(flat ? snapshot.flatJSON : snapshot.nestedJSON)
+    }
+
+    /// Starts a stored tree (the guide's `distribute_task_tree`); answers the tree record.
+    @Sendable func execute(_ request: Request, context: GatewayContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let treeID = try RequestInput.pathID(context)
+        _ = try await services.input.object(request, allowed: [])
+        try await services.store.startTree(treeID, userID: identity.scope)
+        return JSONResponse.make(try await services.store.treeRecord(treeID, userID: identity.scope).jsonValue)
+    }
+
+    /// Cancels every pending and running task of the tree (SPEC "Cancellation").
+    @Sendable func cancel(_ request: Request, context: GatewayContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let treeID = try RequestInput.pathID(context)
+        let members = try await services.input.object(request, allowed: ["message"])
+        let message = try RequestInput.string(members, "message")
+        let outcomes = try await services.store.cancelTree(treeID, userID: identity.scope, message: message)
+        return JSONResponse.make(.object([
+            "tree_id": .string(treeID),
+            "tasks": .array(outcomes.map(\.jsonValue)),
+        ]))
+    }
+
+    static func created(_ result: SubmitResult) -> JSONValue {
+        .object(["tree_id": .string(result.treeID), "task_ids": .array(result.taskIDs.map(JSONValue.string))])
+    }
+
+    /// An id as one path segment.
+    static func escapePath(_ id: String) -> String {
+        id.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed.subtracting(["/", "?", "#", "%"])) ?? id
+    }
+}
