@@ -13,7 +13,6 @@ public final class RedisClient: Sendable {
     public let configuration: RedisConfiguration
     private let connections: [RedisConnection]
     private let nextConnection = Atomic<Int>(0)
-    private let scriptSHAs = Mutex<[String: String]>([:])
 
     /// Creates a client; connections are made lazily on first use.
     ///
@@ -62,7 +61,7 @@ public final class RedisClient: Sendable {
     }
 
     /// Runs several script calls in one round trip. Replies come back in order with error replies
-    /// in place; calls answered NOSCRIPT are reloaded and run again.
+    /// in place; calls answered NOSCRIPT are loaded and run again.
     ///
     /// Calls run in the order given. When they use more than one script, every script is loaded
     /// (`SCRIPT LOAD`) at the head of the same pipeline: were one of them missing from Redis
@@ -73,32 +72,18 @@ public final class RedisClient: Sendable {
         if calls.isEmpty { return [] }
         let connection = self.connection
         var scripts: [RedisScript] = []
-        var shas: [String: String] = [:]
-        for call in calls where shas[call.script.source] == nil {
-            scripts.append(call.script)
-            shas[call.script.source] = try await sha(of: call.script, on: connection)
-        }
-        let commands = calls.map { $0.command(sha: shas[$0.script.source]!) }
+        var seen: Set<String> = []
+        for call in calls where seen.insert(call.script.sha).inserted { scripts.append(call.script) }
+        let commands = calls.map { $0.command(sha: $0.script.sha) }
         let preload = scripts.count > 1 ? scripts.map { RedisCommand("SCRIPT", "LOAD", $0.source) } : []
         var replies = Array(try await connection.pipeline(preload + commands, timeout: timeout).dropFirst(preload.count))
         let missing = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
         if missing.isEmpty { return replies }
-        let reload = scripts.filter { script in missing.contains { calls[$0].script.source == script.source } }
+        let reload = scripts.filter { script in missing.contains { calls[$0].script.sha == script.sha } }
             .map { RedisCommand("SCRIPT", "LOAD", $0.source) }
         let second = try await connection.pipeline(reload + missing.map { commands[$0] }, timeout: timeout)
         for (index, reply) in zip(missing, second.dropFirst(reload.count)) { replies[index] = reply }
         return replies
-    }
-
-    /// The SHA1 of a script, learned from Redis once (it depends on the source only).
-    private func sha(of script: RedisScript, on connection: RedisConnection) async throws -> String {
-        if let known = scriptSHAs.withLock({ $0[script.source] }) { return known }
-        let reply = try await connection.send(RedisCommand("SCRIPT", "LOAD", script.source))
-        guard let sha = reply.string else {
-            throw RedisError.protocolError("SCRIPT LOAD of \(script.name) returned \(reply)")
-        }
-        scriptSHAs.withLock { $0[script.source] = sha }
-        return sha
     }
 
     /// A connection of its own for blocking commands (`BZPOPMIN`, `XREADGROUP … BLOCK`), so they

@@ -1,14 +1,17 @@
-/// A Lua script run with EVALSHA. Its SHA1 is learned from `SCRIPT LOAD` on first use and the
-/// script is reloaded transparently when Redis answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+/// A Lua script run with EVALSHA. Its SHA1 is computed once, here; the script is loaded with
+/// `SCRIPT LOAD` when Redis answers NOSCRIPT (first use, a restart, SCRIPT FLUSH) and run again.
 public struct RedisScript: Sendable, Hashable {
     /// A short name for logs and errors.
     public let name: String
     /// The Lua source.
     public let source: String
+    /// The SHA1 of the source, as Redis names it.
+    public let sha: String
 
     public init(name: String, source: String) {
         self.name = name
         self.source = source
+        self.sha = SHA1.hex(source)
     }
 }
 
