@@ -5,8 +5,10 @@ import Synchronization
 ///
 /// Callers on any task `await` replies; the connection thread writes every request queued since
 /// its last turn in one batch and reads the replies in order, so concurrent callers are pipelined
-/// automatically. hiredis never runs on Swift's cooperative pool: blocking commands such as
-/// `BZPOPMIN` or `XREADGROUP … BLOCK` only block this connection's thread.
+/// automatically. Whenever it has parsed every reply received and must wait for more, it first
+/// writes what was queued meanwhile, so Redis always has work. hiredis never runs on Swift's
+/// cooperative pool: blocking commands such as `BZPOPMIN` or `XREADGROUP … BLOCK` only block
+/// this connection's thread.
 ///
 /// When Redis goes away, the commands in flight fail with ``RedisError/connectionLost(_:)`` and
 /// the next command reconnects (with backoff, up to ``RedisConfiguration/reconnectTimeout``),

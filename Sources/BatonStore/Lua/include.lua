@@ -236,12 +236,19 @@ end
 -- Writes counters, nudges subscribers and returns the outputs as nested arrays.
 local function tree_outputs(ctx)
   check_finished(ctx)
+  -- One HSET of the new values (read at the start of this same script, so absolute is safe).
+  local counters = {}
   for counter, by in pairs(ctx.delta) do
-    if by ~= 0 then redis.call('HINCRBY', ctx.tree_key, counter, by) end
+    if by ~= 0 then
+      counters[#counters + 1] = counter
+      counters[#counters + 1] = ctx.count[counter]
+    end
   end
   if ctx.progress_delta ~= 0 then
-    redis.call('HINCRBYFLOAT', ctx.tree_key, 'progress_sum', string.format('%.6f', ctx.progress_delta))
+    counters[#counters + 1] = 'progress_sum'
+    counters[#counters + 1] = string.format('%.14g', ctx.progress_sum + ctx.progress_delta)
   end
+  if #counters > 0 then redis.call('HSET', ctx.tree_key, unpack(counters)) end
   if ctx.emitted then redis.call('PUBLISH', ctx.channel, ctx.tree) end
   return {ctx.released, ctx.delayed, ctx.leases, ctx.notify, ctx.finished or ''}
 end
