@@ -52,7 +52,8 @@ final class BenchHTTPConnection {
 
     private func fill() throws {
         var chunk = [UInt8](repeating: 0, count: 65_536)
-        let count = read(fd, &chunk, chunk.count)
+        var count = read(fd, &chunk, chunk.count)
+        while count < 0 && errno == EINTR { count = read(fd, &chunk, chunk.count) }
         guard count > 0 else { throw BenchError("the gateway closed the connection") }
         buffer += chunk[0..<count]
     }
@@ -132,6 +133,7 @@ final class SSEFleet: Sendable {
                         if connections[index].ended { break }
                         continue
                     }
+                    if count < 0 && errno == EINTR { continue }
                     if count == 0 || (errno != EAGAIN && errno != EWOULDBLOCK) {
                         connections[index].ended = true
                         outcome.ended += 1
@@ -234,6 +236,7 @@ func benchWrite(_ fd: Int32, _ bytes: [UInt8]) throws {
     var offset = 0
     while offset < bytes.count {
         let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if written < 0 && errno == EINTR { continue }
         guard written > 0 else { throw BenchError("write failed: errno \(errno)") }
         offset += written
     }

@@ -13,13 +13,43 @@ import Glibc
 final class TCPStream: Sendable {
     let chunks: AsyncStream<[UInt8]>
     private let fd: Int32
-    private let closed = ClosedFlag()
+    private let state = SocketState()
 
-    private final class ClosedFlag: Sendable {
-        private let flag = Atomic<Bool>(false)
-        var isSet: Bool { flag.load(ordering: .relaxed) }
-        /// Sets the flag; true when it was already set.
-        func set() -> Bool { flag.exchange(true, ordering: .relaxed) }
+    /// Who may still touch the descriptor. Once the reader thread closed it, its number may
+    /// belong to another socket of this process, so ``close()`` must never shut it down then.
+    private final class SocketState: Sendable {
+        private struct Flags {
+            var closing = false
+            var released = false
+        }
+
+        private let flags = Mutex(Flags())
+        var isClosing: Bool { flags.withLock { $0.closing } }
+
+        /// Runs `shutdown` unless the descriptor is already released; marks the stream closing.
+        func close(_ shutdown: () -> Void) {
+            flags.withLock { flags in
+                if !flags.closing && !flags.released { shutdown() }
+                flags.closing = true
+            }
+        }
+
+        /// Runs `body` while the descriptor is still this stream's; false when it is not.
+        func use(_ body: () throws -> Void) rethrows -> Bool {
+            try flags.withLock { flags in
+                if flags.released || flags.closing { return false }
+                try body()
+                return true
+            }
+        }
+
+        /// Closes the descriptor (the reader thread, once, when it stops).
+        func release(_ close: () -> Void) {
+            flags.withLock { flags in
+                close()
+                flags.released = true
+            }
+        }
     }
 
     init(port: Int) throws {
@@ -39,10 +69,10 @@ final class TCPStream: Sendable {
         self.fd = fd
         let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
         chunks = stream
-        let closed = self.closed
+        let state = self.state
         let thread = Thread {
             var buffer = [UInt8](repeating: 0, count: 65_536)
-            while !closed.isSet {
+            while !state.isClosing {
                 var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
                 let ready = poll(&poller, 1, 100)
                 if ready == 0 {
@@ -51,30 +81,37 @@ final class TCPStream: Sendable {
                 }
                 if ready < 0 && errno == EINTR { continue }
                 let count = read(fd, &buffer, buffer.count)
+                if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }  // e.g. SIGCHLD of a test's child
                 if count <= 0 { break }
                 continuation.yield(Array(buffer[0..<count]))
             }
             continuation.finish()
-            Glibc.close(fd)
+            state.release { _ = Glibc.close(fd) }
         }
         thread.start()
     }
 
+    /// Writes everything; throws when the connection is gone.
     func send(_ bytes: [UInt8]) throws {
-        var offset = 0
-        while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard written > 0 else { throw DeploymentError(description: "write failed: errno \(errno)") }
-            offset += written
+        let fd = self.fd
+        let owned = try state.use {
+            var offset = 0
+            while offset < bytes.count {
+                let written = bytes[offset...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if written < 0 && errno == EINTR { continue }
+                guard written > 0 else { throw DeploymentError(description: "write failed: errno \(errno)") }
+                offset += written
+            }
         }
+        if !owned { throw DeploymentError(description: "the connection is closed") }
     }
 
     func send(_ text: String) throws { try send(Array(text.utf8)) }
 
     /// Drops the connection (the reader thread closes the descriptor).
     func close() {
-        if closed.set() { return }
-        shutdown(fd, Int32(SHUT_RDWR))
+        let fd = self.fd
+        state.close { _ = shutdown(fd, Int32(SHUT_RDWR)) }
     }
 
     deinit { close() }
