@@ -20,7 +20,19 @@ public final class ChildProcess: Sendable {
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice
-        try process.run()
+        try Self.withEmptySignalMask { try process.run() }
+    }
+
+    /// A child inherits the signal mask of the thread that spawns it, and the threads of Swift's
+    /// pool block nearly every signal: the child would then ignore SIGTERM. Spawning with an empty
+    /// mask (restored right after, on this thread only) gives it the ordinary behaviour.
+    private static func withEmptySignalMask<T>(_ body: () throws -> T) rethrows -> T {
+        var empty = sigset_t()
+        var saved = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &saved)
+        defer { pthread_sigmask(SIG_SETMASK, &saved, nil) }
+        return try body()
     }
 
     public var isRunning: Bool { process.isRunning }

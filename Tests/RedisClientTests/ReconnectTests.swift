@@ -80,6 +80,7 @@ struct ReconnectTests {
 
     @Test func unixSocket() async throws {
         let socketPath = FileManager.default.temporaryDirectory.appendingPathComponent("rct-\(UUID().uuidString).sock").path
+        defer { try? FileManager.default.removeItem(atPath: socketPath) }  // SIGKILL leaves it behind
         let server = try await RedisServerProcess.start(extraArguments: ["--unixsocket", socketPath])
         defer { server.stop() }
         let redis = try RedisClient(url: "unix://\(socketPath)?db=4")
