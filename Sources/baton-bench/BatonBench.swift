@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonRuntime
 import Foundation
 
 /// `baton-bench WORKLOAD... [--redis-url URL]`: runs each workload in turn and prints one JSON
@@ -38,25 +39,29 @@ struct BatonBench: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let throwaway: ThrowawayRedis?
+        let throwaway: LocalRedis?
         let url: String
         if let given = redisURL ?? ProcessInfo.processInfo.environment["BATON_REDIS_URL"], !given.isEmpty {
             throwaway = nil
             url = given
         } else {
-            let started = try await ThrowawayRedis.start()
+            let started = try await LocalRedis()
             BenchLog.info("started a throwaway redis-server at \(started.url)")
             throwaway = started
             url = started.url
         }
-        defer { throwaway?.stop() }
 
         let context = BenchContext(redisURL: url, rounds: rounds)
         for name in workloads {
             guard let workload = Workloads.all.first(where: { $0.name == name }) else { continue }
             BenchLog.info("running \(name)")
-            let report = try await workload.run(context)
-            BenchReport.emit(report)
+            do {
+                BenchReport.emit(try await workload.run(context))
+            } catch {
+                await throwaway?.stop()
+                throw error
+            }
         }
+        await throwaway?.stop()
     }
 }
