@@ -86,7 +86,7 @@ struct Dev: AsyncParsableCommand {
         if example == Self.defaultExample, tree.tree.status == "failed" {
             say("\n(The example fails on purpose: 'primary' fails, and 'fallback', which depends on it optionally, runs anyway.)")
         }
-        if once { print(tree.nestedJSON.jsonString()) }
+        if once { FileHandle.standardOutput.write(Data((tree.nestedJSON.jsonString() + "\n").utf8)) }
     }
 
     private func say(_ line: String) {
