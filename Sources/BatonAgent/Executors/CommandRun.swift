@@ -185,8 +185,8 @@ struct CommandRun {
     }
 }
 
-/// Hands a `Process` to the spawning thread; the caller does not touch it until `run()` returned.
-private struct ProcessBox: @unchecked Sendable {
+/// Hands a `Process` to the spawning thread (Process is Sendable); the caller does not touch it until `run()` returned.
+private struct ProcessBox: Sendable {
     let process: Process
     init(_ process: Process) { self.process = process }
 }
