@@ -52,28 +52,35 @@ public struct Agent: Service {
         running: RunningTasks, reporter: Reporter, waiter: RedisConnection, group: inout DiscardingTaskGroup
     ) async {
         let markers = settings.executorTypes.map { store.keys.marker($0) }
+        let typeOfMarker = Dictionary(uniqueKeysWithValues: zip(markers, settings.executorTypes))
+        // The queues to claim from next: all of them at first and after a quiet second (a marker
+        // can be lost with an agent that popped it and died), else the one whose marker woke us.
+        // A queue left non-empty by a claim keeps its marker set, so a marker always means work.
+        var toClaim: [String]? = settings.executorTypes
         var failures = 0
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await running.waitForFreeSlot()
             if Task.isShuttingDownGracefully { break }
             do {
-                let started = try await claimAndStart(free: await running.free)
-                failures = 0
-                if started.isEmpty {
-                    // Nothing ready: sleep until an enqueue sets a marker (or a second passes).
-                    _ = try await waiter.send(RedisCommand(["BZPOPMIN"] + markers + ["1"]), timeout: .seconds(6))
+                if let types = toClaim {
+                    toClaim = nil
+                    for task in try await claimAndStart(free: await running.free, from: types) {
+                        let control = TaskControl(task: task)
+                        await running.add(control)
+                        group.addTask {
+                            await self.execute(control, reporter: reporter)
+                            await running.remove(control.member)
+                        }
+                    }
+                    failures = 0
                     continue
                 }
-                for task in started {
-                    let control = TaskControl(task: task)
-                    await running.add(control)
-                    group.addTask {
-                        await self.execute(control, reporter: reporter)
-                        await running.remove(control.member)
-                    }
-                }
+                // Sleep until an enqueue sets a marker (or a second passes).
+                let woken = try await waiter.send(RedisCommand(["BZPOPMIN"] + markers + ["1"]), timeout: .seconds(6))
+                toClaim = woken.array?.first?.string.flatMap { typeOfMarker[$0] }.map { [$0] } ?? settings.executorTypes
             } catch {
                 if Task.isShuttingDownGracefully { break }
+                toClaim = settings.executorTypes
                 failures += 1
                 logger.warning("claiming failed; retrying", metadata: ["baton.error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(min(2_000, 50 << min(failures, 6))))
@@ -81,11 +88,11 @@ public struct Agent: Service {
         }
     }
 
-    /// Takes up to `free` tasks over the agent's executor types and starts them.
-    private func claimAndStart(free: Int) async throws -> [StartedTask] {
+    /// Takes up to `free` tasks from the given executor types' queues and starts them.
+    private func claimAndStart(free: Int, from types: [String]) async throws -> [StartedTask] {
         var remaining = free
         var started: [StartedTask] = []
-        for executor in settings.executorTypes where remaining > 0 {
+        for executor in types where remaining > 0 {
             let claimed = try await store.claim(executor: executor, count: remaining, leaseMillis: settings.leaseMillis)
             if claimed.isEmpty { continue }
             let begun = try await store.start(claimed, executor: executor)
