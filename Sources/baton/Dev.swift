@@ -9,7 +9,7 @@ import UnixSignals
 /// tree running to the end on screen, and everything stopped on Ctrl-C.
 struct Dev: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Start Redis, a scheduler and agents locally, run an example tree, keep running until Ctrl-C.")
+        abstract: "Start Redis, a scheduler, agents and the gateway locally, run an example tree, keep running until Ctrl-C.")
 
     static let defaultExample = "examples/quickstart.json"
 
