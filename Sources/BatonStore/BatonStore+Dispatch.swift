@@ -26,14 +26,7 @@ extension BatonStore {
                 }
                 commands.append(zadd)
             }
-            for (executor, items) in Dictionary(grouping: pending.leases, by: \.executor) {
-                let members = items.map { Keys.member(tree: $0.treeID, task: $0.taskID) }
-                commands.append(RedisCommand(["ZREM", keys.leases(executor)] + members))
-                // A cancel request (BatonStore+Cancel) ends with its attempt's lease.
-                commands.append(RedisCommand(["HDEL", keys.cancels(executor)] + members))
-            }
-
-            var calls = enqueueCalls(pending.ready)
+            var calls = enqueueCalls(pending.ready, ending: pending.leases)
             let notified = Dictionary(grouping: pending.notifications, by: \.treeID)
             let notifiedTrees = Array(notified.keys)
             for treeID in notifiedTrees {
@@ -57,17 +50,24 @@ extension BatonStore {
         }
     }
 
-    /// One `enqueue.lua` call per executor type.
-    func enqueueCalls(_ ready: [TreeOutputs.Ready]) -> [RedisScriptCall] {
-        Dictionary(grouping: ready, by: \.executor).map { executor, items in
-            var arguments: [String] = []
-            arguments.reserveCapacity(items.count * 2)
+    /// One `enqueue.lua` call per executor type: first the attempts that ended (their leases and
+    /// cancel requests go), then the tasks that became ready — atomically, so a task queued again
+    /// right away cannot lose its next claim's lease to the old attempt's.
+    func enqueueCalls(_ ready: [TreeOutputs.Ready], ending leases: [TreeOutputs.Lease] = []) -> [RedisScriptCall] {
+        let readyByExecutor = Dictionary(grouping: ready, by: \.executor)
+        let endedByExecutor = Dictionary(grouping: leases, by: \.executor)
+        return Set(readyByExecutor.keys).union(endedByExecutor.keys).sorted().map { executor in
+            let ended = (endedByExecutor[executor] ?? []).map { Keys.member(tree: $0.treeID, task: $0.taskID) }
+            let items = readyByExecutor[executor] ?? []
+            var arguments = [String(ended.count)] + ended
+            arguments.reserveCapacity(arguments.count + items.count * 2)
             for item in items {
                 arguments.append(String(item.priority))
                 arguments.append(Keys.member(tree: item.treeID, task: item.taskID))
             }
             return RedisScriptCall(Scripts.enqueue,
-                                   keys: [keys.ready(executor), keys.readySequence(executor), keys.marker(executor)],
+                                   keys: [keys.ready(executor), keys.readySequence(executor), keys.marker(executor),
+                                          keys.leases(executor), keys.cancels(executor)],
                                    arguments: arguments)
         }
     }

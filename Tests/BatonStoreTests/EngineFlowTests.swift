@@ -109,4 +109,20 @@ import Testing
         try await store.apply([Report.completed(started[0], result: "late")])
         #expect(try await store.task("r", userID: "u").status == .inProgress)
     }
+
+    /// A handed-back task is queued again and its old lease dropped by one script on the queue's
+    /// slot: the next claim's lease (same member) survives, and a second hand-back of the stale
+    /// attempt changes nothing.
+    @Test func handBackQueuesAgainAndTheNextClaimKeepsItsLease() async throws {
+        let store = try makeStore(clock: TestClock())
+        _ = try await store.submit(try submissions(#"[{"id": "h", "name": "h", "executor": "q"}]"#), userID: "u")
+        let first = try await store.start(try await store.claim(executor: "q", count: 1, leaseMillis: 10_000), executor: "q")
+        try await store.apply([Report(kind: .handback, treeID: "h", taskID: "h", attempt: first[0].attempt)])
+        let second = try await store.start(try await store.claim(executor: "q", count: 1, leaseMillis: 10_000), executor: "q")
+        #expect(second.map(\.attempt) == [2])
+        try await store.apply([Report(kind: .handback, treeID: "h", taskID: "h", attempt: first[0].attempt)])
+        let beat = try await store.heartbeat(executor: "q", members: ["h\th"], leaseMillis: 10_000)
+        #expect(beat.lost.isEmpty, "the stale hand-back must not drop the running attempt's lease")
+        #expect(try await store.task("h", userID: "u").status == .inProgress)
+    }
 }

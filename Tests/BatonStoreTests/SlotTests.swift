@@ -75,7 +75,8 @@ import Testing
         }
         for executor in executors {
             calls.append(Call(name: "enqueue(\(executor))",
-                              keys: [keys.ready(executor), keys.readySequence(executor), keys.marker(executor)]))
+                              keys: [keys.ready(executor), keys.readySequence(executor), keys.marker(executor),
+                                     keys.leases(executor), keys.cancels(executor)]))
             calls.append(Call(name: "claimQueue(\(executor))",
                               keys: [keys.ready(executor), keys.marker(executor), keys.leases(executor)]))
             calls.append(Call(name: "promoteDelayed(\(executor))",
@@ -184,7 +185,7 @@ import Testing
         #expect(enqueues.count == Self.executors.count)
         for call in enqueues {
             #expect(Set(call.keys.map(ClusterSlot.of)).count == 1, "enqueue \(call.keys)")
-            #expect(call.arguments.count == Self.taskIDs.count * 2)
+            #expect(call.arguments.count == 1 + Self.taskIDs.count * 2 && call.arguments.first == "0")
         }
     }
 
