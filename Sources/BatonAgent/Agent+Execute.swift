@@ -42,39 +42,25 @@ extension Agent {
     /// Runs the executor, but stops waiting for it when the task's timeout passes or the attempt
     /// is abandoned — even if the executor ignores cancellation (its late result is discarded).
     /// A cancel request cancels the executor's Swift task and keeps waiting for it to return.
+    /// Nothing polls: a timer exists only for a task with a timeout, the rest are events.
     static func race(
         _ executor: any Executor, inputs: JSONValue, context: ExecutionContext, control: TaskControl
     ) async -> Result<JSONValue, any Error> {
         let work = Task { try await executor.execute(inputs: inputs, context: context) }
-        let deadline = context.timeoutSeconds.map { ContinuousClock.now + .milliseconds(Int64($0 * 1000)) }
         return await withCheckedContinuation { continuation in
             let outcome = OneShot(continuation)
-            let watchdog = Task {
-                var stopAsked = false
-                while !Task.isCancelled {
-                    if control.cancelRequested.isSet && !stopAsked {
-                        // A cancel request: ask the executor to stop (it also sees the flag) and
-                        // wait for it to return, however long it takes.
-                        stopAsked = true
-                        work.cancel()
-                    }
-                    if control.abandoned.isSet {
-                        work.cancel()
-                        outcome.resume(.failure(CancellationError()))
-                        return
-                    }
-                    if let deadline, ContinuousClock.now >= deadline {
-                        control.cancellation.set()
-                        work.cancel()
-                        outcome.resume(.failure(AttemptTimedOut()))
-                        return
-                    }
-                    try? await Task.sleep(for: .milliseconds(20))
+            let timer = context.timeoutSeconds.map { seconds in
+                Task {
+                    guard (try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))) != nil else { return }
+                    control.cancellation.set()
+                    work.cancel()
+                    outcome.resume(.failure(AttemptTimedOut()))
                 }
             }
+            control.attach(work) { outcome.resume(.failure(CancellationError())) }
             Task {
                 let result = await work.result
-                watchdog.cancel()
+                timer?.cancel()
                 outcome.resume(result)
             }
         }

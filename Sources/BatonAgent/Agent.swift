@@ -57,7 +57,7 @@ public struct Agent: Service {
         // can be lost with an agent that popped it and died), else the one whose marker woke us.
         // A queue left non-empty by a claim keeps its marker set, so a marker always means work.
         var toClaim: [String]? = settings.executorTypes
-        var failures = 0
+        var backoff = RetryBackoff()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await running.waitForFreeSlot()
             if Task.isShuttingDownGracefully { break }
@@ -72,7 +72,7 @@ public struct Agent: Service {
                             await running.remove(control.member)
                         }
                     }
-                    failures = 0
+                    backoff.reset()
                     continue
                 }
                 // Sleep until an enqueue sets a marker (or a second passes).
@@ -81,9 +81,8 @@ public struct Agent: Service {
             } catch {
                 if Task.isShuttingDownGracefully { break }
                 toClaim = settings.executorTypes
-                failures += 1
                 logger.warning("claiming failed; retrying", metadata: ["baton.error": "\(error)"])
-                try? await Task.sleep(for: .milliseconds(min(2_000, 50 << min(failures, 6))))
+                try? await backoff.wait()
             }
         }
     }
@@ -117,8 +116,7 @@ public struct Agent: Service {
                     for member in outcome.lost {
                         guard let control = await running.control(member) else { continue }
                         logger.warning("lease lost; abandoning the attempt", metadata: ["baton.task_id": "\(control.task.taskID)"])
-                        control.abandoned.set()
-                        control.cancellation.set()
+                        control.abandon()
                     }
                     // Cancel requests whose pub/sub signal was lost (or not yet delivered).
                     for (member, attempt) in outcome.cancelRequests {
@@ -177,8 +175,7 @@ public struct Agent: Service {
         }
         let unfinished = await running.all
         for control in unfinished {
-            control.abandoned.set()
-            control.cancellation.set()
+            control.abandon()
             reporter.send(Report(kind: .handback, treeID: control.task.treeID, taskID: control.task.taskID,
                                  attempt: control.task.attempt))
         }

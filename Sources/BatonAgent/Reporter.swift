@@ -44,7 +44,7 @@ final class Reporter: Sendable {
     }
 
     private func flush() async {
-        var delay: Duration = .milliseconds(50)
+        var backoff = RetryBackoff()
         while true {
             let batch = buffer.withLock { reports -> [Report] in
                 let taken = reports
@@ -58,8 +58,7 @@ final class Reporter: Sendable {
                     break
                 } catch {
                     logger.warning("cannot send reports; retrying", metadata: ["baton.error": "\(error)"])
-                    try? await Task.sleep(for: delay)
-                    delay = min(delay * 2, .seconds(2))
+                    try? await backoff.wait()
                 }
             }
         }

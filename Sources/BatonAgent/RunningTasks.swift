@@ -1,3 +1,4 @@
+import BatonCore
 import BatonStore
 import Synchronization
 
@@ -11,13 +12,36 @@ final class TaskControl: Sendable {
     /// Set when a user cancelled the task (pub/sub signal or heartbeat): the attempt ends as `cancelled`.
     let cancelRequested = CancellationFlag()
 
+    /// The running executor and how to stop waiting for it, once ``attach(_:giveUp:)`` was called.
+    private let attempt = Mutex<(work: Task<JSONValue, any Error>, giveUp: @Sendable () -> Void)?>(nil)
+
     init(task: StartedTask) { self.task = task }
 
+    /// Connects the attempt's executor task: from now on a cancel request cancels it and
+    /// abandoning it stops the wait at once (`giveUp`). A request made before acts now.
+    func attach(_ work: Task<JSONValue, any Error>, giveUp: @escaping @Sendable () -> Void) {
+        attempt.withLock { $0 = (work, giveUp) }
+        if cancelRequested.isSet || abandoned.isSet { work.cancel() }
+        if abandoned.isSet { giveUp() }
+    }
+
     /// Asks the executor to stop because the task was cancelled (the executor sees
-    /// `context.isCancelled`; the agent also cancels the Swift task running it).
+    /// `context.isCancelled` and its Swift task is cancelled); the attempt still waits for it.
     func requestCancel() {
         cancelRequested.set()
         cancellation.set()
+        attempt.withLock { $0 }?.work.cancel()
+    }
+
+    /// Gives the attempt up (lease lost, handed back): the executor is asked to stop and nobody
+    /// waits for it any longer; its outcome is not reported.
+    func abandon() {
+        abandoned.set()
+        cancellation.set()
+        if let attached = attempt.withLock({ $0 }) {
+            attached.work.cancel()
+            attached.giveUp()
+        }
     }
 
     var member: String { Keys.member(tree: task.treeID, task: task.taskID) }

@@ -26,7 +26,7 @@ public struct BusConsumer: Service {
         let connection = store.redis.makeBlockingConnection(name: "baton-scheduler-bus")
         defer { connection.close() }
         var readPending = true
-        var backoff = Backoff()
+        var backoff = RetryBackoff()
         var lastReclaim = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
@@ -74,17 +74,5 @@ public struct BusConsumer: Service {
             }
         }
         try await store.acknowledge(entries)
-    }
-}
-
-/// Exponential backoff for loops that talk to Redis: 50 ms doubling to 2 s.
-struct Backoff {
-    private var delay: Duration = .milliseconds(50)
-
-    mutating func reset() { delay = .milliseconds(50) }
-
-    mutating func wait() async throws {
-        try await Task.sleep(for: delay)
-        delay = min(delay * 2, .seconds(2))
     }
 }
