@@ -8,6 +8,11 @@ extension BatonConfig {
         func atLeast(_ key: String, _ value: Int, _ minimum: Int) throws {
             if value < minimum { throw fail(key, "must be at least \(minimum) (got \(value))") }
         }
+        func within(_ key: String, _ value: Int, _ range: ClosedRange<Int>) throws {
+            if !range.contains(value) {
+                throw fail(key, "must be between \(range.lowerBound) and \(range.upperBound) (got \(value))")
+            }
+        }
         func positive(_ key: String, _ value: Double) throws {
             if !(value > 0) || !value.isFinite { throw fail(key, "must be a positive number of seconds (got \(value))") }
         }
@@ -32,10 +37,10 @@ extension BatonConfig {
         }
         try positive("agent.rest_timeout_s", agent.restTimeoutSeconds)
 
-        try atLeast("scheduler.batch_size", scheduler.batchSize, 1)
-        try atLeast("scheduler.block_ms", scheduler.blockMillis, 1)
-        try atLeast("scheduler.reaper_interval_ms", scheduler.reaperIntervalMillis, 1)
-        try atLeast("scheduler.events_maxlen", scheduler.eventsMaxLength, 1)
+        try within("scheduler.batch_size", scheduler.batchSize, 1...100_000)
+        try within("scheduler.block_ms", scheduler.blockMillis, 1...60_000)
+        try within("scheduler.reaper_interval_ms", scheduler.reaperIntervalMillis, 1...3_600_000)
+        try within("scheduler.events_maxlen", scheduler.eventsMaxLength, 1...100_000_000)
 
         if gateway.host.isEmpty { throw fail("gateway.host", "must not be empty") }
         if !(0...65535).contains(gateway.port) {
@@ -47,6 +52,23 @@ extension BatonConfig {
                 throw fail("gateway.api_keys", "lists one key twice (users \(other) and \(apiKey.userID))")
             }
         }
-        try atLeast("gateway.max_body_bytes", gateway.maxBodyBytes, 1)
+        try within("gateway.max_body_bytes", gateway.maxBodyBytes, 1...1_073_741_824)
+        for (subject, executors) in gateway.executorPolicy {
+            for name in [subject] + executors where !Self.isValidName(name) {
+                throw fail(
+                    "gateway.executor_policy",
+                    "names must be 1…255 bytes without braces or control characters (got \"\(name)\")")
+            }
+        }
+        for apiKey in gateway.apiKeys where !Self.isValidName(apiKey.userID) {
+            throw fail("gateway.api_keys", "user ids must be 1…255 bytes without braces or control characters (got \"\(apiKey.userID)\")")
+        }
+    }
+
+    /// The identifier rule of BatonCore's `Identifier` (this module does not depend on BatonCore):
+    /// 1…255 bytes, no control characters, no braces.
+    static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.utf8.count <= 255
+            && !name.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "{" || $0 == "}" }
     }
 }

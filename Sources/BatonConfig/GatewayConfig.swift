@@ -8,6 +8,13 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
     public var apiKeys: [APIKey]
     /// Largest request body accepted, in bytes. YAML `max_body_bytes`.
     public var maxBodyBytes: Int
+    /// Who may submit which executor types: subject (a user id, `admin` or `*`) → executor types
+    /// (`*` for all; for non-admins it leaves out `command_executor` and `rest_executor`, which must
+    /// be named). YAML `executor_policy`; see `ExecutorPolicy` in BatonCore.
+    public var executorPolicy: [String: [String]] = GatewayConfig.defaultExecutorPolicy
+
+    /// The default ``executorPolicy``: every executor type for everyone, the privileged ones for admins.
+    public static let defaultExecutorPolicy: [String: [String]] = ["*": ["*"], "admin": ["*"]]
 
     /// Creates gateway tunables; every argument defaults to the value in `config/baton.yaml`.
     public init(
@@ -26,6 +33,7 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
         case host, port
         case apiKeys = "api_keys"
         case maxBodyBytes = "max_body_bytes"
+        case executorPolicy = "executor_policy"
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -37,5 +45,7 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
         port = try container.decodeIfPresent(Int.self, forKey: .port) ?? defaults.port
         apiKeys = try container.decodeIfPresent([APIKey].self, forKey: .apiKeys) ?? defaults.apiKeys
         maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? defaults.maxBodyBytes
+        executorPolicy =
+            try container.decodeIfPresent([String: [String]].self, forKey: .executorPolicy) ?? defaults.executorPolicy
     }
 }

@@ -14,6 +14,12 @@ public struct TaskRecord: Sendable, Hashable {
     public static let maxAttemptsRange = 1...100
     /// The default ``maxLeaseLosses``.
     public static let defaultMaxLeaseLosses = 3
+    /// The longest ``timeoutSeconds`` a task may set: 7 days.
+    public static let maxTimeoutSeconds: Double = 7 * 86_400
+    /// The allowed ``timeoutSeconds``: more than 0, at most ``maxTimeoutSeconds``.
+    public static let timeoutRange: ClosedRange<Double> = Double.leastNonzeroMagnitude...maxTimeoutSeconds
+    /// ``timeoutRange`` as error messages spell it.
+    public static let timeoutRangeText = "0 < timeout_s ≤ 604800 (7 days)"
 
     /// Client-supplied or generated (UUID v4, lowercase); at most 255 bytes.
     public var id: String

@@ -7,11 +7,11 @@ import Foundation
 /// iterative walks for cycles (no recursion, so deep chains cannot overflow the stack).
 /// Every error is a ``BatonError`` whose ``BatonError/field`` names the offending field
 /// (`tasks[3].dependencies[1]`) and whose message names the task.
-public struct TreeValidator: Sendable {
+public struct TreeValidator: Sendable, Hashable {
     /// The longest task id, in UTF-8 bytes.
-    public static let maxIDBytes = 255
+    public static let maxIDBytes = Identifier.maxBytes
     /// The longest executor type name, in UTF-8 bytes.
-    public static let maxExecutorBytes = 255
+    public static let maxExecutorBytes = Identifier.maxBytes
 
     /// The executor types this deployment runs, or `nil` to accept any.
     public var knownExecutors: Set<String>?
@@ -94,9 +94,9 @@ public struct TreeValidator: Sendable {
             throw BatonError.validationFailed(
                 "\(path).priority must be between 0 and 3 (task '\(name)')", field: "\(path).priority")
         }
-        if let timeout = item.timeoutSeconds, !(timeout > 0 && timeout.isFinite) {
+        if let timeout = item.timeoutSeconds, !TaskRecord.timeoutRange.contains(timeout) {
             throw BatonError.validationFailed(
-                "\(path).timeout_s must be greater than 0 (task '\(name)')", field: "\(path).timeout_s")
+                "\(path).timeout_s must be \(TaskRecord.timeoutRangeText) (task '\(name)')", field: "\(path).timeout_s")
         }
         if let attempts = item.maxAttempts, !TaskRecord.maxAttemptsRange.contains(attempts) {
             throw BatonError.validationFailed(
@@ -118,9 +118,9 @@ public struct TreeValidator: Sendable {
                 "\(path).executor must not be empty (task '\(name)')", field: "\(path).executor")
         }
         guard let (executor, source) = item.executorSource else { return }
-        if executor.utf8.count > Self.maxExecutorBytes || Self.containsControlCharacter(executor) {
+        if let problem = Identifier.problem(executor) {
             throw BatonError.validationFailed(
-                "Invalid executor '\(executor)' for task '\(name)': at most \(Self.maxExecutorBytes) bytes, no control characters",
+                "Invalid executor '\(executor)' for task '\(name)': an executor type \(problem)",
                 field: "\(path).\(source)")
         }
         if let knownExecutors, !knownExecutors.contains(executor) {
@@ -129,16 +129,9 @@ public struct TreeValidator: Sendable {
         }
     }
 
-    /// Why `id` is not a valid task id, or `nil` when it is.
+    /// Why `id` is not a valid task id, or `nil` when it is (see ``Identifier``).
     static func idProblem(_ id: String) -> String? {
-        if id.isEmpty { return "must not be empty" }
-        if id.utf8.count > maxIDBytes { return "must be at most \(maxIDBytes) bytes" }
-        if containsControlCharacter(id) { return "must not contain control characters" }
-        return nil
-    }
-
-    static func containsControlCharacter(_ text: String) -> Bool {
-        text.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+        Identifier.problem(id)
     }
 
     // MARK: - References

@@ -14,4 +14,9 @@ struct GatewayServices: Sendable {
     var input: RequestInput { RequestInput(maxBodyBytes: settings.maxBodyBytes) }
 
     var validator: TreeValidator { TreeValidator(knownExecutors: settings.knownExecutors) }
+
+    /// The checks of a new tree, the same as the Redis-native entry's (``SubmissionRules``).
+    var submissionRules: SubmissionRules {
+        SubmissionRules(validator: validator, executorPolicy: settings.executorPolicy, maxBodyBytes: settings.maxBodyBytes)
+    }
 }

@@ -1,4 +1,5 @@
 import BatonConfig
+import BatonCore
 
 /// Everything the gateway needs to know besides the store: where to listen, who may call, limits.
 public struct GatewaySettings: Sendable {
@@ -18,6 +19,8 @@ public struct GatewaySettings: Sendable {
     public var idempotencyTTLSeconds = 86_400
     /// Executor types this deployment runs (`nil`: any), checked at creation.
     public var knownExecutors: Set<String>?
+    /// Who may submit which executor types (`gateway.executor_policy`).
+    public var executorPolicy: ExecutorPolicy = .default
 
     /// Settings from the `gateway` section of the configuration.
     public init(_ config: GatewayConfig) {
@@ -25,5 +28,6 @@ public struct GatewaySettings: Sendable {
         port = config.port
         apiKeys = config.apiKeys
         maxBodyBytes = config.maxBodyBytes
+        executorPolicy = ExecutorPolicy(config.executorPolicy)
     }
 }

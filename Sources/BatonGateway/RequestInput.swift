@@ -49,10 +49,9 @@ struct RequestInput {
         return decoded
     }
 
-    /// The rule of SPEC "Task record" for ids.
+    /// The rule of SPEC "Task record" for ids (``Identifier``).
     static func isValidID(_ id: String) -> Bool {
-        !id.isEmpty && id.utf8.count <= 255
-            && !id.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }
+        Identifier.isValid(id)
     }
 
     /// An optional boolean query parameter: `true` or `false`.

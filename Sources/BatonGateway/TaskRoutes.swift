@@ -23,6 +23,14 @@ struct TaskRoutes {
             throw BatonError.invalidArgument("Request body must be a JSON object (one task)", field: "body")
         }
         let item = try TaskSubmission(jsonValue: body, path: "")
+        do {
+            try services.settings.executorPolicy.check([item], userID: identity.userID, isAdmin: identity.isAdmin)
+        } catch {
+            // One task, not an array: the field is `executor`, not `tasks[0].executor`.
+            var single = error
+            single.field = error.field.map { String($0.dropFirst("tasks[0].".count)) }
+            throw single
+        }
         let record = try await services.store.addTask(
             item, userID: identity.scope, ownerID: identity.userID, validator: services.validator)
         return JSONResponse.make(

@@ -19,17 +19,8 @@ struct TreeRoutes {
         let identity = try context.requireIdentity()
         let idempotencyKey = try request.headers[.idempotencyKey].map(IdempotencyStore.validate)
         guard let body = try await services.input.json(request, required: true) else { throw GatewayError.bodyRequired }
-        var execute = true
-        if case .object(let members) = body {
-            if let unknown = members.keys.sorted().first(where: { $0 != "tasks" && $0 != "execute" }) {
-                throw BatonError.invalidArgument("Unknown field '\(unknown)'; allowed: execute, tasks", field: unknown)
-            }
-            guard members["tasks"] != nil else {
-                throw BatonError.invalidArgument("Request body must have a \"tasks\" array", field: "tasks")
-            }
-            execute = try RequestInput.bool(members, "execute") ?? true
-        }
-        let items = try TaskSubmission.decode(array: body)
+        let rules = services.submissionRules
+        let parsed = try rules.parse(body, userID: identity.userID, isAdmin: identity.isAdmin)
 
         var record: IdempotencyStore.Record?
         if let idempotencyKey {
@@ -45,7 +36,7 @@ struct TreeRoutes {
         }
         do {
             let result = try await services.store.submit(
-                items, userID: identity.userID, execute: execute, validator: services.validator)
+                parsed.items, userID: identity.userID, execute: parsed.execute ?? true, validator: rules.validator)
             let answer = Self.created(result).jsonString()
             if let record { try await services.idempotency.remember(record, status: 201, body: answer) }
             return JSONResponse.make(text: answer, status: .created, headers: [.location: "/v1/trees/\(Self.escapePath(result.treeID))"])

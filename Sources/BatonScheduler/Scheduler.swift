@@ -7,7 +7,8 @@ import ServiceLifecycle
 public enum Scheduler {
     /// The services of a scheduler: the bus consumer and the lease reaper.
     public static func services(store: BatonStore, settings: SchedulerSettings, logger: Logger) -> [any Service] {
-        let submissions = SubmissionHandler(store: store, logger: logger)
+        let submissions = SubmissionHandler(
+            store: store, rules: settings.submissionRules, adminUsers: settings.adminUsers, logger: logger)
         return [
             BusConsumer(store: store, settings: settings, submissions: submissions, logger: logger),
             LeaseReaper(store: store, settings: settings, logger: logger),

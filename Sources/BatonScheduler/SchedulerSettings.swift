@@ -1,3 +1,5 @@
+import BatonCore
+
 /// Tunables of a scheduler process (from `config/baton.yaml`, `scheduler:` section).
 public struct SchedulerSettings: Sendable, Hashable {
     /// Bus entries read per round.
@@ -10,6 +12,11 @@ public struct SchedulerSettings: Sendable, Hashable {
     public var reclaimIdleMillis: Int
     /// This consumer's name in the schedulers' group (unique per process).
     public var consumerName: String
+    /// The checks of a Redis-native submission: the gateway's (`max_body_bytes`, `executor_policy`).
+    public var submissionRules = SubmissionRules()
+    /// The users with the admin role (from `gateway.api_keys`): a Redis-native submission that
+    /// names one of them gets the admin's executor policy.
+    public var adminUsers: Set<String> = []
 
     public init(
         batchSize: Int = 500,

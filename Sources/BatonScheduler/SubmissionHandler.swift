@@ -5,34 +5,40 @@ import Logging
 import RedisClient
 
 /// Stores trees that apps submitted straight into Redis (`XADD <ns>:{bus}:submit * …`) and
-/// answers each one: on the list `<ns>:submit:reply:<request_id>` when the entry named a
+/// answers each one: on the list `<ns>:submit:reply:<request_id>` when the entry named a valid
 /// `request_id`, and always on the stream `<ns>:submit:results`. A malformed submission gets
 /// its validation error there; it never stops the scheduler.
 ///
-/// Entry fields: `tasks` (JSON: an array of tasks or `{"tasks": [...]}`), optional `request_id`,
-/// `user_id`, `execute` (`true`/`false`, default true).
+/// Entry fields: `tasks` (JSON: an array of tasks or `{"tasks": [...], "execute": bool}`),
+/// optional `request_id`, `user_id`, `execute` (`true`/`false`/`1`/`0`, default true). The
+/// entry passes exactly the gateway's checks (``SubmissionRules``): the body size limit, strict
+/// UTF-8, booleans that are booleans, the executor policy for the named user (admins are the
+/// users with an admin API key), ids that fit their keys. An entry without `user_id` owns its
+/// tree as nobody's, and may depend only on tasks that nobody owns.
 public struct SubmissionHandler: Sendable {
+    /// The fields an entry may have.
+    public static let knownFields: Set<String> = ["tasks", "request_id", "user_id", "execute"]
+
     let store: BatonStore
-    let validator: TreeValidator
+    let rules: SubmissionRules
+    let adminUsers: Set<String>
     let logger: Logger
 
-    public init(store: BatonStore, validator: TreeValidator = TreeValidator(), logger: Logger) {
+    public init(store: BatonStore, rules: SubmissionRules = SubmissionRules(), adminUsers: Set<String> = [], logger: Logger) {
         self.store = store
-        self.validator = validator
+        self.rules = rules
+        self.adminUsers = adminUsers
         self.logger = logger
     }
 
-    func handle(entryID: String, fields: [String: String]) async {
-        let requestID = fields["request_id"].flatMap { $0.isEmpty ? nil : $0 }
+    func handle(entryID: String, fields: [String: [UInt8]]) async {
+        // A request id names the reply list, so it must be usable in a key; an unusable one is
+        // answered on the results stream only (with the error saying why).
+        let requestIDText = fields["request_id"].flatMap { String(validating: $0, as: UTF8.self) }
+        let requestID = requestIDText.flatMap { $0.isEmpty || !Identifier.isValid($0) ? nil : $0 }
         var answer: JSONValue
         do {
-            guard let body = fields["tasks"] else {
-                throw BatonError.validationFailed("Submission has no 'tasks' field", field: "tasks")
-            }
-            let items = try TaskSubmission.decode(data: Data(body.utf8))
-            let execute = fields["execute"].map { $0 != "false" && $0 != "0" } ?? true
-            let userID = fields["user_id"].flatMap { $0.isEmpty ? nil : $0 }
-            let result = try await store.submit(items, userID: userID, execute: execute, validator: validator)
+            let result = try await submit(fields)
             answer = ["ok": true, "tree_id": .string(result.treeID), "task_ids": .array(result.taskIDs.map(JSONValue.string))]
         } catch let error as BatonError {
             answer = ["ok": false, "error": error.jsonValue]
@@ -41,13 +47,13 @@ public struct SubmissionHandler: Sendable {
         }
         if case .object(var object) = answer {
             object["entry_id"] = .string(entryID)
-            object["request_id"] = requestID.map(JSONValue.string) ?? .null
+            object["request_id"] = requestIDText.map(JSONValue.string) ?? .null
             answer = .object(object)
         }
         let text = answer.jsonString()
         var commands = [RedisCommand(
             "XADD", store.keys.submissionResults, "MAXLEN", "~", "10000", "*",
-            "entry_id", entryID, "request_id", requestID ?? "", "reply", text)]
+            "entry_id", entryID, "request_id", requestIDText ?? "", "reply", text)]
         if let requestID {
             let replyKey = store.keys.submissionReply(requestID)
             commands.append(RedisCommand("RPUSH", replyKey, text))
@@ -58,5 +64,39 @@ public struct SubmissionHandler: Sendable {
         } catch {
             logger.error("cannot answer submission", metadata: ["baton.entry": "\(entryID)", "baton.error": "\(error)"])
         }
+    }
+
+    /// Checks an entry exactly as the gateway checks a request, then stores its tree.
+    private func submit(_ fields: [String: [UInt8]]) async throws -> SubmitResult {
+        if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
+            throw BatonError.invalidArgument(
+                "Unknown field '\(unknown)'; allowed: \(Self.knownFields.sorted().joined(separator: ", "))", field: unknown)
+        }
+        func text(_ name: String) throws(BatonError) -> String? {
+            guard let bytes = fields[name] else { return nil }
+            guard let text = String(validating: bytes, as: UTF8.self) else {
+                throw BatonError.invalidArgument("\(name) is not valid UTF-8", field: name)
+            }
+            return text
+        }
+        if let requestID = try text("request_id"), !requestID.isEmpty {
+            try Identifier.check(requestID, field: "request_id")
+        }
+        let userID = try text("user_id").flatMap { $0.isEmpty ? nil : $0 }
+        if let userID { try Identifier.check(userID, field: "user_id") }
+        let executeField = try text("execute").map { (flag) throws(BatonError) in
+            try SubmissionRules.flag(flag, field: "execute")
+        }
+        guard let body = fields["tasks"] else {
+            throw BatonError.validationFailed("Submission has no 'tasks' field", field: "tasks")
+        }
+        let isAdmin = userID.map(adminUsers.contains) ?? false
+        let parsed = try rules.parse(bytes: body, userID: userID, isAdmin: isAdmin)
+        if let executeField, let inBody = parsed.execute, executeField != inBody {
+            throw BatonError.invalidArgument(
+                "execute is \(executeField) in the entry but \(inBody) in tasks; give it once", field: "execute")
+        }
+        return try await store.submit(
+            parsed.items, userID: userID, execute: executeField ?? parsed.execute ?? true, validator: rules.validator)
     }
 }

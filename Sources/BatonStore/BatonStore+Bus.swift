@@ -5,8 +5,9 @@ import RedisClient
 public enum BusEntry: Sendable, Hashable {
     /// Agents' reports (one entry may carry several).
     case reports(id: String, [Report])
-    /// A Redis-native submission: the entry's fields as sent by the app.
-    case submission(id: String, fields: [String: String])
+    /// A Redis-native submission: the entry's fields as sent by the app, as raw bytes (the
+    /// handler checks them: invalid UTF-8 is refused, never replaced).
+    case submission(id: String, fields: [String: [UInt8]])
 
     /// The stream entry id.
     public var id: String {
@@ -55,8 +56,7 @@ extension BatonStore {
             guard let parts = stream.array, parts.count == 2, let name = parts[0].string else { continue }
             for entry in parts[1].array ?? [] {
                 guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
-                let fields = (pieces[1].array ?? []).map { $0.string ?? "" }
-                entries.append(name == keys.reports ? .reports(id: id, Self.parseReports(fields)) : .submission(id: id, fields: Self.pairs(fields)))
+                entries.append(Self.busEntry(id: id, fields: pieces[1].array ?? [], isReport: name == keys.reports))
             }
         }
         return entries
@@ -70,8 +70,7 @@ extension BatonStore {
                 "XAUTOCLAIM", stream, Keys.schedulerGroup, consumer, String(idleMillis), "0-0", "COUNT", String(count)))
             for entry in reply.array?.dropFirst().first?.array ?? [] {
                 guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
-                let fields = (pieces[1].array ?? []).map { $0.string ?? "" }
-                entries.append(stream == keys.reports ? .reports(id: id, Self.parseReports(fields)) : .submission(id: id, fields: Self.pairs(fields)))
+                entries.append(Self.busEntry(id: id, fields: pieces[1].array ?? [], isReport: stream == keys.reports))
             }
         }
         return entries
@@ -110,13 +109,15 @@ extension BatonStore {
         return reports
     }
 
-    static func pairs(_ fields: [String]) -> [String: String] {
-        var result: [String: String] = [:]
+    static func busEntry(id: String, fields: [RedisReply], isReport: Bool) -> BusEntry {
+        if isReport { return .reports(id: id, parseReports(fields.map { $0.string ?? "" })) }
+        var result: [String: [UInt8]] = [:]
         var index = 0
         while index + 1 < fields.count {
-            result[fields[index]] = fields[index + 1]
+            // A field name that is not UTF-8 cannot be a known field: the handler refuses it by name.
+            result[fields[index].string ?? ""] = fields[index + 1].bytes ?? []
             index += 2
         }
-        return result
+        return .submission(id: id, fields: result)
     }
 }

@@ -15,6 +15,10 @@ public struct StartedTask: Sendable, Hashable {
     public var schemas: JSONValue
     /// `timeout_s` of the task, if set.
     public var timeoutSeconds: Double?
+    /// Why this attempt cannot run, when its stored record cannot be used as it is (merged inputs
+    /// that do not parse within the JSON limits, a `timeout_s` out of range): the agent fails the
+    /// attempt with this message instead of running the executor with a default.
+    public var problem: String?
 }
 
 /// What a heartbeat learned about the attempts it kept alive.
@@ -110,13 +114,7 @@ extension BatonStore {
                     stale.append(Keys.member(tree: treeID, task: fields[0]))
                     continue
                 }
-                started.append(StartedTask(
-                    treeID: treeID, taskID: fields[0], attempt: Int(fields[2]) ?? 1, executor: fields[3],
-                    name: fields[4],
-                    inputs: (try? JSONValue(parsing: fields[5])) ?? .emptyObject,
-                    params: (try? JSONValue(parsing: fields[6])) ?? .emptyObject,
-                    schemas: (try? JSONValue(parsing: fields[7])) ?? .emptyObject,
-                    timeoutSeconds: Double(fields[8])))
+                started.append(Self.startedTask(treeID: treeID, fields: fields))
             }
         }
         if !stale.isEmpty {
@@ -127,6 +125,40 @@ extension BatonStore {
         return started.sorted {
             position[Keys.member(tree: $0.treeID, task: $0.taskID), default: 0] < position[Keys.member(tree: $1.treeID, task: $1.taskID), default: 0]
         }
+    }
+
+    /// A started task from a `startTasks.lua` entry `{id, 'ok', attempt, executor, name, inputs,
+    /// params, schemas, timeout_s}`. A field that cannot be read is never replaced by a default:
+    /// it sets ``StartedTask/problem`` and the agent fails the attempt with it.
+    static func startedTask(treeID: String, fields: [String]) -> StartedTask {
+        var problems: [String] = []
+        func object(_ text: String, _ name: String) -> JSONValue {
+            do {
+                let value = try JSONValue(parsing: text)
+                if value.objectValue != nil { return value }
+                problems.append("\(name) is not a JSON object")
+            } catch {
+                problems.append("\(name) cannot be read (\(error.message))")
+            }
+            return .emptyObject
+        }
+        let inputs = object(fields[5], "merged inputs")
+        let params = object(fields[6], "params")
+        let schemas = object(fields[7], "schemas")
+        var timeout: Double?
+        if !fields[8].isEmpty {
+            if let seconds = Double(fields[8]), TaskRecord.timeoutRange.contains(seconds) {
+                timeout = seconds
+            } else {
+                problems.append("timeout_s '\(fields[8])' is outside \(TaskRecord.timeoutRangeText)")
+            }
+        }
+        let attempt = Int(fields[2]) ?? 0
+        if attempt < 1 { problems.append("attempt '\(fields[2])' is not a positive integer") }
+        return StartedTask(
+            treeID: treeID, taskID: fields[0], attempt: max(attempt, 1), executor: fields[3], name: fields[4],
+            inputs: inputs, params: params, schemas: schemas, timeoutSeconds: timeout,
+            problem: problems.isEmpty ? nil : "task record cannot be run: " + problems.joined(separator: "; "))
     }
 
     /// Extends the leases of running tasks (members `<tree>\t<task>`). Answers the members whose

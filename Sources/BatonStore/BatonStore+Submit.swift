@@ -131,7 +131,9 @@ extension BatonStore {
         let ownerOf = Dictionary(uniqueKeysWithValues: zip(distinctTrees, owners.map { $0.string ?? "" }))
         var located: [String: String] = [:]
         for (dependencyID, treeID) in zip(external, treeIDs) {
-            if let treeID, let owner = ownerOf[treeID], userID == nil || owner == userID {
+            // A tree submitted without a user (Redis-native, no `user_id`) is owned by "" and may
+            // depend only on tasks that nobody owns.
+            if let treeID, let owner = ownerOf[treeID], owner == (userID ?? "") {
                 located[dependencyID] = treeID
                 continue
             }

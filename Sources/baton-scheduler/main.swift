@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonCore
 import BatonRuntime
 import BatonScheduler
 import Logging
@@ -18,11 +19,14 @@ struct SchedulerCommand: AsyncParsableCommand {
         let config = try connection.loadConfig()
         let logger = Logger(label: "baton.scheduler")
         let store = try Runtime.makeStore(config, clientName: "baton-scheduler")
-        let settings = SchedulerSettings(
+        var settings = SchedulerSettings(
             batchSize: config.scheduler.batchSize,
             blockMillis: config.scheduler.blockMillis,
             reaperIntervalMillis: config.scheduler.reaperIntervalMillis,
             consumerName: Runtime.processName("scheduler"))
+        settings.submissionRules = SubmissionRules(
+            executorPolicy: ExecutorPolicy(config.gateway.executorPolicy), maxBodyBytes: config.gateway.maxBodyBytes)
+        settings.adminUsers = Set(config.gateway.apiKeys.filter(\.isAdmin).map(\.userID))
         logger.info("scheduler starting", metadata: ["baton.redis": "\(config.redisURL)", "baton.namespace": "\(config.namespace)"])
         let group = ServiceGroup(
             services: Scheduler.services(store: store, settings: settings, logger: logger),

@@ -166,6 +166,19 @@ import Testing
         #expect(error?.field == "cursor")
     }
 
+    /// Cursors that name a real tree of the listing but an offset that would overflow the
+    /// arithmetic or lie past the tree's end (issue 8: the first one killed the gateway).
+    @Test(arguments: ["z0\n9223372036854775807", "z0\n9223372036854775600", "z0\n100000001", "z0\n5", "z{0\n1"])
+    func outOfRangeCursorIsInvalidArgument(_ decoded: String) async throws {
+        let (store, _) = try await seededListing()
+        let cursor = Data(decoded.utf8).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+            .replacingOccurrences(of: "=", with: "")
+        let error = await batonError { _ = try await store.listTasks(userID: "alice", limit: 3, cursor: cursor) }
+        #expect(error?.code == .invalidArgument)
+        #expect(error?.field == "cursor")
+    }
+
     @Test func cursorResumesWhereThePreviousPageStopped() async throws {
         let (store, _) = try await seededListing()
         let first = try await store.listTasks(userID: "alice", limit: 2)

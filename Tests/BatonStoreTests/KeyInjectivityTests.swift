@@ -1,0 +1,100 @@
+import BatonCore
+@testable import BatonStore
+import Testing
+
+/// SPEC "Keys are injective": no two different (namespace, tree, task, executor, user, request)
+/// tuples name one Redis key, and every key of a tree keeps the tree's hash tag — checked over
+/// random ids built from the pieces that broke it before (`}`, `{`, `:task:`, `:tree`, empty tags).
+@Suite struct KeyInjectivityTests {
+    /// Pieces random ids are glued from: the dangerous ones and a few plain ones.
+    static let pieces = ["}", "{", ":task:", ":tree", ":tasks", ":events", ":", "t:", "q:", "u:", "{}", "}:", "{t:",
+                         "\t", "\n", "a", "b", "ax", "P", "é", " ", "%", "baton", ":ready", "idx:", "*"]
+
+    /// A deterministic generator (SplitMix64) so that a failure names a reproducible seed.
+    struct SeededGenerator: RandomNumberGenerator {
+        var state: UInt64
+        mutating func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+    }
+
+    static func randomID(_ random: inout SeededGenerator) -> String {
+        (0..<Int.random(in: 1...4, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
+    }
+
+    @Test func idsWithBracesOrControlCharactersAreRefused() {
+        for id in ["ax}:task:P", "P}:tree", "{t:x}", "a{b", "}", "a\tb", "a\nb", "", String(repeating: "x", count: 256)] {
+            #expect(Identifier.problem(id) != nil, "\(id.debugDescription) must be refused")
+        }
+        for id in ["ax:task:P", "P:tree", "é ü", "a:b:c", "%7B", String(repeating: "x", count: 255)] {
+            #expect(Identifier.problem(id) == nil, "\(id.debugDescription) must be accepted")
+        }
+    }
+
+    @Test(arguments: [UInt64(1), 2, 3, 42, 2026])
+    func noTwoTuplesShareAKeyAndTreeKeysShareTheirSlot(seed: UInt64) {
+        var random = SeededGenerator(state: seed)
+        var ids = Set<String>()
+        var refused = 0
+        while ids.count < 60 {
+            let id = Self.randomID(&random)
+            if Identifier.isValid(id) { ids.insert(id) } else { refused += 1 }
+        }
+        #expect(refused > 0, "the generator must also try ids that are refused")
+        let valid = Array(ids)
+        var owner: [String: String] = [:]
+        var collisions: [String] = []
+        func claim(_ key: String, _ tuple: String) {
+            if let previous = owner.updateValue(tuple, forKey: key), previous != tuple {
+                collisions.append("\(key.debugDescription): \(previous) and \(tuple)")
+            }
+        }
+        for namespace in ["baton", "b2"] {
+            let keys = Keys(namespace: namespace)
+            claim(keys.executors, "\(namespace) executors")
+            claim(keys.allTrees, "\(namespace) all trees")
+            claim(keys.reports, "\(namespace) reports")
+            claim(keys.submissions, "\(namespace) submissions")
+            claim(keys.submissionResults, "\(namespace) results")
+            for bucket in 0..<Keys.indexBuckets { claim(keys.idIndex(bucket: bucket), "\(namespace) index \(bucket)") }
+            for a in valid {
+                let treeSlot = ClusterSlot.of("{t:\(a)}")
+                var treeKeys = [keys.tree(a), keys.treeTasks(a), keys.treeEvents(a)]
+                claim(keys.tree(a), "\(namespace) tree \(a.debugDescription)")
+                claim(keys.treeTasks(a), "\(namespace) tasks \(a.debugDescription)")
+                claim(keys.treeEvents(a), "\(namespace) events \(a.debugDescription)")
+                for b in valid.prefix(20) {
+                    claim(keys.task(a, b), "\(namespace) task \(a.debugDescription)/\(b.debugDescription)")
+                    treeKeys.append(keys.task(a, b))
+                }
+                for key in treeKeys {
+                    #expect(ClusterSlot.of(key) == treeSlot, "\(key.debugDescription) left tree \(a.debugDescription)'s slot")
+                    #expect(Self.hashTag(key) == "t:\(a)", "\(key.debugDescription) has another hash tag")
+                }
+                let queueKeys = [keys.ready(a), keys.readySequence(a), keys.marker(a), keys.leases(a), keys.delayed(a), keys.cancels(a)]
+                for (index, key) in queueKeys.enumerated() {
+                    claim(key, "\(namespace) queue key \(index) of \(a.debugDescription)")
+                    #expect(Self.hashTag(key) == "q:\(a)")
+                }
+                claim(keys.userTrees(a), "\(namespace) user trees \(a.debugDescription)")
+                claim(keys.idempotency(userID: a, keyDigest: "d"), "\(namespace) idempotency \(a.debugDescription)")
+                #expect(Self.hashTag(keys.userTrees(a)) == "u:\(a)")
+                claim(keys.submissionReply(a), "\(namespace) reply \(a.debugDescription)")
+            }
+        }
+        #expect(collisions.isEmpty, "seed \(seed): \(collisions.prefix(5))")
+    }
+
+    /// The hash tag Redis Cluster hashes: the text between the first `{` and the next `}`, when non-empty.
+    static func hashTag(_ key: String) -> String? {
+        guard let open = key.firstIndex(of: "{"),
+              let close = key[key.index(after: open)...].firstIndex(of: "}"),
+              close > key.index(after: open)
+        else { return nil }
+        return String(key[key.index(after: open)..<close])
+    }
+}
