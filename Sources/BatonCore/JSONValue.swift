@@ -183,3 +183,29 @@ extension JSONValue: ExpressibleByDictionaryLiteral {
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }
+
+extension JSONValue {
+    /// How deeply arrays and objects nest: 0 for a scalar, 1 for `[]` or `{"a": 1}`.
+    /// Walks iteratively, so any value the parser produced can be measured.
+    public var nestingDepth: Int {
+        var deepest = 0
+        var stack: [(JSONValue, Int)] = [(self, 0)]
+        while let (value, depth) = stack.popLast() {
+            switch value {
+            case .array(let elements):
+                deepest = max(deepest, depth + 1)
+                for element in elements { stack.append((element, depth + 1)) }
+            case .object(let members):
+                deepest = max(deepest, depth + 1)
+                for member in members.values { stack.append((member, depth + 1)) }
+            default:
+                deepest = max(deepest, depth)
+            }
+        }
+        return deepest
+    }
+
+    /// The deepest a task result may nest: one level less than the parser accepts, because the
+    /// result is merged into its dependents' inputs one level down (SPEC "Result merge").
+    public static let maxResultDepth = maxParsingDepth - 1
+}

@@ -77,6 +77,42 @@ public struct Report: Sendable, Hashable {
                extra: partial?.jsonString() ?? "")
     }
 
+    /// The report as the scheduler may apply it. A report is a stream entry, so it is checked
+    /// where it enters: a completed attempt whose result is not JSON a dependent could receive
+    /// (it does not parse, or nests deeper than ``JSONValue/maxResultDepth``) becomes a failed
+    /// attempt saying why — never an empty or default result; a partial result that cannot be
+    /// used is dropped and the error says so; a progress report whose value is not a number in
+    /// 0…1 is dropped (`nil`: progress is advisory, the attempt goes on).
+    public var checked: Report? {
+        func problem(_ text: String) -> String? {
+            do {
+                let depth = try JSONValue(parsing: text).nestingDepth
+                return depth > JSONValue.maxResultDepth
+                    ? "it nests \(depth) levels deep; at most \(JSONValue.maxResultDepth) are allowed" : nil
+            } catch {
+                return error.message
+            }
+        }
+        var copy = self
+        switch kind {
+        case .completed:
+            if let problem = problem(data) {
+                copy = Report(kind: .failed, treeID: treeID, taskID: taskID, attempt: attempt,
+                              data: "result rejected: \(problem)")
+            }
+        case .failed, .cancelled:
+            if !extra.isEmpty, let problem = problem(extra) {
+                copy.extra = ""
+                if kind == .failed { copy.data += " (partial result rejected: \(problem))" }
+            }
+        case .progress:
+            guard let value = Double(data), (0...1).contains(value) else { return nil }
+        case .expired, .handback:
+            break
+        }
+        return copy
+    }
+
     public static func progress(_ task: StartedTask, _ value: Double) -> Report {
         Report(kind: .progress, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt, data: String(value))
     }
@@ -88,10 +124,10 @@ extension BatonStore {
     /// Takes up to `count` of the best ready tasks of an executor type, each with a lease.
     public func claim(executor: String, count: Int, leaseMillis: Int) async throws -> [(treeID: String, taskID: String)] {
         guard count > 0 else { return [] }
-        let reply = try await redis.eval(
+        let reply = try await run([RedisScriptCall(
             Scripts.claimQueue,
             keys: [keys.ready(executor), keys.marker(executor), keys.leases(executor)],
-            arguments: [String(clock()), String(leaseMillis), String(count)])
+            arguments: [String(clock()), String(leaseMillis), String(count)])], operation: "claim")[0]
         return (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }.map { ($0.tree, $0.task) }
     }
 
@@ -193,7 +229,7 @@ extension BatonStore {
     public func apply(_ reports: [Report]) async throws -> TreeOutputs {
         if reports.isEmpty { return TreeOutputs() }
         let now = clock()
-        let byTree = Dictionary(grouping: reports, by: \.treeID)
+        let byTree = Dictionary(grouping: reports.compactMap(\.checked), by: \.treeID)
         let trees = Array(byTree.keys)
         let calls = trees.map { treeID in
             var arguments: [String] = []

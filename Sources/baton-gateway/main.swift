@@ -23,6 +23,14 @@ struct GatewayCommand: AsyncParsableCommand {
     @Option(help: "Seconds between keep-alive comments on idle event streams (default: BATON_GATEWAY_KEEP_ALIVE_S, else 15).")
     var keepAliveS: Double?
 
+    /// `BATON_GATEWAY_KEEP_ALIVE_S` as a number, or an error naming it.
+    static func keepAliveSeconds(_ text: String) throws -> Double {
+        guard let seconds = Double(text) else {
+            throw ValidationError("BATON_GATEWAY_KEEP_ALIVE_S must be a number of seconds (got '\(text)')")
+        }
+        return seconds
+    }
+
     static func start() async {
         await main(nil)
     }
@@ -33,9 +41,12 @@ struct GatewayCommand: AsyncParsableCommand {
         var settings = GatewaySettings(config.gateway)
         if let host { settings.host = host }
         if let port { settings.port = port }
-        let keepAlive = keepAliveS
-            ?? ProcessInfo.processInfo.environment["BATON_GATEWAY_KEEP_ALIVE_S"].flatMap(Double.init) ?? 15
-        settings.keepAlive = .milliseconds(Int64(max(0.05, keepAlive) * 1000))
+        let keepAliveText = ProcessInfo.processInfo.environment["BATON_GATEWAY_KEEP_ALIVE_S"]
+        let keepAlive = try keepAliveS ?? keepAliveText.map(Self.keepAliveSeconds) ?? 15
+        guard (0.05...3600).contains(keepAlive) else {
+            throw ValidationError("--keep-alive-s must be between 0.05 and 3600 seconds (got \(keepAlive))")
+        }
+        settings.keepAlive = .milliseconds(Int64((keepAlive * 1000).rounded()))
         settings.tickInterval = min(settings.tickInterval, settings.keepAlive)
         let logger = Logger(label: "baton.gateway")
         let store = try Runtime.makeStore(config, clientName: "baton-gateway", poolSize: 4)
