@@ -24,18 +24,7 @@ extension BatonConfig {
             throw fail("namespace", "must be non-empty, without braces or spaces (got \"\(namespace)\")")
         }
 
-        try atLeast("agent.concurrency", agent.concurrency, 1)
-        try positive("agent.heartbeat_interval_s", agent.heartbeatIntervalSeconds)
-        try positive("agent.lease_s", agent.leaseSeconds)
-        if agent.leaseSeconds <= agent.heartbeatIntervalSeconds {
-            throw fail(
-                "agent.lease_s",
-                "must be greater than agent.heartbeat_interval_s (\(agent.leaseSeconds) <= \(agent.heartbeatIntervalSeconds))")
-        }
-        if !(agent.shutdownGraceSeconds >= 0) || !agent.shutdownGraceSeconds.isFinite {
-            throw fail("agent.shutdown_grace_s", "must be 0 or more seconds (got \(agent.shutdownGraceSeconds))")
-        }
-        try positive("agent.rest_timeout_s", agent.restTimeoutSeconds)
+        try validateAgent()
 
         try within("scheduler.batch_size", scheduler.batchSize, 1...100_000)
         try within("scheduler.block_ms", scheduler.blockMillis, 1...60_000)
@@ -70,5 +59,61 @@ extension BatonConfig {
     static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.utf8.count <= 255
             && !name.unicodeScalars.contains { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || $0 == "{" || $0 == "}" }
+    }
+}
+
+extension BatonConfig {
+    /// The `agent` section. Every number has an upper bound as well, so that no conversion to
+    /// milliseconds, bytes or durations can overflow; entries that need the agent's machine
+    /// (programs on its `PATH`, the directory, address ranges) are checked again when it starts.
+    func validateAgent() throws {
+        func fail(_ key: String, _ reason: String) -> BatonConfigError {
+            .invalidValue(key: key, reason: reason)
+        }
+        func seconds(_ key: String, _ value: Double, atMost maximum: Double, zeroAllowed: Bool = false) throws {
+            let low = zeroAllowed ? value >= 0 : value > 0
+            if !low || !value.isFinite {
+                throw fail(key, zeroAllowed ? "must be 0 or more seconds (got \(value))" : "must be a positive number of seconds (got \(value))")
+            }
+            if value > maximum { throw fail(key, "must be at most \(Int(maximum)) seconds (got \(value))") }
+        }
+        func bytes(_ key: String, _ value: Int) throws {
+            if !(1...536_870_912).contains(value) {
+                throw fail(key, "must be between 1 and 536870912 bytes (got \(value))")
+            }
+        }
+        func entries(_ key: String, _ list: [String], _ rule: String, _ valid: (String) -> Bool) throws {
+            for (index, entry) in list.enumerated() where !valid(entry) {
+                throw fail("\(key)[\(index)]", "\(rule) (got \"\(entry)\")")
+            }
+        }
+
+        if agent.concurrency < 1 { throw fail("agent.concurrency", "must be at least 1 (got \(agent.concurrency))") }
+        if agent.concurrency > 10_000 { throw fail("agent.concurrency", "must be at most 10000 (got \(agent.concurrency))") }
+        try seconds("agent.heartbeat_interval_s", agent.heartbeatIntervalSeconds, atMost: 3_600)
+        try seconds("agent.lease_s", agent.leaseSeconds, atMost: 86_400)
+        if agent.leaseSeconds <= agent.heartbeatIntervalSeconds {
+            throw fail(
+                "agent.lease_s",
+                "must be greater than agent.heartbeat_interval_s (\(agent.leaseSeconds) <= \(agent.heartbeatIntervalSeconds))")
+        }
+        try seconds("agent.shutdown_grace_s", agent.shutdownGraceSeconds, atMost: 86_400, zeroAllowed: true)
+        try bytes("agent.max_result_bytes", agent.maxResultBytes)
+        let printable: (String) -> Bool = { text in
+            !text.isEmpty && !text.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F || $0 == " " }
+        }
+        try entries("agent.command_allowlist", agent.commandAllowlist, "must be a program name or an absolute path", printable)
+        try entries("agent.command_env_allow", agent.commandEnvAllow, "must be a variable name ([A-Za-z_][A-Za-z0-9_]*)") { name in
+            guard let first = name.unicodeScalars.first, first == "_" || (first.isASCII && first.properties.isAlphabetic) else {
+                return false
+            }
+            return name.unicodeScalars.allSatisfy { $0 == "_" || ($0.isASCII && ($0.properties.isAlphabetic || ("0"..."9").contains($0))) }
+        }
+        if !agent.commandCwd.hasPrefix("/") || agent.commandCwd.contains("\0") {
+            throw fail("agent.command_cwd", "must be an absolute path (got \"\(agent.commandCwd)\")")
+        }
+        try seconds("agent.rest_timeout_s", agent.restTimeoutSeconds, atMost: 604_800)
+        try entries("agent.rest_allow", agent.restAllow, "must be a host name, an IP address or a range such as 10.0.0.0/8", printable)
+        try bytes("agent.rest_max_response_bytes", agent.restMaxResponseBytes)
     }
 }

@@ -8,6 +8,14 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
     public var reaperIntervalMillis: Int
     /// Approximate length bound of each tree's event stream (`XADD … MAXLEN ~`). YAML `events_maxlen`.
     public var eventsMaxLength: Int
+    /// Milliseconds after which a bus entry another scheduler read but never acknowledged is taken
+    /// over, whether or not that scheduler looks alive (the safety net). YAML `reclaim_idle_ms`.
+    public var reclaimIdleMillis: Int = 30_000
+    /// This scheduler's consumer name in the schedulers' group; `nil` (the default) makes one from
+    /// the host and process id. A stable name (one per scheduler instance, e.g. from a service
+    /// manager) lets a restarted scheduler resume its own unacknowledged entries at once.
+    /// YAML `consumer_name`.
+    public var consumerName: String?
 
     /// Creates scheduler tunables; every argument defaults to the value in `config/baton.yaml`.
     public init(
@@ -27,6 +35,8 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
         case blockMillis = "block_ms"
         case reaperIntervalMillis = "reaper_interval_ms"
         case eventsMaxLength = "events_maxlen"
+        case reclaimIdleMillis = "reclaim_idle_ms"
+        case consumerName = "consumer_name"
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -39,5 +49,7 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
         reaperIntervalMillis =
             try container.decodeIfPresent(Int.self, forKey: .reaperIntervalMillis) ?? defaults.reaperIntervalMillis
         eventsMaxLength = try container.decodeIfPresent(Int.self, forKey: .eventsMaxLength) ?? defaults.eventsMaxLength
+        reclaimIdleMillis = try container.decodeIfPresent(Int.self, forKey: .reclaimIdleMillis) ?? defaults.reclaimIdleMillis
+        consumerName = try container.decodeIfPresent(String.self, forKey: .consumerName)
     }
 }

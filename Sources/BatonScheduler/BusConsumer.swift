@@ -9,6 +9,11 @@ import ServiceLifecycle
 /// entries only after their effects are stored. Entries left unacknowledged by a crash are read
 /// again (its own on restart, a dead scheduler's after ``SchedulerSettings/reclaimIdleMillis``);
 /// the scripts make a replay change nothing.
+///
+/// While it runs, the consumer keeps a liveness key (``Keys/schedulerAlive(_:)``) fresh. Every
+/// few seconds it looks for consumers of the group whose key expired — schedulers that were
+/// killed — and takes over their unacknowledged entries at once; a consumer that looks alive but
+/// does not move loses its entries after ``SchedulerSettings/reclaimIdleMillis``.
 public struct BusConsumer: Service {
     let store: BatonStore
     let settings: SchedulerSettings
@@ -23,11 +28,33 @@ public struct BusConsumer: Service {
     }
 
     public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await keepAlive() }
+            await consume()
+            group.cancelAll()
+        }
+    }
+
+    /// Refreshes the liveness key until cancelled (a failed refresh is retried at the next tick).
+    func keepAlive() async {
+        while !Task.isCancelled {
+            do {
+                try await store.markSchedulerAlive(settings.consumerName, ttlMillis: settings.livenessTTLMillis)
+            } catch {
+                logger.warning("liveness refresh failed", metadata: ["baton.error": "\(error)"])
+            }
+            try? await Task.sleep(for: .milliseconds(settings.livenessRefreshMillis))
+        }
+    }
+
+    func consume() async {
         let connection = store.redis.makeBlockingConnection(name: "baton-scheduler-bus")
         defer { connection.close() }
         var readPending = true
         var backoff = RetryBackoff()
         var lastReclaim = ContinuousClock.now
+        // The first round looks for dead schedulers at once: a restart takes their entries over.
+        var lastTakeover: ContinuousClock.Instant?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 if readPending { try await store.createSchedulerGroup() }
@@ -35,6 +62,10 @@ public struct BusConsumer: Service {
                     on: connection, consumer: settings.consumerName, count: settings.batchSize,
                     blockMillis: settings.blockMillis, pending: readPending)
                 if readPending && entries.isEmpty { readPending = false }
+                if lastTakeover.map({ ContinuousClock.now - $0 > .milliseconds(settings.livenessTTLMillis) }) ?? true {
+                    lastTakeover = .now
+                    entries += try await store.takeOverDeadSchedulers(consumer: settings.consumerName, count: settings.batchSize)
+                }
                 if ContinuousClock.now - lastReclaim > .milliseconds(settings.reclaimIdleMillis / 3) {
                     lastReclaim = .now
                     entries += try await store.reclaimBus(

@@ -8,8 +8,14 @@ public struct SchedulerSettings: Sendable, Hashable {
     public var blockMillis: Int
     /// How often expired leases are reaped and due retries promoted.
     public var reaperIntervalMillis: Int
-    /// After how long an entry another scheduler read but never acknowledged is taken over.
+    /// After how long an entry another scheduler read but never acknowledged is taken over, even
+    /// if that scheduler still looks alive (`scheduler.reclaim_idle_ms`).
     public var reclaimIdleMillis: Int
+    /// How long this scheduler's liveness key lives without a refresh; it is refreshed every
+    /// ``livenessRefreshMillis``. Another scheduler takes over a dead one's entries once it expired.
+    public var livenessTTLMillis = 3_000
+    /// How often the liveness key is refreshed.
+    public var livenessRefreshMillis = 1_000
     /// This consumer's name in the schedulers' group (unique per process).
     public var consumerName: String
     /// The checks of a Redis-native submission: the gateway's (`max_body_bytes`, `executor_policy`).

@@ -76,6 +76,50 @@ extension BatonStore {
         return entries
     }
 
+    /// Says that the scheduler consuming as `consumer` is alive for the next `ttlMillis`.
+    public func markSchedulerAlive(_ consumer: String, ttlMillis: Int) async throws {
+        try await redis.send("SET", keys.schedulerAlive(consumer), "1", "PX", String(ttlMillis))
+    }
+
+    /// Takes over, at once, the unacknowledged entries of every other consumer of the schedulers'
+    /// group whose liveness key is gone (it was killed or lost its host), and removes such consumers
+    /// from the group once they hold nothing. The idle takeover (``reclaimBus(consumer:idleMillis:count:)``)
+    /// stays the safety net for a consumer that looks alive but does not move.
+    public func takeOverDeadSchedulers(consumer: String, count: Int) async throws -> [BusEntry] {
+        var entries: [BusEntry] = []
+        for stream in [keys.reports, keys.submissions] {
+            let info = try await redis.send("XINFO", "CONSUMERS", stream, Keys.schedulerGroup)
+            let others: [(name: String, pending: Int)] = (info.array ?? []).compactMap { consumerInfo in
+                let fields = (consumerInfo.array ?? []).map { $0.string ?? "" }
+                var values: [String: String] = [:]
+                for index in stride(from: 0, to: fields.count - 1, by: 2) { values[fields[index]] = fields[index + 1] }
+                guard let name = values["name"], name != consumer else { return nil }
+                return (name, Int(values["pending"] ?? "") ?? 0)
+            }
+            if others.isEmpty { continue }
+            let alive = try await redis.pipeline(others.map { RedisCommand("EXISTS", keys.schedulerAlive($0.name)) })
+            for (other, reply) in zip(others, alive) where reply.int == 0 {
+                if other.pending > 0 {
+                    let pending = try await redis.send(RedisCommand(
+                        "XPENDING", stream, Keys.schedulerGroup, "-", "+", String(count), other.name))
+                    let ids = (pending.array ?? []).compactMap { $0.array?.first?.string }
+                    if !ids.isEmpty {
+                        let claimed = try await redis.send(RedisCommand(
+                            ["XCLAIM", stream, Keys.schedulerGroup, consumer, "0"] + ids))
+                        for entry in claimed.array ?? [] {
+                            guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
+                            entries.append(Self.busEntry(id: id, fields: pieces[1].array ?? [], isReport: stream == keys.reports))
+                        }
+                    }
+                    // More than `count` pending: the rest are taken on the next round.
+                    if ids.count >= count { continue }
+                }
+                try await redis.send("XGROUP", "DELCONSUMER", stream, Keys.schedulerGroup, other.name)
+            }
+        }
+        return entries
+    }
+
     /// Acknowledges and deletes processed entries (their effects are stored).
     public func acknowledge(_ entries: [BusEntry]) async throws {
         var commands: [RedisCommand] = []

@@ -124,6 +124,11 @@ public struct Keys: Sendable, Hashable {
     /// Consumer group of the schedulers on the bus streams.
     public static let schedulerGroup = "schedulers"
 
+    /// String with a TTL: "the scheduler consuming as `consumer` is alive", refreshed while it
+    /// runs. A consumer of the group without it is dead, and its unacknowledged entries are taken
+    /// over at once instead of after the idle timeout.
+    public func schedulerAlive(_ consumer: String) -> String { "\(namespace):scheduler:alive:\(consumer)" }
+
     // MARK: Pub/sub channels (nudges only; the truth is in hashes and streams)
 
     /// Channel: "the tree's event stream has news".

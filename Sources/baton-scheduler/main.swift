@@ -23,7 +23,8 @@ struct SchedulerCommand: AsyncParsableCommand {
             batchSize: config.scheduler.batchSize,
             blockMillis: config.scheduler.blockMillis,
             reaperIntervalMillis: config.scheduler.reaperIntervalMillis,
-            consumerName: Runtime.processName("scheduler"))
+            reclaimIdleMillis: config.scheduler.reclaimIdleMillis,
+            consumerName: config.scheduler.consumerName ?? Runtime.processName("scheduler"))
         settings.submissionRules = SubmissionRules(
             executorPolicy: ExecutorPolicy(config.gateway.executorPolicy), maxBodyBytes: config.gateway.maxBodyBytes)
         settings.adminUsers = Set(config.gateway.apiKeys.filter(\.isAdmin).map(\.userID))
