@@ -4,54 +4,102 @@ import Synchronization
 
 extension Agent {
     /// Runs one attempt and reports its outcome (unless the attempt was abandoned).
+    ///
+    /// Before the executor runs: a task whose record cannot be used (``StartedTask/problem``) or
+    /// whose `timeout_s` is out of range fails at once. After it: a result or partial result that
+    /// is too large or nested too deep (``ResultLimits``) fails the attempt instead of being sent.
     func execute(_ control: TaskControl, reporter: Reporter) async {
         let task = control.task
+        let limits = ResultLimits(maxBytes: settings.maxResultBytes)
+        if let problem = task.problem {
+            reporter.send(.failed(task, error: ResultLimits.errorText(problem)))
+            return
+        }
         guard let executor = registry[task.executor] else {
             reporter.send(.failed(task, error: "No executor '\(task.executor)' is registered on this agent"))
             return
         }
-        let context = ExecutionContext(
+        var timeout: Duration?
+        if let seconds = task.timeoutSeconds {
+            guard TaskRecord.timeoutRange.contains(seconds), let duration = ExecutorSupport.checkedDuration(seconds: seconds) else {
+                reporter.send(.failed(task, error: "timeout_s '\(seconds)' is outside \(TaskRecord.timeoutRangeText)"))
+                return
+            }
+            timeout = duration
+        }
+        var context = ExecutionContext(
             taskID: task.taskID, treeID: task.treeID, name: task.name, attempt: task.attempt,
             params: task.params, schemas: task.schemas, timeoutSeconds: task.timeoutSeconds,
             cancellation: control.cancellation,
             progress: { value in
                 if !control.abandoned.isSet { reporter.send(.progress(task, value)) }
             })
-        let outcome = await Self.race(executor, inputs: task.inputs, context: context, control: control)
+        context.invalidProgress = { [logger] value in
+            logger.warning("dropping an invalid progress report (must be a number from 0 to 1)",
+                           metadata: ["baton.task_id": "\(task.taskID)", "baton.progress": "\(value)"])
+        }
+        let outcome = await Self.race(executor, inputs: task.inputs, context: context, timeout: timeout, control: control)
         if control.abandoned.isSet { return }
         if control.cancelRequested.isSet {
             // Cancelled: keep a partial result the executor gave when it stopped; a result it
-            // returned anyway (it ignored the request) is late and discarded.
-            var partial: JSONValue?
-            if case .failure(let failure as ExecutorFailure) = outcome { partial = failure.partialResult }
-            reporter.send(.cancelled(task, partial: partial))
+            // returned anyway (it ignored the request) is late and discarded. A partial result
+            // over the limits is dropped (and logged): the task ends cancelled either way.
+            var partial = ""
+            if case .failure(let failure as ExecutorFailure) = outcome, let value = failure.partialResult {
+                switch limits.encode(value, as: "partial result") {
+                case .success(let text):
+                    partial = text
+                case .failure(let refused):
+                    logger.warning("dropping the partial result of a cancelled attempt",
+                                   metadata: ["baton.task_id": "\(task.taskID)", "baton.error": "\(refused.message)"])
+                }
+            }
+            reporter.send(Report(kind: .cancelled, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+                                 extra: partial))
             return
         }
         switch outcome {
         case .success(let result):
-            reporter.send(.completed(task, result: result))
+            switch limits.encode(result, as: "result") {
+            case .success(let text):
+                reporter.send(Report(kind: .completed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+                                     data: text))
+            case .failure(let refused):
+                reporter.send(.failed(task, error: refused.message))
+            }
         case .failure(let failure as ExecutorFailure):
-            reporter.send(.failed(task, error: failure.message, partial: failure.partialResult))
+            var message = failure.message
+            var partial = ""
+            if let value = failure.partialResult {
+                switch limits.encode(value, as: "partial result") {
+                case .success(let text): partial = text
+                case .failure(let refused): message += " (\(refused.message); it was not kept)"
+                }
+            }
+            reporter.send(Report(kind: .failed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+                                 data: ResultLimits.errorText(message), extra: partial))
         case .failure(is AttemptTimedOut):
-            reporter.send(.failed(task, error: "timeout after \(Self.format(seconds: task.timeoutSeconds ?? 0)) s"))
+            let seconds = ExecutorSupport.formatSeconds(task.timeoutSeconds ?? 0)
+            reporter.send(.failed(task, error: "timeout after \(seconds) s"))
         case .failure(let error):
-            reporter.send(.failed(task, error: String(describing: error)))
+            reporter.send(.failed(task, error: ResultLimits.errorText(String(describing: error))))
         }
     }
 
-    /// Runs the executor, but stops waiting for it when the task's timeout passes or the attempt
-    /// is abandoned — even if the executor ignores cancellation (its late result is discarded).
+    /// Runs the executor, but stops waiting for it when `timeout` passes or the attempt is
+    /// abandoned — even if the executor ignores cancellation (its late result is discarded).
     /// A cancel request cancels the executor's Swift task and keeps waiting for it to return.
     /// Nothing polls: a timer exists only for a task with a timeout, the rest are events.
     static func race(
-        _ executor: any Executor, inputs: JSONValue, context: ExecutionContext, control: TaskControl
+        _ executor: any Executor, inputs: JSONValue, context: ExecutionContext, timeout: Duration?,
+        control: TaskControl
     ) async -> Result<JSONValue, any Error> {
         let work = Task { try await executor.execute(inputs: inputs, context: context) }
         return await withCheckedContinuation { continuation in
             let outcome = OneShot(continuation)
-            let timer = context.timeoutSeconds.map { seconds in
+            let timer = timeout.map { duration in
                 Task {
-                    guard (try? await Task.sleep(for: .milliseconds(Int64(seconds * 1000)))) != nil else { return }
+                    guard (try? await Task.sleep(for: duration)) != nil else { return }
                     control.cancellation.set()
                     work.cancel()
                     outcome.resume(.failure(AttemptTimedOut()))
@@ -64,10 +112,6 @@ extension Agent {
                 outcome.resume(result)
             }
         }
-    }
-
-    static func format(seconds: Double) -> String {
-        seconds == seconds.rounded() ? String(Int(seconds)) : String(seconds)
     }
 }
 

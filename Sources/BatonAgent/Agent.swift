@@ -52,7 +52,7 @@ public struct Agent: Service {
         running: RunningTasks, reporter: Reporter, waiter: RedisConnection, group: inout DiscardingTaskGroup
     ) async {
         let markers = settings.executorTypes.map { store.keys.marker($0) }
-        let typeOfMarker = Dictionary(uniqueKeysWithValues: zip(markers, settings.executorTypes))
+        let typeOfMarker = Dictionary(zip(markers, settings.executorTypes)) { first, _ in first }
         // The queues to claim from next: all of them at first and after a quiet second (a marker
         // can be lost with an agent that popped it and died), else the one whose marker woke us.
         // A queue left non-empty by a claim keeps its marker set, so a marker always means work.

@@ -1,4 +1,8 @@
 /// Tunables of an agent process (from `config/baton.yaml`, `agent:` section, and flags).
+///
+/// `baton-agent` builds it from a validated `BatonConfig` (every range is
+/// checked there, with errors naming the key); the agent only compares and adds these values as
+/// whole milliseconds and bytes, so none of them can make it trap.
 public struct AgentSettings: Sendable, Hashable {
     /// Executor types this agent takes work for.
     public var executorTypes: [String]
@@ -10,18 +14,26 @@ public struct AgentSettings: Sendable, Hashable {
     public var heartbeatMillis: Int
     /// On SIGTERM: how long running tasks may finish before they are handed back.
     public var shutdownGraceMillis: Int
+    /// The largest compact JSON text of a result or partial result (`agent.max_result_bytes`);
+    /// a larger one fails the attempt.
+    public var maxResultBytes: Int
+
+    /// The default of ``maxResultBytes``: 1 MiB.
+    public static let defaultMaxResultBytes = 1 << 20
 
     public init(
         executorTypes: [String],
         concurrency: Int = 8,
         leaseMillis: Int = 10_000,
         heartbeatMillis: Int = 2_000,
-        shutdownGraceMillis: Int = 10_000
+        shutdownGraceMillis: Int = 10_000,
+        maxResultBytes: Int = defaultMaxResultBytes
     ) {
         self.executorTypes = executorTypes
         self.concurrency = max(1, concurrency)
         self.leaseMillis = leaseMillis
         self.heartbeatMillis = heartbeatMillis
         self.shutdownGraceMillis = shutdownGraceMillis
+        self.maxResultBytes = maxResultBytes
     }
 }

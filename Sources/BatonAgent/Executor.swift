@@ -46,11 +46,13 @@ public struct ExecutionContext: Sendable {
     public var params: JSONValue
     /// The task's `schemas`.
     public var schemas: JSONValue
-    /// `timeout_s` of the task, if set; the agent enforces it.
+    /// `timeout_s` of the task, if set (more than 0, at most 604800); the agent enforces it.
     public var timeoutSeconds: Double?
 
     let cancellation: CancellationFlag
     let progressSink: @Sendable (Double) async -> Void
+    /// Told about each progress value ``reportProgress(_:)`` dropped (the agent logs them).
+    var invalidProgress: @Sendable (Double) -> Void = { _ in }
 
     public init(
         taskID: String, treeID: String, name: String, attempt: Int,
@@ -70,8 +72,15 @@ public struct ExecutionContext: Sendable {
     }
 
     /// Reports progress between 0 and 1 (streamed to watchers as a `progress` event).
+    ///
+    /// A value that is not a finite number in `0…1` is dropped, not clamped: the agent logs it
+    /// (`dropping an invalid progress report`) and watchers see nothing; the attempt goes on.
     public func reportProgress(_ value: Double) async {
-        await progressSink(min(1, max(0, value)))
+        guard value.isFinite, (0...1).contains(value) else {
+            invalidProgress(value)
+            return
+        }
+        await progressSink(value)
     }
 
     /// True once cancellation was requested for this task (or the Swift task was cancelled).

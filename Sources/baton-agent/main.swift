@@ -16,25 +16,42 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(name: .customLong("executor"), help: "Executor types to run, comma-separated (default: every built-in).")
     var executors: String?
 
-    @Option(help: "Tasks run at once (default: agent.concurrency of the configuration).")
+    @Option(help: "Tasks run at once, 1 to 10000 (default: agent.concurrency of the configuration).")
     var concurrency: Int?
 
     func run() async throws {
         Runtime.bootstrapLogging()
         let config = try connection.loadConfig()
+        let agent = config.agent
         let logger = Logger(label: "baton.agent")
-        let registry = ExecutorRegistry(BuiltinExecutors.all(commandAllowlist: Set(config.agent.commandAllowlist)))
-        let types = executors.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? registry.names
-        if let unknown = types.first(where: { registry[$0] == nil }) {
-            throw ValidationError("--executor: no executor named '\(unknown)'; known: \(registry.names.joined(separator: ", "))")
+        var types: [String] = []
+        for name in executors.map({ $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }) ?? BuiltinExecutors.names
+        where !name.isEmpty && !types.contains(name) {
+            types.append(name)
         }
+        if types.isEmpty { throw ValidationError("--executor: name at least one executor type") }
+        if let unknown = types.first(where: { !BuiltinExecutors.names.contains($0) }) {
+            throw ValidationError("--executor: no executor named '\(unknown)'; known: \(BuiltinExecutors.names.joined(separator: ", "))")
+        }
+        if let concurrency, !(1...10_000).contains(concurrency) {
+            throw ValidationError("--concurrency must be between 1 and 10000 (got \(concurrency))")
+        }
+        // The allowlist is resolved only where it is used; the other command keys are checked always.
+        let command = try CommandPolicy(
+            allowlist: types.contains("command_executor") ? agent.commandAllowlist : [],
+            environmentAllow: agent.commandEnvAllow, workingDirectory: agent.commandCwd)
+        let store = try Runtime.makeStore(config, clientName: "baton-agent")
+        let rest = RestExecutor(
+            policy: try await RestPolicy.make(allow: agent.restAllow, protectingRedis: store.redis.configuration),
+            defaultTimeout: agent.restTimeoutSeconds, maxResponseBytes: agent.restMaxResponseBytes)
+        let registry = ExecutorRegistry(BuiltinExecutors.all(command: command, rest: rest))
         let settings = AgentSettings(
             executorTypes: types,
-            concurrency: concurrency ?? config.agent.concurrency,
-            leaseMillis: config.agent.leaseMillis,
-            heartbeatMillis: config.agent.heartbeatIntervalMillis,
-            shutdownGraceMillis: config.agent.shutdownGraceMillis)
-        let store = try Runtime.makeStore(config, clientName: "baton-agent")
+            concurrency: concurrency ?? agent.concurrency,
+            leaseMillis: agent.leaseMillis,
+            heartbeatMillis: agent.heartbeatIntervalMillis,
+            shutdownGraceMillis: agent.shutdownGraceMillis,
+            maxResultBytes: agent.maxResultBytes)
         logger.info("agent starting", metadata: ["baton.executors": "\(types.joined(separator: ","))",
                                                  "baton.concurrency": "\(settings.concurrency)"])
         let group = ServiceGroup(

@@ -6,7 +6,12 @@ import Testing
 
 @Suite("command_executor")
 struct CommandExecutorTests {
-    let executor = CommandExecutor(allowlist: ["echo", "cat", "pwd", "printenv", "sh", "sleep", "true"])
+    let executor: CommandExecutor
+
+    init() throws {
+        executor = CommandExecutor(policy: try CommandPolicy(
+            allowlist: ["echo", "cat", "pwd", "printenv", "sh", "sleep", "true"], environmentAllow: ["BATON_TEST_VAR"]))
+    }
 
     private func run(_ inputs: JSONValue, context: ExecutionContext = executorTestContext()) async throws -> JSONValue {
         try await executor.execute(inputs: inputs, context: context)
@@ -23,8 +28,10 @@ struct CommandExecutorTests {
         #expect((result["duration_s"]?.doubleValue ?? 99) < 10)
     }
 
-    @Test func acceptsAnAbsolutePathWhoseBaseNameIsAllowed() async throws {
-        let result = try await run(["command": "/bin/echo", "args": ["direct"]])
+    @Test func acceptsTheResolvedAbsolutePath() async throws {
+        let path = try #require(executor.policy.names["echo"])
+        #expect(path.hasPrefix("/"))
+        let result = try await run(["command": .string(path), "args": ["direct"]])
         #expect(result["stdout"] == "direct\n")
     }
 
@@ -48,21 +55,31 @@ struct CommandExecutorTests {
         #expect(result["exit_code"] == 0)
     }
 
-    @Test func usesWorkingDirectoryAndEnvironment() async throws {
+    @Test func runsInTheConfiguredDirectoryWithAMinimalEnvironment() async throws {
         let directory = FileManager.default.temporaryDirectory.resolvingSymlinksInPath().path
-        let pwd = try await run(["command": "pwd", "cwd": .string(directory)])
+        let executor = CommandExecutor(policy: try CommandPolicy(
+            allowlist: ["pwd", "printenv"], environmentAllow: ["BATON_TEST_VAR"], workingDirectory: directory,
+            environment: ["PATH": "relative/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/root", "SECRET": "x"]))
+        let pwd = try await executor.execute(inputs: ["command": "pwd"], context: executorTestContext())
         #expect(pwd["stdout"]?.stringValue == directory + "\n")
 
-        let env = try await run(["command": "printenv", "args": ["BATON_TEST_VAR", "HOME"],
-                                 "env": ["BATON_TEST_VAR": "value 1"]])
-        let lines = env["stdout"]?.stringValue?.split(separator: "\n").map(String.init)
-        #expect(lines?.first == "value 1")
-        #expect(lines?.count == 2, "the agent's environment is inherited")
+        let env = try await executor.execute(
+            inputs: ["command": "printenv", "env": ["BATON_TEST_VAR": "value 1"]], context: executorTestContext())
+        let lines = Set(env["stdout"]?.stringValue?.split(separator: "\n").map(String.init) ?? [])
+        #expect(lines == ["PATH=/usr/bin:/bin", "LANG=C.UTF-8", "BATON_TEST_VAR=value 1"],
+                "only PATH (absolute directories), LANG and the allowed input reach the program")
     }
 
-    @Test func missingWorkingDirectoryIsRefused() async {
-        let failure = await expectExecutorFailure(executor, ["command": "pwd", "cwd": "/no/such/dir"])
-        #expect(failure?.message == "inputs.cwd '/no/such/dir' is not a directory")
+    @Test func theDefaultDirectoryIsTheRoot() async throws {
+        let pwd = try await run(["command": "pwd"])
+        #expect(pwd["stdout"] == "/\n")
+    }
+
+    @Test func inputsCwdIsRefused() async {
+        for directory in ["/tmp", "/no/such/dir", "/"] {
+            let failure = await expectExecutorFailure(executor, ["command": "pwd", "cwd": .string(directory)])
+            #expect(failure?.message == "inputs.cwd is not accepted: commands run in the agent's agent.command_cwd")
+        }
     }
 
     @Test func nonZeroExitFailsWithPartialResult() async throws {
@@ -82,16 +99,89 @@ struct CommandExecutorTests {
         #expect(failure?.partialResult?["signal"] == 9)
     }
 
-    @Test(arguments: ["ls", "/bin/ls", "rm"])
+    @Test(arguments: [
+        "ls", "/bin/ls", "rm", "date", "/any/path/echo", "../../bin/echo", "./echo", "bin/echo", "echo/",
+        "/usr/bin/../bin/echo", "//usr/bin/echo", "/usr/bin//echo", "/usr/bin/./echo", " echo",
+    ])
     func programsOutsideTheAllowlistAreRefused(_ command: String) async {
         let failure = await expectExecutorFailure(executor, ["command": .string(command)])
         #expect(failure?.message == "command '\(command)' is not in the agent's allowlist")
     }
 
-    @Test func allowlistedButMissingProgram() async {
-        let executor = CommandExecutor(allowlist: ["baton-no-such-program"])
-        let failure = await expectExecutorFailure(executor, ["command": "baton-no-such-program"])
-        #expect(failure?.message == "command 'baton-no-such-program' was not found in PATH")
+    /// `AgentConfig`'s default `agent.command_allowlist` (BatonConfigTests checks that it is this list).
+    static let defaultAllowlist = ["echo", "true", "false", "sleep", "uname"]
+
+    @Test func dateIsNotInTheDefaultAllowlist() async throws {
+        let executor = CommandExecutor(policy: try CommandPolicy(allowlist: Self.defaultAllowlist))
+        #expect(executor.policy.names.keys.sorted() == Self.defaultAllowlist.sorted())
+        let failure = await expectExecutorFailure(executor, ["command": "date", "args": ["-f", "/etc/shadow"]])
+        #expect(failure?.message == "command 'date' is not in the agent's allowlist")
+        let absolute = await expectExecutorFailure(executor, ["command": "/usr/bin/date", "args": ["-f", "/etc/shadow"]])
+        #expect(absolute?.message == "command '/usr/bin/date' is not in the agent's allowlist")
+    }
+
+    @Test func aBareNameStandsForAListedAbsolutePath() async throws {
+        let echo = try #require(CommandPolicy.search("echo", in: ProcessInfo.processInfo.environment["PATH"] ?? CommandPolicy.fallbackPath))
+        let executor = CommandExecutor(policy: try CommandPolicy(allowlist: [echo]))
+        #expect(try await executor.execute(inputs: ["command": "echo", "args": ["by name"]], context: executorTestContext())["stdout"]
+                == "by name\n")
+        #expect(try await executor.execute(inputs: ["command": .string(echo), "args": ["by path"]], context: executorTestContext())["stdout"]
+                == "by path\n")
+    }
+
+    @Test func allowlistEntriesAreResolvedWhenTheAgentStarts() {
+        let missing = #expect(throws: AgentSetupError.self) { try CommandPolicy(allowlist: ["baton-no-such-program"]) }
+        #expect(missing?.key == "agent.command_allowlist")
+        #expect(missing?.reason.hasPrefix("'baton-no-such-program' was not found on the agent's PATH") == true)
+        for entry in ["../../bin/echo", "bin/echo", "/usr/bin/../bin/echo", "/usr//bin/echo", "/usr/bin/"] {
+            let relative = #expect(throws: AgentSetupError.self) { try CommandPolicy(allowlist: [entry]) }
+            #expect(relative?.description
+                    == "agent.command_allowlist: '\(entry)' must be a program name or an absolute path without '.', '..' or '//' components")
+        }
+        let plain = FileManager.default.temporaryDirectory.resolvingSymlinksInPath()
+            .appendingPathComponent("baton-plain-\(UUID().uuidString)").path
+        _ = FileManager.default.createFile(atPath: plain, contents: Data("echo hi\n".utf8), attributes: [.posixPermissions: 0o644])
+        defer { try? FileManager.default.removeItem(atPath: plain) }
+        let notExecutable = #expect(throws: AgentSetupError.self) { try CommandPolicy(allowlist: [plain]) }
+        #expect(notExecutable?.description == "agent.command_allowlist: '\(plain)' is not an executable file")
+        let directoryEntry = #expect(throws: AgentSetupError.self) { try CommandPolicy(allowlist: ["/usr/bin"]) }
+        #expect(directoryEntry?.description == "agent.command_allowlist: '/usr/bin' is not an executable file")
+        let directory = #expect(throws: AgentSetupError.self) { try CommandPolicy(allowlist: ["echo"], workingDirectory: "/no/such/dir") }
+        #expect(directory?.description == "agent.command_cwd: '/no/such/dir' is not a directory")
+        let relativeDirectory = #expect(throws: AgentSetupError.self) { try CommandPolicy(allowlist: [], workingDirectory: "tmp") }
+        #expect(relativeDirectory?.description == "agent.command_cwd: 'tmp' must be an absolute path")
+    }
+
+    @Test(arguments: ["PATH", "LD_PRELOAD", "LD_LIBRARY_PATH", "ld_audit", "DYLD_INSERT_LIBRARIES", "GCONV_PATH", "BASH_ENV", "IFS"])
+    func loaderVariablesAreRefusedEvenWhenListed(_ name: String) async throws {
+        let listed = #expect(throws: AgentSetupError.self) { try CommandPolicy(allowlist: ["echo"], environmentAllow: [name]) }
+        #expect(listed?.description == "agent.command_env_allow: '\(name)' changes how programs are found or loaded and is never taken from inputs")
+
+        let failure = await expectExecutorFailure(executor, ["command": "echo", "env": .object([name: "/tmp/evil.so"])])
+        #expect(failure?.message == "inputs.env.\(name) is never passed to a command: it changes how programs are found or loaded")
+    }
+
+    @Test func variablesNotInTheAllowlistAreRefused() async {
+        let failure = await expectExecutorFailure(executor, ["command": "echo", "env": ["HOME": "/root"]])
+        #expect(failure?.message == "inputs.env.HOME is not allowed: agent.command_env_allow does not list it")
+        let badName = await expectExecutorFailure(executor, ["command": "echo", "env": ["A=B": "x"]])
+        #expect(badName?.message == "inputs.env: 'A=B' is not a variable name")
+        let nul = await expectExecutorFailure(executor, ["command": "echo", "env": ["BATON_TEST_VAR": "a\u{0}b"]])
+        #expect(nul?.message == "inputs.env.BATON_TEST_VAR must not contain NUL")
+    }
+
+    @Test func argumentsWithNULAreRefused() async {
+        let failure = await expectExecutorFailure(executor, ["command": "echo", "args": ["ok", "a\u{0}b"]])
+        #expect(failure?.message == "inputs.args[1] must not contain NUL")
+    }
+
+    @Test(arguments: [
+        JSONValue.double(1e300), .int(Int.max), .int(0), .double(-1), .double(604_800.5), .double(.nan), .double(.infinity),
+        .string("NaN"), .string("inf"),
+    ])
+    func outOfRangeTimeoutsAreRefusedWithoutACrash(_ timeout: JSONValue) async {
+        let failure = await expectExecutorFailure(executor, ["command": "echo", "timeout_s": timeout])
+        #expect(failure?.message == "inputs.timeout_s must be more than 0 and at most 604800")
     }
 
     @Test func badInputsNameTheField() async {
@@ -100,7 +190,7 @@ struct CommandExecutorTests {
         let args = await expectExecutorFailure(executor, ["command": "echo", "args": "x"])
         #expect(args?.message == "inputs.args must be an array of strings, not string")
         let timeout = await expectExecutorFailure(executor, ["command": "echo", "timeout_s": 0])
-        #expect(timeout?.message == "inputs.timeout_s must be greater than 0")
+        #expect(timeout?.message == "inputs.timeout_s must be more than 0 and at most 604800")
         let env = await expectExecutorFailure(executor, ["command": "echo", "env": ["A": ["x"]]])
         #expect(env?.message == "inputs.env.A must be a string, number or boolean")
     }

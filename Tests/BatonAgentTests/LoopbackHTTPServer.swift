@@ -9,7 +9,10 @@ import Glibc
 /// `rest_executor` tests. Routes:
 /// - `/echo`: 200 with a JSON object describing the request (`method`, `path`, `query`, `headers`, `body`);
 /// - `/text`: 200 `hello` as `text/plain`;
-/// - `/slow`: 200 after three seconds;
+/// - `/slow`: 200 after thirty seconds (nothing is sent before);
+/// - `/slow-body`: the head and one byte of a ten-byte body at once, the rest never;
+/// - `/redirect?to=URL[&status=N]`: status N (default 302) with `Location: URL`; `/loop`: 302 to itself;
+/// - `/bytes?n=N`: N bytes with `Content-Length`; `/stream?n=N`: N bytes without it (read to the close);
 /// - anything else: 404 `{"error": "not found"}`.
 final class LoopbackHTTPServer: Sendable {
     let port: Int
@@ -63,12 +66,21 @@ final class LoopbackHTTPServer: Sendable {
     private func serve(_ client: Int32) {
         defer { close(client) }
         guard let request = readRequest(client) else { return }
-        let (status, contentType, body) = respond(to: request)
-        let reason = status == 200 ? "OK" : "Not Found"
-        var response = Data("HTTP/1.1 \(status) \(reason)\r\nContent-Type: \(contentType)\r\n".utf8)
-        response.append(Data("Content-Length: \(body.count)\r\nX-Test-Server: loopback\r\nConnection: close\r\n\r\n".utf8))
-        response.append(body)
-        response.withUnsafeBytes { raw in
+        let answer = respond(to: request)
+        var head = "HTTP/1.1 \(answer.status) \(answer.status == 200 ? "OK" : "Status \(answer.status)")\r\n"
+        head += "Content-Type: \(answer.contentType)\r\nX-Test-Server: loopback\r\nConnection: close\r\n"
+        if let length = answer.declaredLength ?? (answer.framed ? answer.body.count : nil) {
+            head += "Content-Length: \(length)\r\n"
+        }
+        for (name, value) in answer.headers { head += "\(name): \(value)\r\n" }
+        var response = Data((head + "\r\n").utf8)
+        response.append(answer.body)
+        sendAll(client, response)
+        if answer.stall { Thread.sleep(forTimeInterval: 30) }
+    }
+
+    private func sendAll(_ client: Int32, _ data: Data) {
+        data.withUnsafeBytes { raw in
             var offset = 0
             while offset < raw.count {
                 let sent = send(client, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
@@ -76,6 +88,19 @@ final class LoopbackHTTPServer: Sendable {
                 offset += sent
             }
         }
+    }
+
+    private struct Answer {
+        var status = 200
+        var contentType = "text/plain"
+        var headers: [(String, String)] = []
+        var body = Data()
+        /// Whether `Content-Length` gives the body's size (else the body ends with the connection).
+        var framed = true
+        /// A `Content-Length` to announce instead of the body's size.
+        var declaredLength: Int?
+        /// Keep the connection open, silent, after sending.
+        var stall = false
     }
 
     private struct Request {
@@ -123,36 +148,47 @@ final class LoopbackHTTPServer: Sendable {
             body: Data(received[headerEnd.upperBound...]))
     }
 
-    private func respond(to request: Request) -> (Int, String, Data) {
+    private func respond(to request: Request) -> Answer {
         let components = URLComponents(string: request.target)
+        let query = Dictionary((components?.queryItems ?? []).map { ($0.name, $0.value ?? "") }) { _, last in last }
         switch components?.path {
         case "/echo":
-            var query: [String: JSONValue] = [:]
+            var items: [String: JSONValue] = [:]
             for item in components?.queryItems ?? [] {
                 let value = JSONValue.string(item.value ?? "")
-                if case .array(let existing)? = query[item.name] {
-                    query[item.name] = .array(existing + [value])
-                } else if let existing = query[item.name] {
-                    query[item.name] = [existing, value]
+                if case .array(let existing)? = items[item.name] {
+                    items[item.name] = .array(existing + [value])
+                } else if let existing = items[item.name] {
+                    items[item.name] = [existing, value]
                 } else {
-                    query[item.name] = value
+                    items[item.name] = value
                 }
             }
             let description: JSONValue = [
                 "method": .string(request.method),
                 "path": "/echo",
-                "query": .object(query),
+                "query": .object(items),
                 "headers": .object(request.headers.mapValues { .string($0) }),
                 "body": .string(String(decoding: request.body, as: UTF8.self)),
             ]
-            return (200, "application/json", description.jsonData)
+            return Answer(contentType: "application/json", body: description.jsonData)
         case "/text":
-            return (200, "text/plain", Data("hello".utf8))
+            return Answer(body: Data("hello".utf8))
         case "/slow":
             Thread.sleep(forTimeInterval: 30)
-            return (200, "text/plain", Data("late".utf8))
+            return Answer(body: Data("late".utf8))
+        case "/slow-body":
+            return Answer(body: Data("x".utf8), declaredLength: 10, stall: true)
+        case "/redirect":
+            let status = query["status"].flatMap { Int($0) } ?? 302
+            return Answer(status: status, headers: [("Location", query["to"] ?? "/")])
+        case "/loop":
+            return Answer(status: 302, headers: [("Location", "/loop")])
+        case "/bytes", "/stream":
+            let count = query["n"].flatMap { Int($0) } ?? 0
+            return Answer(body: Data(repeating: UInt8(ascii: "x"), count: count), framed: components?.path == "/bytes")
         default:
-            return (404, "application/json", Data(#"{"error":"not found"}"#.utf8))
+            return Answer(status: 404, contentType: "application/json", body: Data(#"{"error":"not found"}"#.utf8))
         }
     }
 }

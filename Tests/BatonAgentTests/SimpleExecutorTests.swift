@@ -58,12 +58,14 @@ struct SimpleExecutorTests {
         #expect(failure?.message == "params.dependency_ids must be an array of strings")
     }
 
-    @Test func builtinsHaveTheDocumentedNames() {
-        let registry = ExecutorRegistry(BuiltinExecutors.all(commandAllowlist: ["echo"]))
+    @Test func builtinsHaveTheDocumentedNames() throws {
+        let policy = try CommandPolicy(allowlist: ["echo"])
+        let registry = ExecutorRegistry(BuiltinExecutors.all(command: policy, rest: RestExecutor()))
         #expect(registry.names == [
             "aggregate_results_executor", "command_executor", "echo_executor", "fail_executor",
             "rest_executor", "sleep_executor", "system_info_executor",
         ])
-        #expect((registry["command_executor"] as? CommandExecutor)?.allowlist == ["echo"])
+        #expect(registry.names == BuiltinExecutors.names)
+        #expect((registry["command_executor"] as? CommandExecutor)?.policy == policy)
     }
 }

@@ -74,10 +74,17 @@ struct SleepExecutorTests {
         #expect(slept >= 0.3)
     }
 
-    @Test func rejectsBadSeconds() async {
-        let negative = await expectExecutorFailure(SleepExecutor(), ["seconds": -1])
-        #expect(negative?.message == "inputs.seconds must not be negative")
-        let text = await expectExecutorFailure(SleepExecutor(), ["seconds": "1"])
-        #expect(text?.message == "inputs.seconds must be a number, not string")
+    @Test(arguments: [
+        JSONValue.double(1e300), .int(Int.max), .int(-1), .double(-0.5), .double(604_800.001), .double(.nan),
+        .double(-.infinity), .string("1"), .string("NaN"), .bool(true),
+    ])
+    func refusesSecondsOutOfRangeWithoutACrash(_ seconds: JSONValue) async {
+        let failure = await expectExecutorFailure(SleepExecutor(), ["seconds": seconds])
+        #expect(failure?.message == "inputs.seconds must be between 0 and 604800")
+    }
+
+    @Test func zeroSecondsReturnsAtOnce() async throws {
+        let result = try await SleepExecutor().execute(inputs: ["seconds": 0], context: executorTestContext())
+        #expect((result["slept_s"]?.doubleValue ?? 99) < 1)
     }
 }

@@ -24,7 +24,12 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         #expect(config.namespace == "baton")
         #expect(config.agent.concurrency == 8)
         #expect(config.agent.leaseMillis == 10_000)
-        #expect(config.agent.commandAllowlist == ["echo", "true", "false", "sleep", "uname", "date"])
+        #expect(config.agent.commandAllowlist == ["echo", "true", "false", "sleep", "uname"], "no program that reads files (date -f)")
+        #expect(config.agent.maxResultBytes == 1_048_576)
+        #expect(config.agent.commandEnvAllow.isEmpty)
+        #expect(config.agent.commandCwd == "/")
+        #expect(config.agent.restAllow.isEmpty)
+        #expect(config.agent.restMaxResponseBytes == 1_048_576)
         #expect(config.scheduler.eventsMaxLength == 10_000)
         #expect(config.gateway.port == 8080)
         #expect(config.gateway.apiKeys == [APIKey(key: "dev-key", userID: "dev", isAdmin: true)])
@@ -91,6 +96,37 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
             ])
     }
 
+    @Test func agentHardeningKeysFromTheFileAndTheEnvironment() throws {
+        let path = try temporaryFile(
+            """
+            agent:
+              max_result_bytes: 2048
+              command_env_allow: [TZ, APP_MODE]
+              command_cwd: /tmp
+              rest_allow: [api.internal, 10.1.0.0/16]
+              rest_max_response_bytes: 4096
+            """)
+        let fromFile = try BatonConfig.load(path: path, environment: [:])
+        #expect(fromFile.agent.maxResultBytes == 2048)
+        #expect(fromFile.agent.commandEnvAllow == ["TZ", "APP_MODE"])
+        #expect(fromFile.agent.commandCwd == "/tmp")
+        #expect(fromFile.agent.restAllow == ["api.internal", "10.1.0.0/16"])
+        #expect(fromFile.agent.restMaxResponseBytes == 4096)
+
+        let fromEnvironment = try BatonConfig.load(path: path, environment: [
+            "BATON_AGENT_MAX_RESULT_BYTES": "65536",
+            "BATON_AGENT_COMMAND_ENV_ALLOW": "TZ",
+            "BATON_AGENT_COMMAND_CWD": "/var",
+            "BATON_AGENT_REST_ALLOW": "127.0.0.1, fd00::/8",
+            "BATON_AGENT_REST_MAX_RESPONSE_BYTES": "1",
+        ])
+        #expect(fromEnvironment.agent.maxResultBytes == 65536)
+        #expect(fromEnvironment.agent.commandEnvAllow == ["TZ"])
+        #expect(fromEnvironment.agent.commandCwd == "/var")
+        #expect(fromEnvironment.agent.restAllow == ["127.0.0.1", "fd00::/8"])
+        #expect(fromEnvironment.agent.restMaxResponseBytes == 1)
+    }
+
     @Test func batonConfigVariableNamesTheFile() throws {
         let path = try temporaryFile("namespace: from-env-file\n")
         let config = try BatonConfig.load(path: nil, environment: ["BATON_CONFIG": path])
@@ -99,7 +135,7 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
 
     @Test func everyVariableIsListedOnce() {
         let names = BatonConfig.environmentVariables
-        #expect(names.count == 16)
+        #expect(names.filter { $0.hasPrefix("BATON_AGENT_") }.count == 11, "one per agent key")
         #expect(Set(names).count == names.count)
         #expect(names.allSatisfy { $0.hasPrefix("BATON_") })
     }
@@ -113,6 +149,19 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         ("BATON_AGENT_CONCURRENCY", "0", "agent.concurrency must be at least 1"),
         ("BATON_AGENT_LEASE_S", "1", "agent.lease_s must be greater than agent.heartbeat_interval_s"),
         ("BATON_REDIS_URL", "localhost:6379", "redis_url must start with redis://"),
+        ("BATON_AGENT_CONCURRENCY", "1000000", "agent.concurrency must be at most 10000"),
+        ("BATON_AGENT_LEASE_S", "1e300", "agent.lease_s must be at most 86400 seconds"),
+        ("BATON_AGENT_HEARTBEAT_INTERVAL_S", "1e300", "agent.heartbeat_interval_s must be at most 3600 seconds"),
+        ("BATON_AGENT_SHUTDOWN_GRACE_S", "1e300", "agent.shutdown_grace_s must be at most 86400 seconds"),
+        ("BATON_AGENT_SHUTDOWN_GRACE_S", "-1", "agent.shutdown_grace_s must be 0 or more seconds"),
+        ("BATON_AGENT_REST_TIMEOUT_S", "1e300", "agent.rest_timeout_s must be at most 604800 seconds"),
+        ("BATON_AGENT_REST_TIMEOUT_S", "inf", "BATON_AGENT_REST_TIMEOUT_S must be a number of seconds"),
+        ("BATON_AGENT_MAX_RESULT_BYTES", "0", "agent.max_result_bytes must be between 1 and 536870912 bytes"),
+        ("BATON_AGENT_MAX_RESULT_BYTES", "1e300", "BATON_AGENT_MAX_RESULT_BYTES must be an integer"),
+        ("BATON_AGENT_MAX_RESULT_BYTES", "99999999999999999999", "BATON_AGENT_MAX_RESULT_BYTES must be an integer"),
+        ("BATON_AGENT_REST_MAX_RESPONSE_BYTES", "-5", "agent.rest_max_response_bytes must be between 1 and 536870912 bytes"),
+        ("BATON_AGENT_COMMAND_CWD", "tmp", "agent.command_cwd must be an absolute path"),
+        ("BATON_AGENT_COMMAND_ENV_ALLOW", "GOOD,A-B", "agent.command_env_allow[1] must be a variable name"),
     ])
     func badEnvironmentValueNamesTheKey(variable: String, value: String, message: String) throws {
         let path = try temporaryFile("")

@@ -2,21 +2,28 @@ import BatonCore
 import Foundation
 
 /// `command_executor`: runs one program of the agent's allowlist, directly (never through a
-/// shell), and returns what it printed.
+/// shell), and returns what it printed. Running programs is a privilege: see ``CommandPolicy``
+/// for what may run, with which environment and where.
 ///
 /// Inputs:
-/// - `command` (required): a program name, resolved through the agent's `PATH`, or a path;
-///   refused unless its base name is in the allowlist (or the allowlist holds its exact path);
-/// - `args`: an array of arguments (default none);
-/// - `timeout_s`: seconds before the program is stopped (default 30);
-/// - `cwd`: the working directory; `env`: variables added to (or replacing those of) the agent's
-///   environment (they do not change which program `command` resolves to);
+/// - `command` (required): a program of the allowlist, by its resolved absolute path or by a
+///   bare name (resolved when the agent started, never at run time); anything else is refused
+///   (`command '…' is not in the agent's allowlist`);
+/// - `args`: an array of arguments (default none; no NUL characters);
+/// - `timeout_s`: seconds before the program is stopped, more than 0 and at most 604800
+///   (default 30);
+/// - `env`: variables to set; each name must be listed in `agent.command_env_allow`, and loader
+///   or search-path variables (`PATH`, `LD_*`, …) are refused even then. The program starts from
+///   a minimal environment (`PATH`, `LANG`, `LC_ALL` of the agent), never the agent's own;
 /// - `stdin`: text written to the program's standard input (otherwise it reads `/dev/null`).
+///
+/// `inputs.cwd` is refused: programs run in `agent.command_cwd` (default `/`).
 ///
 /// Result: `{"exit_code", "stdout", "stderr", "stdout_truncated", "stderr_truncated", "duration_s"}`.
 /// Each output keeps its first MiB (`*_truncated` tells whether more was discarded) and is decoded
 /// as UTF-8, invalid bytes replaced. A program killed by a signal has `exit_code` -signal and a
-/// `signal` member.
+/// `signal` member. The whole result must still fit `agent.max_result_bytes` (1 MiB by default),
+/// or the agent fails the task saying so.
 ///
 /// A non-zero exit fails the task (`command exited with status N`) with the result as partial
 /// result. On timeout or cancellation the program gets `SIGTERM`, then `SIGKILL` a second later,
@@ -27,8 +34,8 @@ public struct CommandExecutor: Executor {
     /// `command_executor`.
     public let name = "command_executor"
 
-    /// Program base names (or absolute paths) the executor may run.
-    public let allowlist: Set<String>
+    /// What may run, with which environment and where.
+    public let policy: CommandPolicy
 
     /// How many bytes of each output stream are kept.
     public static let outputLimit = 1 << 20
@@ -40,9 +47,9 @@ public struct CommandExecutor: Executor {
     static let killGrace = 1.0
 
     /// Creates the executor.
-    /// - Parameter allowlist: the programs it may run, by base name (`"ls"`) or absolute path.
-    public init(allowlist: Set<String>) {
-        self.allowlist = allowlist
+    /// - Parameter policy: the resolved allowlist, environment and working directory.
+    public init(policy: CommandPolicy) {
+        self.policy = policy
     }
 
     /// Runs the command described by the inputs.
@@ -50,30 +57,24 @@ public struct CommandExecutor: Executor {
         let reader = try ExecutorInputs(inputs)
         let command = try reader.requiredString("command")
         let arguments = try reader.stringArray("args") ?? []
-        let timeout = try reader.positiveSeconds("timeout_s") ?? Self.defaultTimeout
-        let directory = try reader.string("cwd")
-        let extraEnvironment = try reader.stringMap("env") ?? [:]
+        let timeout = try reader.seconds("timeout_s", upTo: ExecutorSupport.maxSeconds) ?? Self.defaultTimeout
+        if reader.value("cwd") != nil {
+            throw ExecutorFailure("inputs.cwd is not accepted: commands run in the agent's agent.command_cwd")
+        }
+        let variables = try reader.stringMap("env") ?? [:]
         let stdin = try reader.string("stdin")
 
-        let baseName = (command as NSString).lastPathComponent
-        guard allowlist.contains(baseName) || allowlist.contains(command) else {
-            throw ExecutorFailure("command '\(command)' is not in the agent's allowlist")
+        let executable = try policy.program(for: command)
+        if let index = arguments.firstIndex(where: { $0.contains("\0") }) {
+            throw ExecutorFailure("inputs.args[\(index)] must not contain NUL")
         }
-        let agentEnvironment = ProcessInfo.processInfo.environment
-        let executable = try Self.resolve(command, path: agentEnvironment["PATH"])
-        if let directory {
-            var isDirectory: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory),
-                  isDirectory.boolValue else {
-                throw ExecutorFailure("inputs.cwd '\(directory)' is not a directory")
-            }
-        }
+        let environment = try policy.environment(adding: variables)
 
         let run = CommandRun(
             executable: executable,
             arguments: arguments,
-            directory: directory,
-            environment: agentEnvironment.merging(extraEnvironment) { _, new in new },
+            directory: policy.workingDirectory,
+            environment: environment,
             stdin: stdin.map { Data($0.utf8) },
             timeout: timeout,
             outputLimit: Self.outputLimit,
@@ -94,25 +95,5 @@ public struct CommandExecutor: Executor {
         case .exit:
             return result
         }
-    }
-
-    /// The executable for `command`: a path as given, a bare name looked up in `path`.
-    static func resolve(_ command: String, path: String?) throws(ExecutorFailure) -> String {
-        let files = FileManager.default
-        if command.contains("/") {
-            guard files.isExecutableFile(atPath: command) else {
-                throw ExecutorFailure("command '\(command)' is not an executable file")
-            }
-            return command
-        }
-        for directory in (path ?? "/usr/local/bin:/usr/bin:/bin").split(separator: ":") where !directory.isEmpty {
-            let candidate = "\(directory)/\(command)"
-            var isDirectory: ObjCBool = false
-            if files.fileExists(atPath: candidate, isDirectory: &isDirectory), !isDirectory.boolValue,
-               files.isExecutableFile(atPath: candidate) {
-                return candidate
-            }
-        }
-        throw ExecutorFailure("command '\(command)' was not found in PATH")
     }
 }

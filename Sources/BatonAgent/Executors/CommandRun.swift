@@ -67,7 +67,7 @@ struct CommandRun {
         }
 
         // Wait, watching the deadline and the cancellation flag.
-        let deadline = start + .seconds(timeout)
+        let deadline = start + ExecutorSupport.duration(seconds: timeout)
         var stopReason: Ending?
         var childEnding: Ending?
         while true {

@@ -41,10 +41,23 @@ struct ExecutorInputs {
         return number
     }
 
-    /// A number of seconds that must be greater than zero.
-    func positiveSeconds(_ key: String) throws(ExecutorFailure) -> Double? {
-        guard let seconds = try double(key) else { return nil }
-        guard seconds > 0 else { throw ExecutorFailure("inputs.\(key) must be greater than 0") }
+    /// A number of seconds in `0 < x ≤ maximum` (a timeout), else an error naming the field and
+    /// the range: `inputs.timeout_s must be more than 0 and at most 604800`. Never clamped.
+    func seconds(_ key: String, upTo maximum: Double) throws(ExecutorFailure) -> Double? {
+        guard let value = value(key) else { return nil }
+        guard let seconds = value.doubleValue, seconds.isFinite, seconds > 0, seconds <= maximum else {
+            throw ExecutorFailure("inputs.\(key) must be more than 0 and at most \(ExecutorSupport.formatSeconds(maximum))")
+        }
+        return seconds
+    }
+
+    /// A number of seconds in `0 ≤ x ≤ maximum` (a duration that may be zero), else an error
+    /// naming the field and the range: `inputs.seconds must be between 0 and 604800`. Never clamped.
+    func duration(_ key: String, upTo maximum: Double) throws(ExecutorFailure) -> Double? {
+        guard let value = value(key) else { return nil }
+        guard let seconds = value.doubleValue, seconds.isFinite, seconds >= 0, seconds <= maximum else {
+            throw ExecutorFailure("inputs.\(key) must be between 0 and \(ExecutorSupport.formatSeconds(maximum))")
+        }
         return seconds
     }
 
@@ -105,6 +118,24 @@ enum ExecutorSupport {
     static func formatSeconds(_ seconds: Double) -> String {
         if let whole = Int(exactly: seconds) { return String(whole) }
         return String(seconds)
+    }
+
+    /// The longest duration any executor input may ask for: 7 days (as `timeout_s` of a task).
+    static let maxSeconds = 604_800.0
+
+    /// A validated number of seconds as a `Duration`, or nil when it is not finite or outside
+    /// `0…maxSeconds`: the checked conversion for values that came from outside (an input,
+    /// a Redis record), where `Duration.seconds(_:)` or `Int64(seconds * 1000)` would trap.
+    static func checkedDuration(seconds: Double) -> Duration? {
+        guard seconds.isFinite, seconds >= 0, seconds <= maxSeconds else { return nil }
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+    }
+
+    /// ``checkedDuration(seconds:)`` for a value already range-checked; anything else
+    /// saturates (to zero or 7 days) instead of trapping.
+    static func duration(seconds: Double) -> Duration {
+        if let duration = checkedDuration(seconds: seconds) { return duration }
+        return seconds > maxSeconds ? .seconds(Int64(maxSeconds)) : .zero
     }
 
     /// A duration as a floating-point number of seconds.

@@ -1,6 +1,6 @@
 import BatonCore
 
-/// `sleep_executor`: sleeps `inputs.seconds` (default 1) and returns `{"slept_s": x}`, the time
+/// `sleep_executor`: sleeps `inputs.seconds` (default 1; between 0 and 604800, 7 days) and returns `{"slept_s": x}`, the time
 /// actually slept, rounded to the millisecond.
 ///
 /// It is cooperative: it sleeps in steps of at most 50 ms, checks for cancellation between steps
@@ -21,13 +21,12 @@ public struct SleepExecutor: Executor {
     /// Sleeps as described on the type.
     public func execute(inputs: JSONValue, context: ExecutionContext) async throws -> JSONValue {
         let reader = try ExecutorInputs(inputs)
-        let seconds = try reader.double("seconds") ?? 1
-        guard seconds >= 0 else { throw ExecutorFailure("inputs.seconds must not be negative") }
+        let seconds = try reader.duration("seconds", upTo: ExecutorSupport.maxSeconds) ?? 1
         let ignoreCancel = try reader.bool("ignore_cancel") ?? false
 
         let clock = ContinuousClock()
         let start = clock.now
-        let total = Duration.seconds(seconds)
+        let total = ExecutorSupport.duration(seconds: seconds)
         let reportsProgress = seconds >= 1
         var nextReport = 0.1
 
