@@ -15,20 +15,15 @@ extension BatonError {
     ///
     /// The format is the word `BATON`, a space, a ``Code`` raw value, a space and the message:
     /// `BATON not_found Task X not found`. The marker may follow a prefix Redis adds when a
-    /// script raises with `error()` (`ERR user_script:3: BATON …`), in which case Redis's
-    /// trailing `script: <sha>, on @user_script:3.` is removed too. The alternative form
+    /// script raises a string with `error()` (`ERR user_script:3: BATON …`). Redis's trailing
+    /// `script: <sha>, on @user_script:3.`, added to whatever a script raises with `error()`
+    /// (`error({err = 'BATON conflict …'})` included), is removed. The alternative form
     /// `ERR_NOT_FOUND <message>` is also understood. An unknown code becomes ``Code/internal``
     /// with the unknown word kept in the message. For `already_terminal`, a message ending in
     /// `is already <status>` also sets ``currentStatus``.
     public init?(scriptError: String) {
-        guard let (word, rawMessage, hadPrefix) = Self.splitScriptError(scriptError) else { return nil }
-        var message = rawMessage
-        if hadPrefix, let tail = message.range(of: " script: ", options: .backwards),
-            message[tail.upperBound...].contains("@user_")
-        {
-            message = String(message[..<tail.lowerBound])
-        }
-        message = message.trimmingCharacters(in: .whitespaces)
+        guard let (word, rawMessage) = Self.splitScriptError(scriptError) else { return nil }
+        let message = Self.droppingScriptLocation(rawMessage).trimmingCharacters(in: .whitespaces)
         if let code = Code(rawValue: word) {
             self.init(code: code, message: message)
             if code == .alreadyTerminal { currentStatus = Self.statusSuffix(of: message) }
@@ -37,23 +32,35 @@ extension BatonError {
         }
     }
 
-    /// Finds the marker and returns the code word, the rest of the text, and whether text preceded the marker.
-    private static func splitScriptError(_ text: String) -> (String, String, Bool)? {
+    /// Finds the marker and returns the code word and the rest of the text.
+    private static func splitScriptError(_ text: String) -> (String, String)? {
         if let marker = wordStart(of: "\(scriptErrorMarker) ", in: text) {
             let rest = text[marker.upperBound...]
             let word = rest.prefix { $0 != " " }
             guard !word.isEmpty else { return nil }
             let message = rest.dropFirst(word.count).drop { $0 == " " }
-            return (String(word), String(message), marker.lowerBound != text.startIndex)
+            return (String(word), String(message))
         }
         if let marker = wordStart(of: "ERR_", in: text) {
             let rest = text[marker.upperBound...]
             let word = rest.prefix { $0.isUppercase || $0 == "_" }
             guard !word.isEmpty else { return nil }
             let message = rest.dropFirst(word.count).drop { $0 == " " }
-            return (word.lowercased(), String(message), marker.lowerBound != text.startIndex)
+            return (word.lowercased(), String(message))
         }
         return nil
+    }
+
+    /// The message without the location Redis appends to an error raised by a script:
+    /// ` script: <40 hex digits>, on @user_script:<line>.` (or `@user_function:`).
+    private static func droppingScriptLocation(_ message: String) -> String {
+        guard let tail = message.range(of: " script: ", options: .backwards) else { return message }
+        let location = message[tail.upperBound...]
+        let sha = location.prefix { $0.isHexDigit }
+        guard sha.count == 40, location.dropFirst(40).hasPrefix(", on @user_"), location.hasSuffix(".") else {
+            return message
+        }
+        return String(message[..<tail.lowerBound])
     }
 
     /// The first occurrence of `needle` that starts `text` or follows a space.
