@@ -167,8 +167,8 @@ extension BatonStore {
             let index = tasks.firstIndex { $0.id == id } ?? 0
             throw BatonError.alreadyExists("Task id '\(id)' already exists", field: "tasks[\(index)].id")
         }
-        let failure = replies.lazy.compactMap(\.errorMessage).first ?? "no reply"
-        throw BatonError.internal("reserving task ids failed: \(failure)")
+        if let error = replies.lazy.compactMap({ Self.scriptError($0, operation: "submit") }).first { throw error }
+        throw BatonError.internal("reserving task ids failed: no reply")
     }
 
     /// Gives back reserved ids after a refused submission (best effort: a failure leaves ids that

@@ -16,8 +16,14 @@
 -- A started tree releases the task when nothing is left to wait for.
 --
 -- Returns the tree outputs {released, delayed, leases, notify, finished}.
--- Errors: BATON not_found (tree or parent), BATON immutable (archived tree),
---         BATON already_exists (id in this tree), BATON validation_failed (dependency missing).
+-- Refuses before writing anything:
+--   BATON not_found         no tree record, or the parent's key is missing
+--   BATON immutable         archived tree
+--   BATON already_exists    the new task's key exists, of any type
+--   BATON validation_failed an in-tree dependency's key is missing
+--   BATON conflict          a key of the tree has the wrong type (tree_context), or the parent's
+--                           or an in-tree dependency's key is not a hash
+--   BATON invalid_argument  malformed ARGV
 -- Emits task_created, then task_blocked when blocked (and tree_finished if that settles the tree).
 local ctx = tree_context()
 local id, parent = ARGV[5], ARGV[6]
@@ -26,7 +32,7 @@ if ctx.archived then
   return baton_fail('immutable', 'Archived task ' .. parent .. ' is immutable; copy it before editing')
 end
 local parent_key = task_key(ctx, parent)
-if redis.call('EXISTS', parent_key) == 0 then return baton_fail('not_found', 'Task ' .. parent .. ' not found') end
+if not require_task(ctx, parent) then return baton_fail('not_found', 'Task ' .. parent .. ' not found') end
 local key = task_key(ctx, id)
 if redis.call('EXISTS', key) == 1 then
   return baton_fail('already_exists', "Task id '" .. id .. "' already exists")
@@ -34,6 +40,7 @@ end
 
 local waiting = tonumber(ARGV[7])
 local m = tonumber(ARGV[8])
+if not waiting or not m then return baton_fail('invalid_argument', 'The dependency counts of the task are malformed') end
 local i = 9
 local deps = {}
 for _ = 1, m do
@@ -41,12 +48,14 @@ for _ = 1, m do
   i = i + 2
 end
 for _, d in ipairs(deps) do
-  if redis.call('EXISTS', task_key(ctx, d[1])) == 0 then
+  if not require_task(ctx, d[1]) then
     return baton_fail('validation_failed', "Dependency '" .. d[1] .. "' of task '" .. id .. "' is not an existing task")
   end
 end
 
 local k = tonumber(ARGV[i])
+if not k or k < 1 or i + 2 * k > #ARGV then return baton_fail('invalid_argument', 'The fields of the task are malformed') end
+-- Everything checked: the new key is new, the parent and the dependencies are hashes.
 local hset = {'HSET', key}
 for j = i + 1, i + 2 * k do hset[#hset + 1] = ARGV[j] end
 redis.call(unpack(hset))

@@ -19,6 +19,9 @@
 -- Retries count attempts from `attempt_base` (set by a re-execution), so max_attempts applies
 -- again to a re-executed task.
 -- Returns the tree outputs {released, delayed, leases, notify, finished}.
+-- Refuses the whole call before writing: BATON conflict when a key of the tree has the wrong type
+-- (tree_context) or the key of a reported task exists and is not a hash. A missing task's report
+-- is ignored. Dependents found in `dependents` are read with read_task (include.lua).
 -- Emits task_completed, task_failed, task_cancelled, task_requeued, progress, task_blocked, tree_finished.
 
 local function backoff_delay_ms(policy, attempt)
@@ -36,6 +39,7 @@ local function lease_done(ctx, executor, id)
 end
 
 -- Outputs of a completion that was already applied: dependents still queued, and other trees.
+-- `id` is a reported task (its key was checked); its dependents are read with read_task.
 local function recollect(ctx, id)
   local f = redis.call('HMGET', task_key(ctx, id), 'dependents', 'xdependents', 'result')
   for _, line in ipairs(lines(f[2])) do
@@ -47,7 +51,7 @@ local function recollect(ctx, id)
   end
   for _, line in ipairs(lines(f[1])) do
     local d = string.sub(line, 2)
-    local g = redis.call('HMGET', task_key(ctx, d), 'status', 'queued', 'executor', 'priority')
+    local g = read_task(ctx, d, 'status', 'queued', 'executor', 'priority')
     if g[1] == 'pending' and g[2] == '1' then
       local r = ctx.released
       r[#r + 1] = g[3]; r[#r + 1] = g[4]; r[#r + 1] = d
@@ -99,6 +103,8 @@ local function requeue(ctx, key, id, executor, old_progress, reason)
 end
 
 local ctx = tree_context()
+for i = 5, #ARGV, 5 do require_task(ctx, ARGV[i + 1]) end
+
 for i = 5, #ARGV, 5 do
   local kind, id, attempt, data, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
   local key = task_key(ctx, id)

@@ -11,7 +11,11 @@
 -- ARGV[5] '1' to check the owner, '0' for an admin     ARGV[6] the caller's user id
 -- ARGV[7..] link nodes to materialise: id, field count k, k field/value pairs
 -- Returns 'OK'.
--- Errors: BATON not_found (missing or another user's), BATON conflict (not fully completed).
+-- Errors: BATON not_found (missing or another user's), BATON conflict (not fully completed; a key
+--   of the tree of the wrong type, see tree_context; the key of a task of `tasks` or of a link
+--   node exists and is not a hash), BATON invalid_argument (malformed link node list).
+-- Every refusal comes before the first write. A task of `tasks` or a link node whose key is
+-- missing is skipped (no hash is created for it).
 -- Emits tree_archived (task_id = the tree id, status completed).
 local ctx = tree_context()
 if not ctx.exists or (ARGV[5] == '1' and (ctx.user_id or '') ~= ARGV[6]) then
@@ -21,19 +25,32 @@ if ctx.archived then return 'OK' end
 if ctx.count.n_total == 0 or ctx.count.n_completed ~= ctx.count.n_total then
   return baton_fail('conflict', 'Only a fully completed task tree can be archived')
 end
+
+-- Check: the link nodes to materialise, then every task.
+local links = {}
 local i = 7
 while i <= #ARGV do
   local id, k = ARGV[i], tonumber(ARGV[i + 1])
-  local key = task_key(ctx, id)
-  if redis.call('EXISTS', key) == 1 then
-    local hset = {'HSET', key}
-    for j = i + 2, i + 1 + 2 * k do hset[#hset + 1] = ARGV[j] end
-    if #hset > 2 then redis.call(unpack(hset)) end
-    redis.call('HDEL', key, 'link_tree', 'link_result')
+  if not k or k < 0 or i + 1 + 2 * k > #ARGV then
+    return baton_fail('invalid_argument', 'The link nodes to archive are malformed')
   end
+  if require_task(ctx, id) then links[#links + 1] = {id, i + 2, k} end
   i = i + 2 + 2 * k
 end
+local tasks = {}
 for _, id in ipairs(redis.call('ZRANGE', ctx.tasks_key, 0, -1)) do
+  if require_task(ctx, id) then tasks[#tasks + 1] = id end
+end
+
+-- Write.
+for _, link in ipairs(links) do
+  local key = task_key(ctx, link[1])
+  local hset = {'HSET', key}
+  for j = link[2], link[2] + 2 * link[3] - 1 do hset[#hset + 1] = ARGV[j] end
+  if #hset > 2 then redis.call(unpack(hset)) end
+  redis.call('HDEL', key, 'link_tree', 'link_result')
+end
+for _, id in ipairs(tasks) do
   redis.call('HSET', task_key(ctx, id), 'origin_type', 'archive', 'updated_at', ctx.now)
 end
 redis.call('HSET', ctx.tree_key, 'archived', '1', 'origin_type', 'archive', 'updated_at', ctx.now)

@@ -19,11 +19,18 @@
 --   id, outcome ('cancelled' | 'cancelling'), executor, attempt   (tree mode: one per task touched)
 -- Errors (task mode): BATON not_found (missing, or another user's), BATON immutable (archived tree),
 --   BATON already_terminal 'Task X is already <status>'. Tree mode: not_found, immutable.
+-- Both modes refuse with BATON conflict when a key of the tree has the wrong type (tree_context),
+-- or (task mode) the task's key, (tree mode) the key of any task of `tasks`, exists and is not a
+-- hash; BATON invalid_argument for another mode. Every refusal comes before the first write.
 -- Emits task_cancelled, cancel_requested, task_blocked, tree_finished.
 local ctx = tree_context()
 local check_owner, owner, message, mode = ARGV[5] == '1', ARGV[6], ARGV[7], ARGV[8]
 local entries = {}
 
+if mode ~= 'task' and mode ~= 'tree' then
+  return baton_fail('invalid_argument', "Cancel mode '" .. tostring(mode) .. "' is neither task nor tree")
+end
+local ids = {}
 if mode == 'tree' then
   if not ctx.exists or (check_owner and (ctx.user_id or '') ~= owner) then
     return baton_fail('not_found', 'Task tree ' .. ctx.tree .. ' not found')
@@ -31,6 +38,10 @@ if mode == 'tree' then
   if ctx.archived then
     return baton_fail('immutable', 'Archived task ' .. ctx.tree .. ' is immutable; copy it before editing')
   end
+  -- Every task is checked before anything is written (the loop below reads each one again: a
+  -- cancellation settles dependents, so a read made before it may be stale).
+  ids = redis.call('ZRANGE', ctx.tasks_key, 0, -1)
+  for _, id in ipairs(ids) do require_task(ctx, id) end
 end
 
 local function cancel_pending(id, key, f)
@@ -67,10 +78,12 @@ end
 if mode == 'task' then
   local id = ARGV[9]
   local key = task_key(ctx, id)
-  local f = fields(key)
-  if not f[1] or not ctx.exists or (check_owner and (ctx.user_id or '') ~= owner) then
+  if not ctx.exists or (check_owner and (ctx.user_id or '') ~= owner) then
     return baton_fail('not_found', 'Task ' .. id .. ' not found')
   end
+  require_task(ctx, id)
+  local f = fields(key)
+  if not f[1] then return baton_fail('not_found', 'Task ' .. id .. ' not found') end
   if ctx.archived then
     return baton_fail('immutable', 'Archived task ' .. id .. ' is immutable; copy it before editing')
   end
@@ -86,7 +99,7 @@ else
     redis.call('HSET', ctx.tree_key, 'started', '1')
     ctx.started = true
   end
-  for _, id in ipairs(redis.call('ZRANGE', ctx.tasks_key, 0, -1)) do
+  for _, id in ipairs(ids) do
     local key = task_key(ctx, id)
     local f = fields(key)
     if f[1] == 'pending' then

@@ -10,13 +10,43 @@
 -- ARGV[1] d = number of ended attempts, ARGV[2..d+1] their members ('<tree>\t<task>'),
 -- then pairs: priority, member to queue
 -- Returns the number of members queued.
+-- Refuses before writing: BATON conflict when a key it will write holds another type (ready,
+-- marker, leases: sorted sets; cancels: a hash; seq: a string holding an integer of at most 15
+-- digits, so INCRBY neither fails nor overflows); BATON invalid_argument for a malformed ARGV.
+local function require_type(key, kind)
+  local found = redis.call('TYPE', key)['ok']
+  if found ~= kind and found ~= 'none' then
+    error({err = 'BATON conflict Queue key ' .. key .. ' holds a ' .. found .. ', not a ' .. kind})
+  end
+  return found ~= 'none'
+end
+
 local d = tonumber(ARGV[1])
+if not d or d < 0 or (#ARGV - 1 - d) < 0 or (#ARGV - 1 - d) % 2 ~= 0 then
+  return redis.error_reply('BATON invalid_argument Malformed enqueue arguments')
+end
+local n = (#ARGV - 1 - d) / 2
 if d > 0 then
-  local ended = {unpack(ARGV, 2, d + 1)}
+  require_type(KEYS[4], 'zset')
+  require_type(KEYS[5], 'hash')
+end
+if n > 0 then
+  require_type(KEYS[1], 'zset')
+  require_type(KEYS[3], 'zset')
+  if require_type(KEYS[2], 'string') then
+    local value = redis.call('GET', KEYS[2])
+    if #value > 15 or not (value == '0' or string.match(value, '^-?[1-9]%d*$')) then
+      return redis.error_reply('BATON conflict Queue key ' .. KEYS[2] .. ' does not hold a sequence number')
+    end
+  end
+end
+
+-- Everything checked.
+for first = 2, d + 1, 1000 do
+  local ended = {unpack(ARGV, first, math.min(first + 999, d + 1))}
   redis.call('ZREM', KEYS[4], unpack(ended))
   redis.call('HDEL', KEYS[5], unpack(ended))
 end
-local n = (#ARGV - 1 - d) / 2
 if n == 0 then return 0 end
 local base = redis.call('INCRBY', KEYS[2], n) - n
 local batch = {}

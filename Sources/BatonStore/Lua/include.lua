@@ -15,12 +15,64 @@
 --   {released: executor, priority, id ...;  delayed: executor, priority, id, due ...;
 --    leases: executor, id ...;  notify: tree, id, required, dep, state, result, cause ...;
 --    finished: tree status or ''}
+--
+-- Refusing before writing. Redis does not roll back a script that fails after a write, so every
+-- script checks all it needs before its first write, and an error reply means no key changed:
+-- `tree_context` checks KEYS[1..3] (the tree record a hash, `tasks` a sorted set, `events` a
+-- stream, each may be missing; `events` not at its last possible id), and each script then checks
+-- existence, owner and archive state, and the type of every task key its ARGV names
+-- (`require_type`). A refusal is `refuse(code, message)`: the reply `BATON <code> <message>`.
+-- After the first write nothing can fail:
+--   * every key a script writes was checked, except task keys found in stored records (a
+--     `dependents` line, a dependency list): those are read with `read_task` (redis.pcall), a key
+--     that is not a hash reads as a missing task, and a missing task is never written (every
+--     write to such a task follows a read that found it pending);
+--   * XADD with `*` fails only on a stream at its last possible id; tree_context refuses a
+--     stream holding an entry with that id (one XRANGE). Not detected: a stream moved there by
+--     hand with XSETID and no entry left at it (only XINFO STREAM tells, and it copies the first
+--     and last entries, milliseconds per call with large results); Baton never writes explicit ids;
+--   * Redis refuses a script for lack of memory (maxmemory) only before its first write;
+--   * loops that unpack lists do it in chunks of at most 1000 (Lua's C stack holds ~8000);
+--   * the values parsed here (`dependencies`, `inputs`, `backoff`) are Baton's own: written by
+--     the Swift store from validated submissions, or by release() below. One residue: release()
+--     splices dependency results into `inputs` verbatim, so a result that is not JSON (a report
+--     written to the bus by hand) can make a later split of those inputs raise after a write.
 
 local COUNTERS = {'n_total', 'n_pending', 'n_in_progress', 'n_completed', 'n_failed', 'n_cancelled', 'n_blocked'}
 
 local function baton_fail(code, message)
   return redis.error_reply('BATON ' .. code .. ' ' .. message)
 end
+
+-- Stops the script with the coded error `BATON <code> <message>`. Only before the first write.
+local function refuse(code, message)
+  error({err = 'BATON ' .. code .. ' ' .. message})
+end
+
+-- Refuses (conflict) unless `key` holds a `kind` ('hash', 'zset', 'stream', 'string'), or is
+-- missing when `allow_missing`; a missing key otherwise is not_found. `what` names the thing
+-- stored there in the message. Returns whether the key exists.
+local function require_type(key, kind, allow_missing, what)
+  local found = redis.call('TYPE', key)['ok']
+  if found == kind then return true end
+  if found == 'none' then
+    if allow_missing then return false end
+    refuse('not_found', what .. ' not found')
+  end
+  refuse('conflict', what .. ': its key holds a ' .. found .. ', not a ' .. kind)
+end
+
+-- A reply of redis.pcall on `key`, refused (conflict) when it is an error: the key holds
+-- another type than `kind`. Saves the TYPE call where a read is needed anyway.
+local function checked(reply, key, kind, what)
+  if type(reply) == 'table' and reply['err'] then
+    refuse('conflict', what .. ': its key holds a ' .. redis.call('TYPE', key)['ok'] .. ', not a ' .. kind)
+  end
+  return reply
+end
+
+-- The last stream id there is: XADD with `*` fails on a stream whose last id is this one.
+local LAST_STREAM_ID = '18446744073709551615-18446744073709551615'
 
 local function tree_context()
   local ctx = {
@@ -32,7 +84,12 @@ local function tree_context()
   }
   local fields = {'started', 'status', 'archived', 'progress_sum', 'user_id'}
   for i = 1, #COUNTERS do fields[#fields + 1] = COUNTERS[i] end
-  local values = redis.call('HMGET', ctx.tree_key, unpack(fields))
+  local values = checked(redis.pcall('HMGET', ctx.tree_key, unpack(fields)), ctx.tree_key, 'hash',
+    "Task tree '" .. ctx.tree .. "'")
+  require_type(ctx.tasks_key, 'zset', true, "The task list of tree '" .. ctx.tree .. "'")
+  local events = "The event stream of tree '" .. ctx.tree .. "'"
+  local last = checked(redis.pcall('XRANGE', ctx.events_key, LAST_STREAM_ID, '+', 'COUNT', 1), ctx.events_key, 'stream', events)
+  if #last > 0 then refuse('conflict', events .. ' is at its last possible id') end
   ctx.exists = values[1] ~= false
   ctx.started = values[1] == '1'
   ctx.status = values[2]
@@ -45,6 +102,19 @@ local function tree_context()
 end
 
 local function task_key(ctx, id) return ctx.prefix .. id end
+
+-- Fields of a task found in a stored record, read without raising: a key that is not a hash is
+-- not a Baton task and reads as missing (every field nil).
+local function read_task(ctx, id, ...)
+  local f = redis.pcall('HMGET', task_key(ctx, id), ...)
+  if f['err'] then return {} end
+  return f
+end
+
+-- Refuses (conflict) when the key of task `id` exists and is not a hash. Returns whether it exists.
+local function require_task(ctx, id)
+  return require_type(task_key(ctx, id), 'hash', true, "Task '" .. id .. "'")
+end
 
 local function bump(ctx, counter, by)
   ctx.delta[counter] = (ctx.delta[counter] or 0) + by
@@ -139,7 +209,9 @@ local function dependency_list(text)
 end
 
 -- Marks a pending task whose dependencies all resolved as queued, with merged inputs, and
--- records it for the caller to put in its executor's ready queue.
+-- records it for the caller to put in its executor's ready queue. `id` was read as a pending
+-- task, so its key is a hash; its dependencies are read with read_task (a dependency in another
+-- tree has no key here, or a foreign one).
 local function release(ctx, id)
   local key = task_key(ctx, id)
   local f = redis.call('HMGET', key, 'dependencies', 'inputs', 'executor', 'priority')
@@ -149,7 +221,7 @@ local function release(ctx, id)
     -- In-tree dependencies are read where they live; cross-tree ones were copied into this
     -- task as xs:<dep> / xr:<dep> by resolveDependency.lua. A link node holds no result of its
     -- own: its original's result was copied into it as link_result when it was made.
-    local d = redis.call('HMGET', task_key(ctx, dep_id), 'status', 'result', 'link_result')
+    local d = read_task(ctx, dep_id, 'status', 'result', 'link_result')
     local status, result = d[1], d[2] or d[3]
     if not status then
       d = redis.call('HMGET', key, 'xs:' .. dep_id, 'xr:' .. dep_id)
@@ -172,7 +244,7 @@ end
 -- Returns the task to block next, if the dependency was required and did not complete.
 local function resolve_one(ctx, id, required, state, cause)
   local key = task_key(ctx, id)
-  local f = redis.call('HMGET', key, 'status', 'blocked_by', 'waiting')
+  local f = read_task(ctx, id, 'status', 'blocked_by', 'waiting')
   if f[1] ~= 'pending' or f[2] then return nil end
   if state == 'completed' or not required then
     local waiting = (tonumber(f[3]) or 1) - 1
@@ -198,7 +270,7 @@ local function settle(ctx, id, state, cause, known)
     local top = table.remove(stack)
     local f = known
     known = nil
-    if not f then f = redis.call('HMGET', task_key(ctx, top[1]), 'dependents', 'xdependents', 'result') end
+    if not f then f = read_task(ctx, top[1], 'dependents', 'xdependents', 'result') end
     for _, line in ipairs(lines(f[1])) do
       local blocked = resolve_one(ctx, string.sub(line, 2), string.sub(line, 1, 1) == 'R', top[2], top[3])
       if blocked then stack[#stack + 1] = {blocked, 'blocked', top[3]} end

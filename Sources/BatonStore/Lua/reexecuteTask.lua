@@ -22,15 +22,21 @@
 -- ARGV[7] task id                                      ARGV[8] '1' to allow re-executing a completed task
 -- Returns {outputs, ids}: outputs as tree_outputs; ids the reset tasks, the given one first.
 -- Errors: BATON not_found (missing or another user's), BATON immutable (archived tree),
---   BATON conflict (a link; pending or in_progress; completed without ARGV[8]).
+--   BATON conflict (a link; pending or in_progress; completed without ARGV[8]; a key of the tree
+--   of the wrong type, see tree_context; the task's key, or the key of a task reached through
+--   `dependents` while the reset set is collected, exists and is not a hash).
+-- Every refusal comes before the first write: the reset set is collected first, reading each
+-- task it reaches. Dependencies read afterwards go through read_task (include.lua).
 -- Emits task_reset (one per reset task, status pending), task_blocked, tree_finished.
 local ctx = tree_context()
 local check_owner, owner, root, include_completed = ARGV[5] == '1', ARGV[6], ARGV[7], ARGV[8] == '1'
 local root_key = task_key(ctx, root)
-local f = redis.call('HMGET', root_key, 'status', 'origin_type')
-if not f[1] or not ctx.exists or (check_owner and (ctx.user_id or '') ~= owner) then
+if not ctx.exists or (check_owner and (ctx.user_id or '') ~= owner) then
   return baton_fail('not_found', 'Task ' .. root .. ' not found')
 end
+require_task(ctx, root)
+local f = redis.call('HMGET', root_key, 'status', 'origin_type')
+if not f[1] then return baton_fail('not_found', 'Task ' .. root .. ' not found') end
 if ctx.archived then
   return baton_fail('immutable', 'Archived task ' .. root .. ' is immutable; copy it before editing')
 end
@@ -55,7 +61,10 @@ while head <= #queue do
     if not seen[dep] then
       seen[dep] = true
       queue[#queue + 1] = dep
-      local status = redis.call('HGET', task_key(ctx, dep), 'status')
+      local status = redis.pcall('HGET', task_key(ctx, dep), 'status')
+      if type(status) == 'table' then
+        refuse('conflict', "Task '" .. dep .. "': its key is not a hash")
+      end
       if status == 'failed' or status == 'cancelled' or status == 'pending' then
         in_set[dep] = true
         order[#order + 1] = dep
@@ -89,7 +98,7 @@ for _, id in ipairs(order) do
     local dep_id, required = dep[1], dep[2]
     local state, dep_cause = 'waiting', nil
     if not in_set[dep_id] then
-      local d = redis.call('HMGET', task_key(ctx, dep_id), 'status', 'blocked_by')
+      local d = read_task(ctx, dep_id, 'status', 'blocked_by')
       if d[1] then
         if d[1] == 'completed' then state = 'resolved'
         elseif d[1] == 'failed' or d[1] == 'cancelled' then state, dep_cause = 'failed', dep_id

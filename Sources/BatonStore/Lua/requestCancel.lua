@@ -10,6 +10,13 @@
 -- ARGV[1] the cancel channel ('' to keep the request without publishing it)
 -- ARGV[2..] pairs: member ('<tree>\t<task>'), attempt
 -- Returns the number of agents that received a message (PUBLISH replies summed).
+-- Refuses before writing: BATON conflict when leases is not a sorted set or cancels not a hash.
+for i, kind in ipairs({'zset', 'hash'}) do
+  local found = redis.call('TYPE', KEYS[i])['ok']
+  if found ~= kind and found ~= 'none' then
+    return redis.error_reply('BATON conflict Queue key ' .. KEYS[i] .. ' holds a ' .. found .. ', not a ' .. kind)
+  end
+end
 local receivers = 0
 for i = 2, #ARGV, 2 do
   local member, attempt = ARGV[i], ARGV[i + 1]

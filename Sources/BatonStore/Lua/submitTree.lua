@@ -11,25 +11,65 @@
 -- are stored `completed` with progress 1: the counters count them so, and a tree made only of
 -- completed tasks is finished at once (status completed, finished_at, tree_finished).
 --
--- Returns 'OK'. Errors: BATON already_exists (the tree id is taken).
+-- Every key it writes must be new, so a tree never adopts what an earlier write, a crash or a
+-- planted key left behind (fields, events, members). Before writing anything it refuses:
+--   BATON already_exists  the tree key exists ('Task tree X already exists'), or the key of a task
+--                         exists, of any type ("Task id 'X' already exists", the first in order)
+--   BATON conflict        the tree's `tasks` or `events` key exists, or a key of the tree has
+--                         the wrong type (see include.lua's tree_context)
+--   BATON invalid_argument  the task list in ARGV is malformed
+-- The existence check is one EXISTS per 1,000 task keys (the keys are built once and reused).
+-- Returns 'OK'.
 -- Emits task_created for every task (with its status), tree_finished for an all-completed tree.
 local ctx = tree_context()
-if ctx.exists then return baton_fail('already_exists', 'Task tree ' .. ctx.tree .. ' already exists') end
+if redis.call('EXISTS', ctx.tree_key) == 1 then
+  return baton_fail('already_exists', 'Task tree ' .. ctx.tree .. ' already exists')
+end
+for _, leftover in ipairs({{ctx.tasks_key, 'task list'}, {ctx.events_key, 'event stream'}}) do
+  if redis.call('EXISTS', leftover[1]) == 1 then
+    return baton_fail('conflict', "Task tree '" .. ctx.tree .. "' cannot be stored: its " .. leftover[2] .. ' already exists')
+  end
+end
 
+-- The task list: ids, keys and where each hash starts in ARGV.
 local n = tonumber(ARGV[9])
+if not n or n < 0 then return baton_fail('invalid_argument', 'The task count of the submission is malformed') end
+local ids, keys, starts, counts = {}, {}, {}, {}
 local i = 10
+for position = 1, n do
+  local id, k = ARGV[i], tonumber(ARGV[i + 1])
+  if not id or not k or k < 1 or i + 1 + 2 * k > #ARGV then
+    return baton_fail('invalid_argument', 'Task ' .. position .. ' of the submission is malformed')
+  end
+  ids[position], keys[position], starts[position], counts[position] = id, task_key(ctx, id), i + 2, k
+  i = i + 2 + 2 * k
+end
+
+-- No task key may exist yet, whatever its type.
+for first = 1, n, 1000 do
+  local last = math.min(first + 999, n)
+  if redis.call('EXISTS', unpack(keys, first, last)) > 0 then
+    for position = first, last do
+      if redis.call('EXISTS', keys[position]) == 1 then
+        return baton_fail('already_exists', "Task id '" .. ids[position] .. "' already exists")
+      end
+    end
+  end
+end
+
+-- Everything checked: from here on every key written is new.
 local members = {}
 local completed = 0
 for position = 1, n do
-  local id, k = ARGV[i], tonumber(ARGV[i + 1])
-  local hset = {'HSET', task_key(ctx, id)}
+  local id, from = ids[position], starts[position]
+  local hset = {'HSET', keys[position]}
   local status = 'pending'
-  for j = i + 2, i + 1 + 2 * k do
+  for j = from, from + 2 * counts[position] - 1, 2 do
     hset[#hset + 1] = ARGV[j]
-    if ARGV[j] == 'status' and (j - i) % 2 == 0 then status = ARGV[j + 1] end
+    hset[#hset + 1] = ARGV[j + 1]
+    if ARGV[j] == 'status' then status = ARGV[j + 1] end
   end
   redis.call(unpack(hset))
-  i = i + 2 + 2 * k
   members[#members + 1] = position
   members[#members + 1] = id
   if #members >= 1000 then

@@ -7,8 +7,13 @@
 -- {state, result JSON, cause} once it is completed, failed, cancelled or blocked.
 -- A link node answers its original's result (link_result); an archived tree's tasks are
 -- completed for good, so nothing is written to them.
+-- Refuses before writing: BATON conflict when the dependency's key exists and is not a hash.
+-- Its one write (HSET xdependents) follows the read of that hash.
 local key = string.sub(KEYS[1], 1, -5) .. 'task:' .. ARGV[1]
-local f = redis.call('HMGET', key, 'status', 'result', 'blocked_by', 'xdependents', 'link_result', 'origin_type')
+local f = redis.pcall('HMGET', key, 'status', 'result', 'blocked_by', 'xdependents', 'link_result', 'origin_type')
+if f['err'] then
+  return redis.error_reply("BATON conflict Task '" .. ARGV[1] .. "': its key is not a hash")
+end
 if not f[1] then return {} end
 if f[6] == 'archive' then return {f[1], (f[1] == 'completed' and f[2]) or 'null', ARGV[1]} end
 local line = (ARGV[4] == '1' and 'R' or 'O') .. ARGV[2] .. '\t' .. ARGV[3]
