@@ -2,8 +2,9 @@ import BatonStore
 import Logging
 import ServiceLifecycle
 
-/// Periodically hands back the tasks whose lease ran out (their agent died or hung) and moves
-/// retries whose backoff is over to their ready queues. Several schedulers may run it at once:
+/// Periodically hands back the tasks whose lease ran out (their agent died or hung), moves
+/// retries whose backoff is over to their ready queues, and finishes submissions whose process
+/// died between storing a tree and queueing its ready tasks. Several schedulers may run it at once:
 /// the transitions are idempotent.
 public struct LeaseReaper: Service {
     let store: BatonStore
@@ -41,5 +42,6 @@ public struct LeaseReaper: Service {
             try await store.apply(expired.map { Report(kind: .expired, treeID: $0.treeID, taskID: $0.taskID, attempt: 0) })
         }
         try await store.promoteDelayed(executors: executors)
+        try await store.repairInflightSubmissions(olderThanMillis: settings.inflightRepairMillis)
     }
 }

@@ -38,7 +38,7 @@ public struct SubmissionHandler: Sendable {
         let requestID = requestIDText.flatMap { $0.isEmpty || !Identifier.isValid($0) ? nil : $0 }
         var answer: JSONValue
         do {
-            let result = try await submit(fields)
+            let result = try await submit(fields, entryID: entryID)
             answer = ["ok": true, "tree_id": .string(result.treeID), "task_ids": .array(result.taskIDs.map(JSONValue.string))]
         } catch let error as BatonError {
             answer = ["ok": false, "error": error.jsonValue]
@@ -67,7 +67,7 @@ public struct SubmissionHandler: Sendable {
     }
 
     /// Checks an entry exactly as the gateway checks a request, then stores its tree.
-    private func submit(_ fields: [String: [UInt8]]) async throws -> SubmitResult {
+    private func submit(_ fields: [String: [UInt8]], entryID: String) async throws -> SubmitResult {
         if let unknown = fields.keys.sorted().first(where: { !Self.knownFields.contains($0) }) {
             throw BatonError.invalidArgument(
                 "Unknown field '\(unknown)'; allowed: \(Self.knownFields.sorted().joined(separator: ", "))", field: unknown)
@@ -96,7 +96,10 @@ public struct SubmissionHandler: Sendable {
             throw BatonError.invalidArgument(
                 "execute is \(executeField) in the entry but \(inBody) in tasks; give it once", field: "execute")
         }
+        // The entry id names the submission: a replay of this entry (after a crash) generates the
+        // same ids and finds its own reservation and stored tree, and completes instead of failing.
         return try await store.submit(
-            parsed.items, userID: userID, execute: executeField ?? parsed.execute ?? true, validator: rules.validator)
+            parsed.items, userID: userID, execute: executeField ?? parsed.execute ?? true, validator: rules.validator,
+            token: entryID)
     }
 }

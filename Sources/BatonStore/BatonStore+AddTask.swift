@@ -54,15 +54,17 @@ extension BatonStore {
             treeID: tree.id, rootIDs: [], tasks: [task], externalDependencies: validated.externalDependencies)
         let located: [String: String]
         do {
-            located = try await locateExternalDependencies(of: validated, userID: userID)
+            // The new task belongs to the tree's owner, so its dependencies must be theirs too.
+            located = try await locateExternalDependencies(of: validated, userID: tree.userID)
         } catch {
             throw Self.singleTaskError(error)
         }
         let inTree = task.dependencies.filter { located[$0.id] == tree.id }
         let otherTrees = located.filter { $0.value != tree.id }
 
+        let token = TaskID.generate()
         do {
-            try await reserve([task.id], for: tree.id, tasks: [task])
+            try await reserve([task.id], for: tree.id, token: token, tasks: [task])
         } catch {
             throw Self.singleTaskError(error)
         }
@@ -77,14 +79,14 @@ extension BatonStore {
         do {
             reply = try await run([treeCall(Scripts.addTask, tree.id, now: now, arguments)], operation: "add task")[0]
         } catch {
-            await releaseReservation([task.id], for: tree.id)
+            await releaseReservation([task.id], for: tree.id, token: token)
             throw error
         }
 
         var outputs = TreeOutputs(reply: reply, treeID: tree.id)
-        if let registration = register(executors: [task.executor]) {
-            try await redis.send(registration)
-        }
+        var bookkeeping = [RedisCommand("HDEL", keys.idReservations(bucket: Keys.bucket(of: task.id)), task.id)]
+        if let registration = register(executors: [task.executor]) { bookkeeping.append(registration) }
+        _ = try await redis.pipeline(bookkeeping)
         if !otherTrees.isEmpty {
             outputs.notifications += try await watchExternalDependencies(of: validated, in: otherTrees)
         }

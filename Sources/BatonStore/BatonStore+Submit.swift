@@ -16,22 +16,33 @@ extension BatonStore {
     /// - Parameters:
     ///   - userID: the owner (from the caller's identity, never from the body).
     ///   - execute: start running at once (`false` stores the tree for a later ``startTree(_:userID:)``).
+    ///   - token: names this submission. A submission replayed with the same token (a
+    ///     Redis-native entry read again after a crash) completes what the first attempt began
+    ///     instead of being refused as "id taken"; give it with ``TaskID/deterministic(seed:position:)``
+    ///     ids so that the replay names the same tasks. Default: a fresh random token.
     /// - Throws: ``BatonError`` — `validation_failed` naming the field, `already_exists` for a taken id.
     public func submit(
         _ items: [TaskSubmission],
         userID: String?,
         execute: Bool = true,
-        validator: TreeValidator = TreeValidator()
+        validator: TreeValidator = TreeValidator(),
+        token: String = TaskID.generate()
     ) async throws -> SubmitResult {
         let now = clock()
-        var tree = try validator.validate(items, now: Timestamp.date(millis: now))
+        var position = 0
+        var tree = try validator.validate(items, now: Timestamp.date(millis: now)) {
+            position += 1
+            return TaskID.deterministic(seed: token, position: position)
+        }
         for index in tree.tasks.indices { tree.tasks[index].userID = userID }
-        return try await store(tree, userID: userID, execute: execute, now: now)
+        return try await store(tree, userID: userID, execute: execute, now: now, token: token)
     }
 
-    /// Stores a validated tree (see ``submit(_:userID:execute:validator:)``).
-    public func store(_ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64) async throws -> SubmitResult {
-        try await store(tree, userID: userID, execute: execute, now: now, origin: OriginType.create.rawValue)
+    /// Stores a validated tree (see ``submit(_:userID:execute:validator:token:)``).
+    public func store(
+        _ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64, token: String = TaskID.generate()
+    ) async throws -> SubmitResult {
+        try await store(tree, userID: userID, execute: execute, now: now, origin: OriginType.create.rawValue, token: token)
     }
 
     /// A node of a link or mixed tree, stored `completed` without data of its own (see `BatonStore+Links`).
@@ -46,13 +57,27 @@ extension BatonStore {
     /// `origin_type`; `links` are the tasks to store as completed link nodes, by id). Tasks whose
     /// dependencies are all links are ready at once, their inputs merged here with the links'
     /// results (SPEC "Result merge").
+    ///
+    /// Every step after the tree script is recoverable: the tree is marked in flight
+    /// (``Keys/inflightSubmissions``) before its ids are reserved and unmarked once its ready tasks
+    /// are queued, so a crash in between leaves a mark from which the scheduler's sweep
+    /// (``repairInflightSubmissions(olderThanMillis:limit:)``) queues them; a replay with the same
+    /// `token` finds its own reservation and its own stored tree and finishes the same steps.
     func store(
         _ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64, origin: String,
-        links: [String: StoredLink] = [:]
+        links: [String: StoredLink] = [:], token: String = TaskID.generate()
     ) async throws -> SubmitResult {
         let externalTrees = try await locateExternalDependencies(of: tree, userID: userID)
         let ids = tree.tasks.map(\.id)
-        try await reserve(ids, for: tree.treeID, tasks: tree.tasks)
+        async let marked = redis.send("ZADD", keys.inflightSubmissions, String(now), tree.treeID)
+        do {
+            try await reserve(ids, for: tree.treeID, token: token, tasks: tree.tasks)
+            _ = try await marked
+        } catch {
+            _ = try? await marked
+            _ = try? await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
+            throw error
+        }
 
         var dependents: [String: [String]] = [:]
         let inTree = Set(ids)
@@ -83,12 +108,25 @@ extension BatonStore {
                 outputs.ready.append(.init(treeID: tree.treeID, taskID: task.id, executor: task.executor, priority: task.priority))
             }
         }
+        arguments.append(token)
+        let replayed: Bool
         do {
-            _ = try await run([treeCall(Scripts.submitTree, tree.treeID, now: now, arguments)],
-                              operation: "submit", timeout: .seconds(300))
+            let reply = try await run([treeCall(Scripts.submitTree, tree.treeID, now: now, arguments)],
+                                      operation: "submit", timeout: .seconds(300))
+            replayed = reply.first?.string == "REPLAY"
         } catch {
-            await releaseReservation(ids, for: tree.treeID)
+            await releaseReservation(ids, for: tree.treeID, token: token)
+            _ = try? await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
             throw error
+        }
+        if replayed {
+            // Stored by an earlier attempt of this submission, which may have died before queueing:
+            // queue again whatever is ready now (a started tree only; duplicates collapse).
+            outputs = TreeOutputs()
+            if execute {
+                let reply = try await run([treeCall(Scripts.startTree, tree.treeID, now: now, [])], operation: "submit")[0]
+                outputs = TreeOutputs(reply: reply, treeID: tree.treeID)
+            }
         }
 
         var indexes = [
@@ -96,11 +134,16 @@ extension BatonStore {
             RedisCommand("ZADD", keys.allTrees, String(now), tree.treeID),
         ]
         if let registration = register(executors: tree.tasks.map(\.executor)) { indexes.append(registration) }
+        // The reservation's tokens have served: the stored tree now answers for its ids.
+        for (bucket, members) in Dictionary(grouping: ids, by: Keys.bucket(of:)) {
+            indexes.append(RedisCommand(["HDEL", keys.idReservations(bucket: bucket)] + members))
+        }
         if !externalTrees.isEmpty {
             outputs.notifications += try await watchExternalDependencies(of: tree, in: externalTrees)
         }
         // The index writes ride along with the first dispatch round: one round trip less per submit.
         try await dispatch(outputs, now: now, alsoSending: indexes)
+        try await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
         return SubmitResult(treeID: tree.treeID, taskIDs: ids)
     }
 
@@ -152,17 +195,21 @@ extension BatonStore {
         return (0, 0)
     }
 
-    /// Claims every id in the id index, all or none.
-    func reserve(_ ids: [String], for treeID: String, tasks: [TaskRecord]) async throws {
+    /// Claims every id in the id index, all or none (ids this `token` reserved before count as claimed).
+    func reserve(_ ids: [String], for treeID: String, token: String, tasks: [TaskRecord]) async throws {
         let buckets = Array(Dictionary(grouping: ids, by: Keys.bucket(of:)))
         let calls = buckets.map { bucket, members in
-            RedisScriptCall(Scripts.reserveIDs, keys: [keys.idIndex(bucket: bucket)], arguments: [treeID] + members)
+            RedisScriptCall(Scripts.reserveIDs, keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)],
+                            arguments: [treeID, token] + members)
         }
         let replies = try await redis.evalPipeline(calls)
         // Only the buckets that answered '' were reserved by this call: give back exactly those.
         let reserved = zip(buckets, replies).filter { $0.1.string == "" }.flatMap { $0.0.value }
         if reserved.count == ids.count { return }
-        await releaseReservation(reserved, for: treeID)
+        // Taken — unless by this very submission, whose tree is stored already (its reservation
+        // tokens were cleared then): a replay, which submitTree answers REPLAY.
+        if !token.isEmpty, try await redis.send("HGET", keys.tree(treeID), "token").string == token { return }
+        await releaseReservation(reserved, for: treeID, token: token)
         if let id = replies.lazy.compactMap({ $0.string }).first(where: { !$0.isEmpty }) {
             let index = tasks.firstIndex { $0.id == id } ?? 0
             throw BatonError.alreadyExists("Task id '\(id)' already exists", field: "tasks[\(index)].id")
@@ -173,10 +220,11 @@ extension BatonStore {
 
     /// Gives back reserved ids after a refused submission (best effort: a failure leaves ids that
     /// point at a tree that does not exist, which reads treat as missing).
-    func releaseReservation(_ ids: [String], for treeID: String) async {
+    func releaseReservation(_ ids: [String], for treeID: String, token: String) async {
         let buckets = Dictionary(grouping: ids, by: Keys.bucket(of:))
         let calls = buckets.map { bucket, members in
-            RedisScriptCall(Scripts.releaseIDs, keys: [keys.idIndex(bucket: bucket)], arguments: [treeID] + members)
+            RedisScriptCall(Scripts.releaseIDs, keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)],
+                            arguments: [treeID, token] + members)
         }
         _ = try? await redis.evalPipeline(calls)
     }
@@ -207,4 +255,40 @@ extension BatonStore {
         }
         return notifications
     }
+
+    // MARK: Recovery
+
+    /// Finishes submissions that stopped between storing their tree and queueing its ready tasks
+    /// (the process died): every tree marked in flight for longer than `olderThanMillis` is
+    /// repaired like ``startTree(_:userID:)`` when it was started, then unmarked. A mark whose tree
+    /// is not stored is left for ``abandonedSubmissionMillis`` (a huge submission may still be
+    /// writing it), then dropped. Any number of schedulers may run it at once: the repair is idempotent.
+    /// - Returns: how many marks were handled.
+    @discardableResult
+    public func repairInflightSubmissions(olderThanMillis: Int64, limit: Int = 100) async throws -> Int {
+        let now = clock()
+        let reply = try await redis.send(RedisCommand(
+            "ZRANGEBYSCORE", keys.inflightSubmissions, "-inf", String(now - olderThanMillis),
+            "WITHSCORES", "LIMIT", "0", String(limit)))
+        let flat = reply.array ?? []
+        var handled = 0
+        for index in stride(from: 0, to: flat.count - 1, by: 2) {
+            guard let treeID = flat[index].string, let since = flat[index + 1].string.flatMap({ Double($0) }) else { continue }
+            switch try await redis.send("HGET", keys.tree(treeID), "started").string {
+            case "1":
+                let reply = try await run([treeCall(Scripts.startTree, treeID, now: now, [])], operation: "repair")[0]
+                try await dispatch(TreeOutputs(reply: reply, treeID: treeID), now: now)
+            case "0":
+                break  // stored without executing: nothing to queue
+            default:
+                if Double(now) - since < Double(Self.abandonedSubmissionMillis) { continue }
+            }
+            try await redis.send("ZREM", keys.inflightSubmissions, treeID)
+            handled += 1
+        }
+        return handled
+    }
+
+    /// How long a submission may be in flight without its tree stored before its mark is dropped.
+    static let abandonedSubmissionMillis: Int64 = 600_000
 }

@@ -90,6 +90,15 @@ public struct Keys: Sendable, Hashable {
     /// Hash bucket `n` of the task-id index.
     public func idIndex(bucket: Int) -> String { "\(namespace):{idx:\(bucket)}:ids" }
 
+    /// Hash bucket `n` of the id reservations: task id → token of the submission that reserved it,
+    /// from the reservation until its tree is stored (a replay of that submission finds its own ids).
+    public func idReservations(bucket: Int) -> String { "\(namespace):{idx:\(bucket)}:reserving" }
+
+    /// Sorted set: trees whose submission is between reserving its ids and queueing its ready
+    /// tasks, scored by the time it began. A mark older than a few seconds is a submission whose
+    /// process died; the scheduler's sweep finishes it.
+    public var inflightSubmissions: String { "\(namespace):submissions:inflight" }
+
     /// Sorted set: a user's trees by creation time (epoch ms).
     public func userTrees(_ userID: String) -> String { "\(namespace):{u:\(userID)}:trees" }
 

@@ -124,7 +124,7 @@ import Testing
         let bucket = store.keys.idIndex(for: "a")
         try await Plant.zset.put(store, bucket)
         try await expectRefused(store, .conflict, naming: "index") {
-            try await call(store, Scripts.releaseIDs, keys: [bucket], ["a", "a"])
+            try await call(store, Scripts.releaseIDs, keys: [bucket, store.keys.idReservations(bucket: Keys.bucket(of: "a"))], ["a", "", "a"])
         }
     }
 

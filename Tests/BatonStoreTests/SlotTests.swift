@@ -84,7 +84,8 @@ import Testing
             calls.append(Call(name: "requestCancel(\(executor))", keys: [keys.leases(executor), keys.cancels(executor)]))
         }
         for bucket in 0..<Keys.indexBuckets {
-            calls.append(Call(name: "reserveIDs/releaseIDs(\(bucket))", keys: [keys.idIndex(bucket: bucket)]))
+            calls.append(Call(name: "reserveIDs/releaseIDs(\(bucket))",
+                              keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)]))
         }
         // Multi-key commands outside scripts.
         calls.append(Call(name: "XREADGROUP reports submit", keys: [keys.reports, keys.submissions]))

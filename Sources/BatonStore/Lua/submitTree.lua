@@ -5,7 +5,8 @@
 -- ARGV[5] user id ('' for none)      ARGV[6] '1' to start executing now, '0' to only store
 -- ARGV[7] root id                    ARGV[8] origin type (create, copy, link, mixed)
 -- ARGV[9] number of tasks n, then for each task: id, field count k, k field/value pairs
---         (the complete task hash, written by the Swift store; ready tasks already carry queued=1)
+--         (the complete task hash, written by the Swift store; ready tasks already carry queued=1),
+--         then the submission token ('' for none), kept in the tree record as `token`
 --
 -- Tasks are pending, except the link nodes of a link or mixed tree (BatonStore+Copy.swift), which
 -- are stored `completed` with progress 1: the counters count them so, and a tree made only of
@@ -19,10 +20,15 @@
 --                         the wrong type (see include.lua's tree_context)
 --   BATON invalid_argument  the task list in ARGV is malformed
 -- The existence check is one EXISTS per 1,000 task keys (the keys are built once and reused).
--- Returns 'OK'.
+-- Returns 'OK', or 'REPLAY' (and writes nothing) when the tree was already stored by the same
+-- submission token: a replay after a crash, which the caller completes (indexes, queues).
 -- Emits task_created for every task (with its status), tree_finished for an all-completed tree.
 local ctx = tree_context()
+local token = ''
 if redis.call('EXISTS', ctx.tree_key) == 1 then
+  -- The token is the last argument, after the task list.
+  token = ARGV[#ARGV]
+  if token ~= '' and ctx.exists and redis.call('HGET', ctx.tree_key, 'token') == token then return 'REPLAY' end
   return baton_fail('already_exists', 'Task tree ' .. ctx.tree .. ' already exists')
 end
 for _, leftover in ipairs({{ctx.tasks_key, 'task list'}, {ctx.events_key, 'event stream'}}) do
@@ -43,6 +49,10 @@ for position = 1, n do
   end
   ids[position], keys[position], starts[position], counts[position] = id, task_key(ctx, id), i + 2, k
   i = i + 2 + 2 * k
+end
+token = ARGV[i]
+if token == nil or i ~= #ARGV then
+  return baton_fail('invalid_argument', 'The submission token must follow the task list')
 end
 
 -- No task key may exist yet, whatever its type.
@@ -83,7 +93,7 @@ if #members > 0 then redis.call('ZADD', ctx.tasks_key, unpack(members)) end
 
 redis.call('HSET', ctx.tree_key,
   'id', ctx.tree, 'user_id', ARGV[5], 'root_id', ARGV[7], 'status', 'pending',
-  'started', ARGV[6], 'origin_type', ARGV[8], 'archived', '0',
+  'started', ARGV[6], 'origin_type', ARGV[8], 'archived', '0', 'token', token,
   'created_at', ctx.now, 'updated_at', ctx.now,
   'n_total', n, 'n_pending', n - completed, 'n_in_progress', 0, 'n_completed', completed,
   'n_failed', 0, 'n_cancelled', 0, 'n_blocked', 0, 'progress_sum', completed)
