@@ -32,7 +32,7 @@ public struct Agent: Service {
 
         await withDiscardingTaskGroup { group in
             group.addTask { await reporter.run() }
-            group.addTask { await self.heartbeat(running) }
+            group.addTask { await self.heartbeat(running, reporter: reporter) }
             group.addTask { await self.listenForCancels(running) }
             await withGracefulShutdownHandler {
                 await self.claimLoop(running: running, reporter: reporter, waiter: waiter, group: &group)
@@ -103,7 +103,7 @@ public struct Agent: Service {
 
     // MARK: Leases
 
-    private func heartbeat(_ running: RunningTasks) async {
+    private func heartbeat(_ running: RunningTasks, reporter: Reporter) async {
         while !Task.isCancelled {
             do {
                 try await Task.sleep(for: .milliseconds(settings.heartbeatMillis))
@@ -116,6 +116,11 @@ public struct Agent: Service {
                     for member in outcome.lost {
                         guard let control = await running.control(member) else { continue }
                         logger.warning("lease lost; abandoning the attempt", metadata: ["baton.task_id": "\(control.task.taskID)"])
+                        // Hand the attempt back: if nobody requeued the task (its lease was dropped
+                        // by a late expiry), this puts it back in its queue instead of leaving it
+                        // in progress with no lease; if it was requeued, the report is stale.
+                        let task = control.task
+                        reporter.send(Report(kind: .handback, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt))
                         control.abandon()
                     }
                     // Cancel requests whose pub/sub signal was lost (or not yet delivered).

@@ -36,10 +36,10 @@ public struct LeaseReaper: Service {
     public func sweep() async throws {
         let executors = try await store.executorTypes()
         for executor in executors {
-            let expired = try await store.expiredLeases(executor: executor)
+            let expired = try await store.reapExpiredLeases(executor: executor, holdMillis: settings.reapHoldMillis)
             if expired.isEmpty { continue }
             logger.info("leases expired", metadata: ["baton.executor": "\(executor)", "baton.count": "\(expired.count)"])
-            try await store.apply(expired.map { Report(kind: .expired, treeID: $0.treeID, taskID: $0.taskID, attempt: 0) })
+            try await store.apply(expired)
         }
         try await store.promoteDelayed(executors: executors)
         try await store.repairInflightSubmissions(olderThanMillis: settings.inflightRepairMillis)

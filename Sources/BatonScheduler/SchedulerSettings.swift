@@ -16,6 +16,9 @@ public struct SchedulerSettings: Sendable, Hashable {
     public var livenessTTLMillis = 3_000
     /// How often the liveness key is refreshed.
     public var livenessRefreshMillis = 1_000
+    /// How long a reaper holds a lease it took before another reaper may take it again (it dies
+    /// meanwhile: the expiry is applied by the next one).
+    public var reapHoldMillis = 30_000
     /// How long a submission may be between storing its tree and queueing its ready tasks before
     /// the sweep takes it for one whose process died and queues them.
     public var inflightRepairMillis: Int64 = 10_000

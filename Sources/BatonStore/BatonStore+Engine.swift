@@ -258,11 +258,23 @@ extension BatonStore {
         (try await redis.send("SMEMBERS", keys.executors).array ?? []).compactMap(\.string).sorted()
     }
 
-    /// Leases of an executor type that ran out before `now`.
-    public func expiredLeases(executor: String, limit: Int = 500) async throws -> [(treeID: String, taskID: String)] {
-        let reply = try await redis.send(RedisCommand(
-            "ZRANGEBYSCORE", keys.leases(executor), "-inf", String(clock()), "LIMIT", "0", String(limit)))
-        return (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }.map { ($0.tree, $0.task) }
+    /// Takes the leases of an executor type that ran out (each held `holdMillis` longer, so no
+    /// other reaper takes it too) and answers an `expired` report for each that names the attempt
+    /// the lease belonged to — the task's attempt as it stands now. Applied, such a report counts
+    /// only while the task is still at that attempt: a late one (its task was requeued and claimed
+    /// again meanwhile) changes nothing.
+    public func reapExpiredLeases(executor: String, limit: Int = 500, holdMillis: Int) async throws -> [Report] {
+        let reply = try await run(
+            [RedisScriptCall(Scripts.reapLeases, keys: [keys.leases(executor)],
+                             arguments: [String(clock()), String(limit), String(holdMillis)])],
+            operation: "reap")[0]
+        let taken = (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }
+        if taken.isEmpty { return [] }
+        let attempts = try await redis.pipeline(taken.map { RedisCommand("HGET", keys.task($0.tree, $0.task), "attempt") })
+        return zip(taken, attempts).map { member, attempt in
+            // A task never started has no `attempt` field: attempt 0.
+            Report(kind: .expired, treeID: member.tree, taskID: member.task, attempt: attempt.string.flatMap { Int($0) } ?? 0)
+        }
     }
 
     /// Moves due retries of the given executor types to their ready queues.

@@ -22,6 +22,7 @@ public enum Scripts {
     public static let claimQueue = plain("claimQueue")
     public static let promoteDelayed = plain("promoteDelayed")
     public static let requestCancel = plain("requestCancel")
+    public static let reapLeases = plain("reapLeases")
 
     /// Scripts over one bucket of the task-id index (`{idx:<n>}`).
     public static let reserveIDs = plain("reserveIDs")

@@ -99,9 +99,9 @@ import Testing
         started = try await store.start(try await store.claim(executor: "z", count: 1, leaseMillis: 1000), executor: "z")
         #expect(started.first?.attempt == 2)
         clock.advance(milliseconds: 2_000)
-        let expired = try await store.expiredLeases(executor: "z")
+        let expired = try await store.reapExpiredLeases(executor: "z", holdMillis: 30_000)
         #expect(expired.map(\.taskID) == ["r"])
-        try await store.apply(expired.map { Report(kind: .expired, treeID: $0.treeID, taskID: $0.taskID, attempt: 0) })
+        try await store.apply(expired)
         // back in the queue, not failed: lease losses are not failed attempts
         let again = try await store.start(try await store.claim(executor: "z", count: 1, leaseMillis: 1000), executor: "z")
         #expect(again.first?.attempt == 3)

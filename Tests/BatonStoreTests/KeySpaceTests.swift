@@ -174,9 +174,9 @@ import Testing
         #expect(try await members(store, keys.delayed("x")).isEmpty)
         // a lost lease does not send it back to the queue
         clock.advance(milliseconds: 2_000)
-        let expired = try await store.expiredLeases(executor: "x")
+        let expired = try await store.reapExpiredLeases(executor: "x", holdMillis: 30_000)
         #expect(expired.map(\.taskID) == ["lost"])
-        try await store.apply(expired.map { Report(kind: .expired, treeID: $0.treeID, taskID: $0.taskID, attempt: 0) })
+        try await store.apply(expired)
         #expect(try await store.task("lost", userID: "u").status == .cancelled)
         #expect(try await members(store, keys.ready("x")).isEmpty)
         // a replayed report changes nothing

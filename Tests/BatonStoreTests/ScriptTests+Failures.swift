@@ -152,9 +152,9 @@ extension ScriptTests {
         let started = try await claimAndStart(store, executor: "x", leaseMillis: 1_000)
         #expect(try await zset(store, keys.leases("x")).map { "\($0.member) \($0.score)" } == ["r\tr \(clock.now + 1_000)"])
         clock.advance(milliseconds: Self.step)
-        let expired = try await store.expiredLeases(executor: "x")
+        let expired = try await store.reapExpiredLeases(executor: "x", holdMillis: 30_000)
         #expect(expired.map(\.taskID) == ["r"])
-        let outputs = try await store.apply(expired.map { Report(kind: .expired, treeID: $0.treeID, taskID: $0.taskID, attempt: 0) })
+        let outputs = try await store.apply(expired)
         #expect(outputs.ready.map(\.taskID) == ["r"])
         let task = try await taskHash(store, "r", "r")
         #expect(task["status"] == "pending" && task["queued"] == "1" && task["lease_losses"] == "1" && task["attempt"] == "1")
@@ -183,8 +183,8 @@ extension ScriptTests {
         // claimed, never started
         #expect(try await store.claim(executor: "x", count: 1, leaseMillis: 1_000).map(\.taskID) == ["r"])
         clock.advance(milliseconds: 2_000)
-        let expired = try await store.expiredLeases(executor: "x")
-        try await store.apply(expired.map { Report(kind: .expired, treeID: $0.treeID, taskID: $0.taskID, attempt: 0) })
+        let expired = try await store.reapExpiredLeases(executor: "x", holdMillis: 30_000)
+        try await store.apply(expired)
 
         #expect(try await members(store, keys.leases("x")).isEmpty)
         let queued = try await members(store, keys.ready("x")) + members(store, keys.delayed("x")).map { String($0.dropFirst(2)) }

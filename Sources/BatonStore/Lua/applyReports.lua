@@ -8,8 +8,11 @@
 --   completed  data = result JSON
 --   failed     data = error message, extra = partial result JSON or ''
 --   progress   data = progress 0..1
---   expired    the lease ran out (the reaper; attempt is ignored): back to the queue, counted
---              as a lease loss; after max_lease_losses the task fails with 'lease expired'
+--   expired    the lease ran out (the reaper; attempt = the task's attempt when the lease was
+--              taken, '0' before any start): back to the queue, counted as a lease loss; after
+--              max_lease_losses the task fails with 'lease expired'. Late (the task is at another
+--              attempt now) it is ignored. reapLeases.lua gives each expiry to one reaper, so any
+--              number of reapers may run.
 --   handback   a shutting-down agent returns a task it could not finish: back to the queue
 --   cancelled  the attempt stopped after a cancel request; extra = partial result JSON or ''
 -- Cancellation (cancelTasks.lua set cancel_requested_at / cancel_message on the running task):
@@ -176,7 +179,13 @@ for i = 5, #ARGV, 5 do
     if running then requeue(ctx, key, id, executor, old_progress, 'handed back by a stopping agent') end
 
   elseif kind == 'expired' then
-    if status == 'in_progress' and f[14] then
+    -- The reaper names the attempt the lease belonged to (the task's attempt when it took the
+    -- lease; '0' before any start). A task that has moved on since — started again, or requeued
+    -- and claimed again — is not this lease's: the report is late and changes nothing.
+    local same = (current or '0') == attempt
+    if not same and (status == 'in_progress' or (status == 'pending' and f[10] == '1')) then
+      -- late: ignored (the lease now belongs to the newer claim, which keeps it)
+    elseif status == 'in_progress' and f[14] then
       cancel_final(ctx, key, id, executor, f[15] or 'Cancellation requested', '', old_progress)
     elseif status == 'in_progress' then
       local losses = (tonumber(f[8]) or 0) + 1
