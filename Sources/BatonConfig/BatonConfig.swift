@@ -11,6 +11,9 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     public var redisURL: String
     /// Prefix of every Redis key Baton writes. YAML key `namespace`.
     public var namespace: String
+    /// Start even when Redis may evict keys (`maxmemory-policy` other than `noeviction`), which
+    /// deletes task data silently. YAML key `redis_allow_eviction`.
+    public var redisAllowEviction = false
     /// Agent tunables (YAML section `agent`).
     public var agent: AgentConfig
     /// Scheduler tunables (YAML section `scheduler`).
@@ -35,6 +38,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case redisURL = "redis_url"
+        case redisAllowEviction = "redis_allow_eviction"
         case namespace, agent, scheduler, gateway
     }
 
@@ -45,6 +49,8 @@ public struct BatonConfig: Sendable, Codable, Equatable {
         let defaults = BatonConfig()
         redisURL = try container.decodeIfPresent(String.self, forKey: .redisURL) ?? defaults.redisURL
         namespace = try container.decodeIfPresent(String.self, forKey: .namespace) ?? defaults.namespace
+        redisAllowEviction =
+            try container.decodeIfPresent(Bool.self, forKey: .redisAllowEviction) ?? defaults.redisAllowEviction
         agent = try container.decodeIfPresent(AgentConfig.self, forKey: .agent) ?? defaults.agent
         scheduler = try container.decodeIfPresent(SchedulerConfig.self, forKey: .scheduler) ?? defaults.scheduler
         gateway = try container.decodeIfPresent(GatewayConfig.self, forKey: .gateway) ?? defaults.gateway

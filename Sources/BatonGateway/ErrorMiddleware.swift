@@ -26,12 +26,15 @@ struct ErrorMiddleware: RouterMiddleware {
             }
             var headers: HTTPFields = [:]
             if error.code == .unauthorized { headers[.wwwAuthenticate] = "Bearer" }
+            if error.code == .unavailable { headers[.retryAfter] = "1" }
             return JSONResponse.error(error, headers: headers)
         case is NIOTooManyBytesError:
             return JSONResponse.error(.payloadTooLarge("Request body is too large"))
         case let error as RedisError:
             logger.warning("redis unavailable", metadata: ["baton.error": "\(error)"])
-            return JSONResponse.error(.unavailable("Redis is unavailable; retry later"))
+            var message = "Redis is unavailable; retry later"
+            if case .server(let reply) = error, reply.hasPrefix("OOM") { message = "Redis is out of memory (maxmemory reached); retry later" }
+            return JSONResponse.error(.unavailable(message), headers: [.retryAfter: "1"])
         case let error as HTTPError:
             return httpError(error, request: request)
         case let error as any HTTPResponseError:

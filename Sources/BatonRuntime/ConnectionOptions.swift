@@ -38,9 +38,19 @@ public enum Runtime {
     }
 
     /// A store on the configured Redis and namespace.
-    public static func makeStore(_ config: BatonConfig, clientName: String, poolSize: Int = 2) throws -> BatonStore {
+    ///
+    /// - Parameter failFast: how long a command may wait for an unreachable Redis before it fails
+    ///   (connect and reconnect attempts), for callers that answer people — the gateway and the
+    ///   CLI; `nil` keeps the client's patient defaults for the services that retry on their own.
+    public static func makeStore(
+        _ config: BatonConfig, clientName: String, poolSize: Int = 2, failFast: Duration? = nil
+    ) throws -> BatonStore {
         var redis = try RedisConfiguration(url: config.redisURL)
         redis.clientName = clientName
+        if let failFast {
+            redis.connectTimeout = min(redis.connectTimeout, failFast)
+            redis.reconnectTimeout = failFast
+        }
         return BatonStore(
             redis: RedisClient(configuration: redis, poolSize: poolSize),
             keys: Keys(namespace: config.namespace),

@@ -28,9 +28,16 @@ public struct BusConsumer: Service {
     }
 
     public func run() async throws {
+        let connection = store.redis.makeBlockingConnection(name: "baton-scheduler-bus")
+        defer { connection.close() }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await keepAlive() }
-            await consume()
+            // On SIGTERM the blocking read is aborted at once (also while it waits to reconnect).
+            await withGracefulShutdownHandler {
+                await consume(on: connection)
+            } onGracefulShutdown: {
+                connection.close()
+            }
             group.cancelAll()
         }
     }
@@ -47,9 +54,7 @@ public struct BusConsumer: Service {
         }
     }
 
-    func consume() async {
-        let connection = store.redis.makeBlockingConnection(name: "baton-scheduler-bus")
-        defer { connection.close() }
+    func consume(on connection: RedisConnection) async {
         var readPending = true
         var backoff = RetryBackoff()
         var lastReclaim = ContinuousClock.now

@@ -53,8 +53,18 @@ public final class BatonStore: Sendable {
     static func scriptError(_ reply: RedisReply, operation: String) -> BatonError? {
         guard let message = reply.errorMessage else { return nil }
         if let error = BatonError(scriptError: message) { return error.during(operation) }
+        // Redis refusing for its own state (full, busy, loading, a replica): nothing was written
+        // (a script is refused for lack of memory before its first write) — retry later.
+        let word = message.prefix { $0 != " " }
+        if Self.unavailableReplies.contains(String(word)) {
+            let reason = word == "OOM" ? "Redis is out of memory (maxmemory reached)" : "Redis is not accepting writes now"
+            return BatonError.unavailable("\(reason): \(message)").during(operation)
+        }
         return BatonError.internal("\(operation): \(message)")
     }
+
+    /// Error replies that mean "Redis cannot do it now", not "Baton has a bug".
+    static let unavailableReplies: Set<String> = ["OOM", "BUSY", "LOADING", "MASTERDOWN", "READONLY", "NOREPLICAS", "CLUSTERDOWN", "TRYAGAIN"]
 
     /// Runs script calls in one round trip and throws the first script error.
     func run(_ calls: [RedisScriptCall], operation: String, timeout: Duration? = nil) async throws -> [RedisReply] {

@@ -40,7 +40,10 @@ struct AgentCommand: AsyncParsableCommand {
         let command = try CommandPolicy(
             allowlist: types.contains("command_executor") ? agent.commandAllowlist : [],
             environmentAllow: agent.commandEnvAllow, workingDirectory: agent.commandCwd)
-        let store = try Runtime.makeStore(config, clientName: "baton-agent")
+        // Commands give up on an unreachable Redis after 2 s (the loops retry): a SIGTERM is never
+        // kept waiting behind a 10 s reconnect.
+        let store = try Runtime.makeStore(config, clientName: "baton-agent", failFast: .seconds(2))
+        try await RedisSettingsCheck.run(store, config: config, logger: logger)
         let rest = RestExecutor(
             policy: try await RestPolicy.make(allow: agent.restAllow, protectingRedis: store.redis.configuration),
             defaultTimeout: agent.restTimeoutSeconds, maxResponseBytes: agent.restMaxResponseBytes)

@@ -49,7 +49,9 @@ struct GatewayCommand: AsyncParsableCommand {
         settings.keepAlive = .milliseconds(Int64((keepAlive * 1000).rounded()))
         settings.tickInterval = min(settings.tickInterval, settings.keepAlive)
         let logger = Logger(label: "baton.gateway")
-        let store = try Runtime.makeStore(config, clientName: "baton-gateway", poolSize: 4)
+        // An HTTP caller gets 503 within a second when Redis is unreachable, not after 10 s of retries.
+        let store = try Runtime.makeStore(config, clientName: "baton-gateway", poolSize: 4, failFast: .milliseconds(800))
+        try await RedisSettingsCheck.run(store, config: config, logger: logger)
         let app = Gateway.makeApplication(store: store, settings: settings, logger: logger)
         let group = ServiceGroup(
             configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -18,7 +18,10 @@ struct SchedulerCommand: AsyncParsableCommand {
         Runtime.bootstrapLogging()
         let config = try connection.loadConfig()
         let logger = Logger(label: "baton.scheduler")
-        let store = try Runtime.makeStore(config, clientName: "baton-scheduler")
+        // Commands give up on an unreachable Redis after 2 s (the loops retry): a SIGTERM is never
+        // kept waiting behind a 10 s reconnect.
+        let store = try Runtime.makeStore(config, clientName: "baton-scheduler", failFast: .seconds(2))
+        try await RedisSettingsCheck.run(store, config: config, logger: logger)
         var settings = SchedulerSettings(
             batchSize: config.scheduler.batchSize,
             blockMillis: config.scheduler.blockMillis,

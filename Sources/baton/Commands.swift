@@ -5,6 +5,11 @@ import BatonStore
 import Foundation
 import RedisClient
 
+/// Redis did not answer the CLI (ArgumentParser prints it as `Error: cannot reach Redis at …`).
+struct UnreachableRedis: Error, CustomStringConvertible {
+    let description: String
+}
+
 /// Options of the client commands: where Redis is and whom to act as.
 struct ClientOptions: ParsableArguments {
     @OptionGroup var connection: ConnectionOptions
@@ -14,8 +19,17 @@ struct ClientOptions: ParsableArguments {
 
     var userID: String { user ?? ProcessInfo.processInfo.environment["BATON_USER"] ?? "dev" }
 
-    func store() throws -> BatonStore {
-        try Runtime.makeStore(try connection.loadConfig(), clientName: "baton-cli")
+    /// A store whose Redis answered: a person waiting at a terminal learns within ~2 s that
+    /// Redis is unreachable, with its URL, instead of after the services' 10 s of retries.
+    func store() async throws -> BatonStore {
+        let config = try connection.loadConfig()
+        let store = try Runtime.makeStore(config, clientName: "baton-cli", failFast: .milliseconds(1500))
+        do {
+            _ = try await store.redis.send(RedisCommand("PING"), timeout: .milliseconds(1500))
+        } catch {
+            throw UnreachableRedis(description: "cannot reach Redis at \(config.redisURL): \(error)")
+        }
+        return store
     }
 }
 
@@ -34,7 +48,7 @@ struct Submit: AsyncParsableCommand {
     var noExecute = false
 
     func run() async throws {
-        let store = try options.store()
+        let store = try await options.store()
         let items = try TreeFile.load(file)
         let result = try await store.submit(items, userID: options.userID, execute: !noExecute)
         guard wait else {

@@ -22,7 +22,7 @@ struct Cancel: AsyncParsableCommand {
     var message: String?
 
     func run() async throws {
-        let store = try options.store()
+        let store = try await options.store()
         if tree {
             let outcomes = try await store.cancelTree(id, userID: options.userID, message: message)
             print(JSONValue.array(outcomes.map(\.jsonValue)).jsonString())
@@ -89,7 +89,7 @@ struct Copy: AsyncParsableCommand {
     var execute = false
 
     func run() async throws {
-        let store = try options.store()
+        let store = try await options.store()
         let result = try await store.copyTree(
             treeID, userID: options.userID, ownerID: options.userID, taskID: task, recursive: !single,
             overrides: try parseOverrides(overrides))
@@ -151,7 +151,7 @@ struct Mixed: AsyncParsableCommand {
     var execute = false
 
     func run() async throws {
-        let store = try options.store()
+        let store = try await options.store()
         let result = try await store.mixedTree(
             treeID, userID: options.userID, ownerID: options.userID, taskID: task, linkTaskIDs: links,
             overrides: try parseOverrides(overrides))

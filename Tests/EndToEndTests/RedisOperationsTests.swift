@@ -1,0 +1,112 @@
+import BatonCore
+import BatonRuntime
+import Foundation
+import RedisClient
+import Testing
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// Issue 9, "Redis as an operator runs it": services refuse a Redis that may evict task data,
+/// and people learn fast that Redis is unreachable — the gateway answers 503 with Retry-After
+/// within a second, the CLI fails within 2 s naming the URL.
+@Suite("Redis operations")
+struct RedisOperationsTests {
+    /// A private redis-server (the shared test Redis must keep its settings), and a namespace.
+    static func privateRedis() async throws -> LocalRedis { try await LocalRedis() }
+
+    func launch(_ d: Deployment, _ executable: String, _ arguments: [String] = [], environment: [String: String]) throws -> ChildProcess {
+        let name = "\(executable)-\(UUID().uuidString.prefix(6))"
+        return try ChildProcess(
+            name: name, executable: "\(d.binaryDirectory)/\(executable)", arguments: arguments,
+            environment: environment, logPath: "\(d.logDirectory)/\(name).log")
+    }
+
+    func log(_ child: ChildProcess) -> String { (try? String(contentsOfFile: child.logPath, encoding: .utf8)) ?? "" }
+
+    @Test func servicesRefuseARedisThatMayEvictTaskData() async throws {
+        let redis = try await Self.privateRedis()
+        defer { Task { await redis.stop() } }
+        try await withDeployment(schedulers: 0, agents: []) { d in
+            let client = try RedisClient(url: redis.url)
+            defer { client.close() }
+            try await client.send("CONFIG", "SET", "maxmemory-policy", "allkeys-lru")
+            let environment = ["BATON_REDIS_URL": redis.url, "BATON_NAMESPACE": d.namespace]
+            for executable in ["baton-scheduler", "baton-agent"] {
+                let arguments = executable == "baton-agent" ? ["--executor", "echo_executor"] : []
+                let refused = try launch(d, executable, arguments, environment: environment)
+                try await d.waitUntil("\(executable) exits", timeout: .seconds(15)) { !refused.isRunning }
+                #expect(log(refused).contains("maxmemory-policy allkeys-lru"), "\(log(refused))")
+            }
+            // Told to accept the risk, it starts (and says so).
+            let allowed = try launch(d, "baton-scheduler", environment: environment.merging(["BATON_REDIS_ALLOW_EVICTION": "true"]) { $1 })
+            try await d.waitUntil("the scheduler logs its persistence", timeout: .seconds(15)) {
+                log(allowed).contains("redis persistence")
+            }
+            #expect(allowed.isRunning)
+            #expect(log(allowed).contains("no persistence"), "\(log(allowed))")
+            await allowed.stop(grace: .seconds(5))
+        }
+    }
+
+    @Test func theGatewayAnswers503WithinASecondWhenRedisIsDown() async throws {
+        let redis = try await Self.privateRedis()
+        try await withDeployment(schedulers: 0, agents: []) { d in
+            let port = ChildProcess.freePort()
+            let gateway = try launch(d, "baton-gateway", ["--host", "127.0.0.1", "--port", String(port)], environment: [
+                "BATON_REDIS_URL": redis.url, "BATON_NAMESPACE": d.namespace, "BATON_API_KEYS": "k=alice",
+            ])
+            defer { gateway.signal(SIGKILL) }
+            let client = GatewayClient(base: "http://127.0.0.1:\(port)", key: "k")
+            try await d.waitUntil("the gateway answers", timeout: .seconds(20)) {
+                (try? await client.get("/v1/tasks"))?.status == 200
+            }
+            await redis.stop()
+            for path in ["/v1/tasks", "/v1/trees/x"] {
+                let started = ContinuousClock.now
+                let answer = try await client.get(path)
+                let elapsed = ContinuousClock.now - started
+                #expect(answer.status == 503 && answer.errorCode == "unavailable", "\(answer)")
+                #expect(answer.headers["retry-after"] == "1", "\(answer.headers)")
+                #expect(elapsed < .milliseconds(1500), "503 took \(elapsed)")
+            }
+            #expect(gateway.isRunning)
+        }
+    }
+
+    @Test func theCLIFailsWithinTwoSecondsNamingTheURL() async throws {
+        try await withDeployment(schedulers: 0, agents: []) { d in
+            let url = "redis://127.0.0.1:\(ChildProcess.freePort())/0"
+            let started = ContinuousClock.now
+            let cli = try launch(d, "baton", ["get", "some-task", "--redis-url", url], environment: ["BATON_NAMESPACE": d.namespace])
+            try await d.waitUntil("the CLI exits", timeout: .seconds(10)) { !cli.isRunning }
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .milliseconds(2500), "took \(elapsed)")
+            #expect(log(cli).contains("cannot reach Redis at \(url)"), "\(log(cli))")
+        }
+    }
+
+    @Test func servicesStopOnSIGTERMWhileRedisIsDown() async throws {
+        let redis = try await Self.privateRedis()
+        try await withDeployment(schedulers: 0, agents: []) { d in
+            let environment = ["BATON_REDIS_URL": redis.url, "BATON_NAMESPACE": d.namespace, "BATON_AGENT_SHUTDOWN_GRACE_S": "2"]
+            let scheduler = try launch(d, "baton-scheduler", environment: environment)
+            let agent = try launch(d, "baton-agent", ["--executor", "echo_executor"], environment: environment)
+            defer { scheduler.signal(SIGKILL); agent.signal(SIGKILL) }
+            let client = try RedisClient(url: redis.url)
+            try await d.waitUntil("both services connected", timeout: .seconds(20)) {
+                let clients = try await client.send("CLIENT", "LIST").string ?? ""
+                return clients.contains("name=baton-scheduler") && clients.contains("name=baton-agent")
+            }
+            client.close()
+            await redis.stop()
+            let started = ContinuousClock.now
+            scheduler.signal(SIGTERM)
+            agent.signal(SIGTERM)
+            try await d.waitUntil("both services stopped", timeout: .seconds(10)) { !scheduler.isRunning && !agent.isRunning }
+            let elapsed = ContinuousClock.now - started
+            #expect(elapsed < .seconds(4), "stopping took \(elapsed) with Redis down")
+        }
+    }
+}
