@@ -1,5 +1,6 @@
 import BatonCore
 import BatonRuntime
+import BatonStore
 import Foundation
 import RedisClient
 import Testing
@@ -107,6 +108,57 @@ struct RedisOperationsTests {
             try await d.waitUntil("both services stopped", timeout: .seconds(10)) { !scheduler.isRunning && !agent.isRunning }
             let elapsed = ContinuousClock.now - started
             #expect(elapsed < .seconds(4), "stopping took \(elapsed) with Redis down")
+        }
+    }
+
+    /// `docs/PROTOCOL.md` "Persistence": with `appendfsync always`, no acknowledged submission is
+    /// lost when Redis is killed with SIGKILL mid-stream and restarted from its AOF.
+    @Test func appendfsyncAlwaysLosesNoAcknowledgedSubmissionAcrossAKill() async throws {
+        guard let executable = LocalRedis.find("redis-server") else { Issue.record("no redis-server"); return }
+        try await withDeployment(schedulers: 0, agents: []) { d in
+            let directory = d.logDirectory + "/aof"
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let port = ChildProcess.freePort()
+            func startRedis() throws -> ChildProcess {
+                try ChildProcess(
+                    name: "redis-aof", executable: executable,
+                    arguments: ["--port", String(port), "--bind", "127.0.0.1", "--dir", directory, "--save", "",
+                                "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"],
+                    environment: [:], logPath: directory + "/redis-\(UUID().uuidString.prefix(4)).log")
+            }
+            var server = try startRedis()
+            defer { server.signal(SIGKILL) }
+            var configuration = try RedisConfiguration(url: "redis://127.0.0.1:\(port)/0")
+            configuration.reconnectTimeout = .milliseconds(200)
+            let client = RedisClient(configuration: configuration, poolSize: 1)
+            defer { client.close() }
+            try await d.waitUntil("the AOF Redis answers") { (try? await client.send("PING"))?.string == "PONG" }
+            let store = BatonStore(redis: client, keys: Keys(namespace: d.namespace))
+
+            var acknowledged: [String] = []
+            var refused = 0
+            for index in 0..<400 {
+                if index == 150 { server.signal(SIGKILL) }
+                do {
+                    let result = try await store.submit(
+                        try TaskSubmission.decode(data: Data(#"[{"id": "aof-\#(index)", "name": "n", "executor": "echo_executor"}]"#.utf8)),
+                        userID: "alice", execute: false)
+                    acknowledged.append(result.treeID)
+                } catch {
+                    refused += 1
+                    if index > 150 && !server.isRunning {
+                        server = try startRedis()
+                        try await d.waitUntil("the AOF Redis is back") { (try? await client.send("PING"))?.string == "PONG" }
+                    }
+                }
+            }
+            #expect(refused > 0, "the kill must have refused some submissions")
+            #expect(acknowledged.count > 200)
+            var lost: [String] = []
+            for treeID in acknowledged where (try await client.send("EXISTS", store.keys.tree(treeID)).int ?? 0) == 0 {
+                lost.append(treeID)
+            }
+            #expect(lost.isEmpty, "acknowledged but lost: \(lost)")
         }
     }
 }
