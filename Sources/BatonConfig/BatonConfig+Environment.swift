@@ -35,6 +35,12 @@ extension BatonConfig {
             .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },
             .apiKeys("BATON_API_KEYS") { $0.gateway.apiKeys = $1 },
             .integer("BATON_GATEWAY_MAX_BODY_BYTES") { $0.gateway.maxBodyBytes = $1 },
+            .seconds("BATON_GATEWAY_HEADER_TIMEOUT_S") { $0.gateway.headerTimeoutSeconds = $1 },
+            .seconds("BATON_GATEWAY_IDLE_TIMEOUT_S") { $0.gateway.idleTimeoutSeconds = $1 },
+            .integer("BATON_GATEWAY_MAX_REQUEST_LINE_BYTES") { $0.gateway.maxRequestLineBytes = $1 },
+            .integer("BATON_GATEWAY_MAX_HEADER_BYTES") { $0.gateway.maxHeaderBytes = $1 },
+            .integer("BATON_GATEWAY_MAX_CONNECTIONS") { $0.gateway.maxConnections = $1 },
+            .integer("BATON_GATEWAY_STREAM_BUFFER_BYTES") { $0.gateway.streamBufferBytes = $1 },
         ]
     }
 

@@ -42,6 +42,7 @@ extension BatonConfig {
             }
         }
         try within("gateway.max_body_bytes", gateway.maxBodyBytes, 1...1_073_741_824)
+        try validateGatewayConnections()
         for (subject, executors) in gateway.executorPolicy {
             for name in [subject] + executors where !Self.isValidName(name) {
                 throw fail(
@@ -115,5 +116,32 @@ extension BatonConfig {
         try seconds("agent.rest_timeout_s", agent.restTimeoutSeconds, atMost: 604_800)
         try entries("agent.rest_allow", agent.restAllow, "must be a host name, an IP address or a range such as 10.0.0.0/8", printable)
         try bytes("agent.rest_max_response_bytes", agent.restMaxResponseBytes)
+    }
+}
+
+extension BatonConfig {
+    /// The connection limits of the `gateway` section: every one positive and bounded, so that
+    /// conversions to durations and buffer sizes cannot overflow.
+    func validateGatewayConnections() throws {
+        func seconds(_ key: String, _ value: Double, atMost maximum: Double) throws {
+            if !(value > 0) || !value.isFinite {
+                throw BatonConfigError.invalidValue(key: key, reason: "must be a positive number of seconds (got \(value))")
+            }
+            if value > maximum {
+                throw BatonConfigError.invalidValue(key: key, reason: "must be at most \(Int(maximum)) seconds (got \(value))")
+            }
+        }
+        func within(_ key: String, _ value: Int, _ range: ClosedRange<Int>) throws {
+            if !range.contains(value) {
+                throw BatonConfigError.invalidValue(
+                    key: key, reason: "must be between \(range.lowerBound) and \(range.upperBound) (got \(value))")
+            }
+        }
+        try seconds("gateway.header_timeout_s", gateway.headerTimeoutSeconds, atMost: 3_600)
+        try seconds("gateway.idle_timeout_s", gateway.idleTimeoutSeconds, atMost: 86_400)
+        try within("gateway.max_request_line_bytes", gateway.maxRequestLineBytes, 256...1_048_576)
+        try within("gateway.max_header_bytes", gateway.maxHeaderBytes, 256...1_048_576)
+        try within("gateway.max_connections", gateway.maxConnections, 1...1_000_000)
+        try within("gateway.stream_buffer_bytes", gateway.streamBufferBytes, 4_096...1_073_741_824)
     }
 }

@@ -16,6 +16,22 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
     /// The default ``executorPolicy``: every executor type for everyone, the privileged ones for admins.
     public static let defaultExecutorPolicy: [String: [String]] = ["*": ["*"], "admin": ["*"]]
 
+    /// Seconds a connection may take to send a complete request head, counted from the connection
+    /// or from the first byte after a response (answered 408 and closed beyond). YAML `header_timeout_s`.
+    public var headerTimeoutSeconds: Double = 10
+    /// Seconds a keep-alive connection may stay idle between requests, or stall while sending a
+    /// body, before it is closed. YAML `idle_timeout_s`.
+    public var idleTimeoutSeconds: Double = 60
+    /// Longest request line (`GET /path HTTP/1.1`), in bytes (414 beyond). YAML `max_request_line_bytes`.
+    public var maxRequestLineBytes: Int = 8192
+    /// Largest header section after the request line, in bytes (431 beyond). YAML `max_header_bytes`.
+    public var maxHeaderBytes: Int = 16384
+    /// Open connections at most; one more is answered 503 and closed. YAML `max_connections`.
+    public var maxConnections: Int = 1024
+    /// Bytes of events a streaming client (SSE or WebSocket) may have queued but not yet taken
+    /// before it is disconnected as too slow (it resumes with its last event id). YAML `stream_buffer_bytes`.
+    public var streamBufferBytes: Int = 1_048_576
+
     /// Creates gateway tunables; every argument defaults to the value in `config/baton.yaml`.
     public init(
         host: String = "127.0.0.1",
@@ -34,6 +50,12 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
         case apiKeys = "api_keys"
         case maxBodyBytes = "max_body_bytes"
         case executorPolicy = "executor_policy"
+        case headerTimeoutSeconds = "header_timeout_s"
+        case idleTimeoutSeconds = "idle_timeout_s"
+        case maxRequestLineBytes = "max_request_line_bytes"
+        case maxHeaderBytes = "max_header_bytes"
+        case maxConnections = "max_connections"
+        case streamBufferBytes = "stream_buffer_bytes"
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -47,5 +69,15 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
         maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? defaults.maxBodyBytes
         executorPolicy =
             try container.decodeIfPresent([String: [String]].self, forKey: .executorPolicy) ?? defaults.executorPolicy
+        headerTimeoutSeconds =
+            try container.decodeIfPresent(Double.self, forKey: .headerTimeoutSeconds) ?? defaults.headerTimeoutSeconds
+        idleTimeoutSeconds =
+            try container.decodeIfPresent(Double.self, forKey: .idleTimeoutSeconds) ?? defaults.idleTimeoutSeconds
+        maxRequestLineBytes =
+            try container.decodeIfPresent(Int.self, forKey: .maxRequestLineBytes) ?? defaults.maxRequestLineBytes
+        maxHeaderBytes = try container.decodeIfPresent(Int.self, forKey: .maxHeaderBytes) ?? defaults.maxHeaderBytes
+        maxConnections = try container.decodeIfPresent(Int.self, forKey: .maxConnections) ?? defaults.maxConnections
+        streamBufferBytes =
+            try container.decodeIfPresent(Int.self, forKey: .streamBufferBytes) ?? defaults.streamBufferBytes
     }
 }
