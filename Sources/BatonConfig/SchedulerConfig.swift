@@ -16,6 +16,9 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
     /// manager) lets a restarted scheduler resume its own unacknowledged entries at once.
     /// YAML `consumer_name`.
     public var consumerName: String?
+    /// Milliseconds a submission may sit between storing its tree and queueing its ready tasks
+    /// before the sweep takes its submitter for dead and queues them. YAML `inflight_repair_ms`.
+    public var inflightRepairMillis: Int = 10_000
 
     /// Creates scheduler tunables; every argument defaults to the value in `config/baton.yaml`.
     public init(
@@ -37,6 +40,7 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
         case eventsMaxLength = "events_maxlen"
         case reclaimIdleMillis = "reclaim_idle_ms"
         case consumerName = "consumer_name"
+        case inflightRepairMillis = "inflight_repair_ms"
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -51,5 +55,7 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
         eventsMaxLength = try container.decodeIfPresent(Int.self, forKey: .eventsMaxLength) ?? defaults.eventsMaxLength
         reclaimIdleMillis = try container.decodeIfPresent(Int.self, forKey: .reclaimIdleMillis) ?? defaults.reclaimIdleMillis
         consumerName = try container.decodeIfPresent(String.self, forKey: .consumerName)
+        inflightRepairMillis =
+            try container.decodeIfPresent(Int.self, forKey: .inflightRepairMillis) ?? defaults.inflightRepairMillis
     }
 }

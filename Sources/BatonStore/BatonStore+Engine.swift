@@ -248,6 +248,7 @@ extension BatonStore {
             }
             outputs.merge(TreeOutputs(reply: reply, treeID: treeID))
         }
+        FaultPoint.reach("apply.after-script")
         try await dispatch(outputs, now: now)
         if let firstError { throw firstError }
         return outputs

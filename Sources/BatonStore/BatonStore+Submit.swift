@@ -73,6 +73,7 @@ extension BatonStore {
         do {
             try await reserve(ids, for: tree.treeID, token: token, tasks: tree.tasks)
             _ = try await marked
+            FaultPoint.reach("submit.after-reserve")
         } catch {
             _ = try? await marked
             _ = try? await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
@@ -119,6 +120,7 @@ extension BatonStore {
             _ = try? await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
             throw error
         }
+        FaultPoint.reach("submit.after-store")
         if replayed {
             // Stored by an earlier attempt of this submission, which may have died before queueing:
             // queue again whatever is ready now (a started tree only; duplicates collapse).
@@ -143,6 +145,7 @@ extension BatonStore {
         }
         // The index writes ride along with the first dispatch round: one round trip less per submit.
         try await dispatch(outputs, now: now, alsoSending: indexes)
+        FaultPoint.reach("submit.after-dispatch")
         try await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
         return SubmitResult(treeID: tree.treeID, taskIDs: ids)
     }

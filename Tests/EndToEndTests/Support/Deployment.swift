@@ -118,13 +118,16 @@ final class Deployment: Sendable {
 
     /// Starts `baton-gateway` on a free port with these API keys (`BATON_API_KEYS` format) and
     /// waits until `GET /healthz` answers 200; returns the base URL, e.g. `http://127.0.0.1:PORT`.
-    func startGateway(apiKeys: String = "alice-key=alice,bob-key=bob,admin-key=root:admin") async throws -> String {
+    func startGateway(
+        apiKeys: String = "alice-key=alice,bob-key=bob,admin-key=root:admin", environment: [String: String] = [:]
+    ) async throws -> String {
         var lastError = ""
         for _ in 0..<3 {
             let port = ChildProcess.freePort()
             let process = try launch(
                 "baton-gateway", arguments: ["--host", "127.0.0.1", "--port", String(port)],
-                environment: ["BATON_API_KEYS": apiKeys, "BATON_GATEWAY_HOST": "127.0.0.1", "BATON_GATEWAY_PORT": String(port)])
+                environment: ["BATON_API_KEYS": apiKeys, "BATON_GATEWAY_HOST": "127.0.0.1", "BATON_GATEWAY_PORT": String(port)]
+                    .merging(environment) { $1 })
             let base = "http://127.0.0.1:\(port)"
             let deadline = ContinuousClock.now + .seconds(20)
             while ContinuousClock.now < deadline && process.isRunning {
