@@ -10,6 +10,9 @@ import ServiceLifecycle
 struct EventRoutes {
     let services: GatewayServices
 
+    /// How long a WebSocket client has to answer the close frame at the end of its stream.
+    static let closeAnswerTimeout: Duration = .seconds(5)
+
     func register(on group: RouterGroup<GatewayContext>) {
         group.get("trees/:id/events", use: serverSentEvents)
         group.get("trees/:id/ws", use: notUpgraded)
@@ -18,7 +21,9 @@ struct EventRoutes {
     /// The upgrade route, on the router that decides WebSocket upgrades. Every well-formed
     /// upgrade is accepted and the checks run on the socket: browsers never see the status of a
     /// refused handshake, so a refusal is a message `{"error": {...}}` followed by a close with
-    /// code 4000 + the HTTP status (4400, 4401, 4404, 4503).
+    /// code 4000 + the HTTP status (4400, 4401, 4404, 4503). A stream that ends with an error
+    /// closes the same way: 4404 for a trimmed resume id, 4409 for a client that fell behind
+    /// (its message names the id to resume from), 4503 when Redis is unreachable.
     func registerWebSocket(on group: RouterGroup<GatewayContext>, authenticator: APIKeyAuthenticator) {
         let services = self.services
         group.ws("trees/:id/ws") { inbound, outbound, context in
@@ -33,11 +38,15 @@ struct EventRoutes {
                 try? await outbound.close(.unknown(UInt16(4000 + refusal.httpStatus)), reason: refusal.code.rawValue)
                 return
             }
+            let connection = StreamConnection.current
             let session = EventSession(
                 streamRequest, format: .webSocket, hub: services.hub, store: services.store,
-                keepAlive: services.settings.keepAlive)
+                keepAlive: services.settings.keepAlive, disconnect: { connection?.close() })
             services.metrics.webSocketClientConnected(1)
-            defer { services.metrics.webSocketClientConnected(-1) }
+            defer {
+                session.stop()
+                services.metrics.webSocketClientConnected(-1)
+            }
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     // Client messages are ignored; the loop ends when the client closes.
@@ -45,16 +54,29 @@ struct EventRoutes {
                     session.stop()
                 }
                 group.addTask {
-                    try await withGracefulShutdownHandler {
-                        try await session.run { text in try await outbound.writeTextMessage(text) }
+                    let ending = try await withGracefulShutdownHandler {
+                        var pacer = WritePacer(connection)
+                        return try await session.run { text in
+                            try await outbound.writeTextMessage(text)
+                            try await pacer.wrote(text.utf8.count)
+                        }
                     } onGracefulShutdown: {
                         session.stop()
                     }
-                    try? await outbound.close(.normalClosure, reason: nil)
+                    if let ending {
+                        try? await outbound.close(.unknown(UInt16(4000 + ending.httpStatus)), reason: ending.code.rawValue)
+                    } else {
+                        try? await outbound.close(.normalClosure, reason: nil)
+                    }
                 }
+                // Whichever ends first: the client closed (the session stops), or the stream ended
+                // with a close frame sent; the client then has a few seconds to answer it, so that
+                // one that reads nothing cannot keep the connection open.
                 try await group.next()
                 session.stop()
+                group.addTask { try? await Task.sleep(for: Self.closeAnswerTimeout) }
                 try await group.next()
+                group.cancelAll()
             }
         }
     }
@@ -63,19 +85,27 @@ struct EventRoutes {
     /// `event: error` when the stream cannot go on.
     @Sendable func serverSentEvents(_ request: Request, context: GatewayContext) async throws -> Response {
         let streamRequest = try await Self.authorize(request, context, services)
+        let connection = StreamConnection.current
         let session = EventSession(
             streamRequest, format: .serverSentEvents, hub: services.hub, store: services.store,
-            keepAlive: services.settings.keepAlive)
+            keepAlive: services.settings.keepAlive, disconnect: { connection?.close() })
         let metrics = services.metrics
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-cache", .accelBuffering: "no"],
             body: ResponseBody { writer in
                 metrics.sseClientConnected(1)
-                defer { metrics.sseClientConnected(-1) }
+                defer {
+                    session.stop()
+                    metrics.sseClientConnected(-1)
+                }
                 try await request.body.consumeWithInboundCloseHandler { _ in
                     try await withGracefulShutdownHandler {
-                        try await session.run { text in try await writer.write(ByteBuffer(string: text)) }
+                        var pacer = WritePacer(connection)
+                        _ = try await session.run { text in
+                            try await writer.write(ByteBuffer(string: text))
+                            try await pacer.wrote(text.utf8.count)
+                        }
                     } onGracefulShutdown: {
                         session.stop()
                     }

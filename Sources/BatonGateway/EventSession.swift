@@ -9,8 +9,10 @@ import Synchronization
 ///
 /// It ends after `tree_finished` unless ``Request/follow``, when the client goes away
 /// (``stop()``), when the gateway shuts down, or with an error message: the resume id was trimmed
-/// from the stream (`trimmed`), the client fell too far behind (`too_slow`), or Redis is
-/// unreachable (`unavailable`).
+/// from the stream (`not_found`), the client fell behind by more than the gateway's
+/// `stream_buffer_bytes` (`conflict`, naming the id to resume from), or Redis is unreachable
+/// (`unavailable`). A client stuck behind a full send buffer cannot even take that message: the
+/// hub then closes its connection (``TreeEventHub/Settings/overflowGrace``).
 final class EventSession: Sendable {
     /// What the client asked for.
     struct Request: Sendable {
@@ -39,14 +41,23 @@ final class EventSession: Sendable {
     private let hub: TreeEventHub
     private let store: BatonStore
     private let keepAlive: Duration
+    private let disconnect: @Sendable () -> Void
     private let state = Mutex(State())
 
-    init(_ request: Request, format: Format, hub: TreeEventHub, store: BatonStore, keepAlive: Duration) {
+    /// Largest SSE chunk written at once: a batch of events goes out in pieces of about this size.
+    static let chunkBytes = 65_536
+
+    /// - Parameter disconnect: closes the client's connection (see ``StreamConnection``).
+    init(
+        _ request: Request, format: Format, hub: TreeEventHub, store: BatonStore, keepAlive: Duration,
+        disconnect: @escaping @Sendable () -> Void
+    ) {
         self.request = request
         self.format = format
         self.hub = hub
         self.store = store
         self.keepAlive = keepAlive
+        self.disconnect = disconnect
     }
 
     /// Ends the session (the client went away, or the gateway stops).
@@ -61,62 +72,67 @@ final class EventSession: Sendable {
     private var isStopped: Bool { state.withLock { $0.stopped } }
 
     /// Streams until the end; `write` sends one message (SSE: a chunk of frames; WebSocket: one text message).
-    func run(write: (String) async throws -> Void) async throws {
+    /// Call ``stop()`` once the connection's last write is done.
+    ///
+    /// - Returns: the error the stream ended with (already written as the last message), or `nil`.
+    @discardableResult
+    func run(write: (String) async throws -> Void) async throws -> BatonError? {
         if format == .serverSentEvents {
             try await write(": baton events of tree \(request.treeID)\nretry: 2000\n\n")
         }
         let attachment: TreeEventHub.Attachment
         do {
-            attachment = try await hub.attach(request.treeID)
+            attachment = try await hub.attach(request.treeID, disconnect: disconnect)
         } catch {
-            try await write(errorMessage(Self.unavailable(error)))
-            return
+            return try await end(with: Self.unavailable(error), write)
         }
         let stoppedEarly = state.withLock { state -> Bool in
             state.attachment = attachment
             return state.stopped
         }
-        defer { hub.detach(attachment) }
-        if stoppedEarly { return }
+        // A session cut off for falling behind stays attached until ``stop()``: the route's last
+        // writes (the error, a close frame, the end of the body) may be stuck behind the same full
+        // send buffer, and the hub closes the connection of a cut-off client still attached after
+        // its grace period.
+        defer { if !attachment.feed.overflowed { hub.detach(attachment) } }
+        if stoppedEarly { return nil }
 
         var cursor = Cursor(last: request.after, follow: request.follow)
         do {
             if try await hub.log.isTrimmed(request.treeID, after: request.after) {
-                try await write(errorMessage(BatonError(
+                return try await end(with: BatonError(
                     code: .notFound,
                     message: "Event \(request.after) was trimmed from the stream of tree \(request.treeID); "
                         + "reconnect without Last-Event-ID to get the events still kept",
-                    field: "after")))
-                return
+                    field: "after"), write)
             }
             // Catch up from the client's id to the position where the live feed starts.
-            while cursor.last < attachment.position, !isStopped {
+            while cursor.last < attachment.position, !isStopped, !attachment.feed.overflowed {
                 let events = try await hub.log.range(request.treeID, after: cursor.last, through: attachment.position)
                 if events.isEmpty { break }
-                if try await deliver(events, &cursor, write) { return }
+                if try await deliver(events, &cursor, write) { return nil }
             }
-            if !request.follow, try await store.treeRecord(request.treeID, userID: nil).isFinished {
+            if !request.follow, !attachment.feed.overflowed,
+               try await store.treeRecord(request.treeID, userID: nil).isFinished {
                 // Finished already: whatever is left in the stream, then the end.
                 while !isStopped {
                     let events = try await hub.log.read(request.treeID, after: cursor.last)
-                    if events.isEmpty { return }
-                    if try await deliver(events, &cursor, write) { return }
+                    if events.isEmpty { return nil }
+                    if try await deliver(events, &cursor, write) { return nil }
                 }
-                return
+                return nil
             }
         } catch let error as BatonError {
-            try await write(errorMessage(error))
-            return
+            return try await end(with: error, write)
         } catch {
-            try await write(errorMessage(Self.unavailable(error)))
-            return
+            return try await end(with: Self.unavailable(error), write)
         }
 
         var lastWrite = ContinuousClock.now
-        for await signal in attachment.signals {
+        while let signal = await attachment.feed.next() {
             switch signal {
             case .events(let events):
-                if try await deliver(events, &cursor, write) { return }
+                if try await deliver(events, &cursor, write) { return nil }
                 lastWrite = .now
             case .tick:
                 if format == .serverSentEvents, ContinuousClock.now - lastWrite >= keepAlive {
@@ -125,11 +141,20 @@ final class EventSession: Sendable {
                 }
             }
         }
-        if attachment.overflow.isSet {
-            try await write(errorMessage(BatonError(
+        if attachment.feed.overflowed {
+            let resume = cursor.last == .zero ? "reconnect" : "reconnect with Last-Event-ID \(cursor.last) (or ?after=\(cursor.last))"
+            return try await end(with: BatonError(
                 code: .conflict,
-                message: "The client fell too far behind; reconnect with Last-Event-ID \(cursor.last) to resume")))
+                message: "The client fell behind: more than \(attachment.feed.limit) bytes of events were waiting for it; "
+                    + "\(resume) to resume"), write)
         }
+        return nil
+    }
+
+    /// Writes `error` as the stream's last message and returns it.
+    private func end(with error: BatonError, _ write: (String) async throws -> Void) async throws -> BatonError {
+        try await write(errorMessage(error))
+        return error
     }
 
     /// Where the client is.
@@ -150,7 +175,16 @@ final class EventSession: Sendable {
         }
         switch format {
         case .serverSentEvents:
-            try await write(toSend.map(\.sseFrame).joined())
+            // In pieces of about chunkBytes: a client stuck on a write holds one piece, not a batch.
+            var chunk = ""
+            for event in toSend {
+                chunk += event.sseFrame
+                if chunk.utf8.count >= Self.chunkBytes {
+                    try await write(chunk)
+                    chunk = ""
+                }
+            }
+            if !chunk.isEmpty { try await write(chunk) }
         case .webSocket:
             for event in toSend { try await write(event.json) }
         }

@@ -6,6 +6,12 @@ import NIOCore
 
 /// Builds the gateway application: routes, middleware, WebSocket upgrade and the streaming hub.
 ///
+/// Every connection is bounded (``ConnectionLimits``): ``HTTPConnectionGuard`` in front of the
+/// HTTP decoder enforces `max_connections` (503), the header timeout (408), the request line and
+/// header sizes (414, 431) and answers malformed framing (400), each with Baton's JSON error body
+/// and then a close; Hummingbird's idle timeout closes idle keep-alive connections and stalled
+/// bodies; streaming clients that fall behind are cut off by ``TreeEventHub``.
+///
 /// ```swift
 /// let app = Gateway.makeApplication(store: store, settings: settings, logger: logger)
 /// try await app.runService()
@@ -22,7 +28,8 @@ public enum Gateway {
     ) -> some ApplicationProtocol {
         let metrics = GatewayMetrics()
         let hub = TreeEventHub(
-            store: store, settings: TreeEventHub.Settings(tickInterval: settings.tickInterval),
+            store: store,
+            settings: TreeEventHub.Settings(tickInterval: settings.tickInterval, clientBufferBytes: settings.streamBufferBytes),
             metrics: metrics, logger: logger)
         let services = GatewayServices(
             store: store, settings: settings, hub: hub, metrics: metrics,
@@ -48,7 +55,7 @@ public enum Gateway {
 
         var app = Application(
             router: router,
-            server: .http1WebSocketUpgrade(webSocketRouter: webSocketRouter),
+            server: .guardedHTTP1WebSocketUpgrade(webSocketRouter: webSocketRouter, limits: settings.connections),
             configuration: ApplicationConfiguration(
                 address: .hostname(settings.host, port: settings.port), serverName: "baton-gateway", backlog: 4096),
             onServerRunning: { channel in

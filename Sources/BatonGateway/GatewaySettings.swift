@@ -21,6 +21,11 @@ public struct GatewaySettings: Sendable {
     public var knownExecutors: Set<String>?
     /// Who may submit which executor types (`gateway.executor_policy`).
     public var executorPolicy: ExecutorPolicy = .default
+    /// Timeouts, head sizes and open connections (`gateway.header_timeout_s` …).
+    public var connections: ConnectionLimits
+    /// Bytes of events a streaming client may have waiting before it is disconnected
+    /// (`gateway.stream_buffer_bytes`).
+    public var streamBufferBytes: Int
 
     /// Settings from the `gateway` section of the configuration.
     public init(_ config: GatewayConfig) {
@@ -29,5 +34,7 @@ public struct GatewaySettings: Sendable {
         apiKeys = config.apiKeys
         maxBodyBytes = config.maxBodyBytes
         executorPolicy = ExecutorPolicy(config.executorPolicy)
+        connections = ConnectionLimits(config)
+        streamBufferBytes = config.streamBufferBytes
     }
 }

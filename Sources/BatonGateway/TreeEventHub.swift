@@ -16,6 +16,10 @@ import Synchronization
 ///   the reader, and reads what lies between its own resume id and P itself (``TreeEventLog``).
 ///   Events carry their stream id, so a client delivers each exactly once.
 /// - A reader without clients for ``Settings/linger`` stops.
+/// - Each client's events wait in a ``ClientFeed`` bounded by ``Settings/clientBufferBytes``: a
+///   client that falls further behind loses its feed (and its session reports it, naming the id
+///   to resume from); one whose session is stuck behind a full send buffer for
+///   ``Settings/overflowGrace`` after that has its connection closed.
 ///
 /// Run it as a `Service` (its readers are child tasks of ``run()``).
 final class TreeEventHub: Service, Sendable {
@@ -24,38 +28,28 @@ final class TreeEventHub: Service, Sendable {
         var tickInterval: Duration = .seconds(1)
         /// How long a reader without clients stays (reconnecting clients find it warm).
         var linger: Duration = .seconds(5)
-        /// Batches a slow client may have queued before it is disconnected (it resumes with its last id).
-        var clientBuffer = 4096
+        /// Bytes of events a slow client may have queued before it is cut off (it resumes with its last id).
+        var clientBufferBytes = 1_048_576
+        /// How long a client that was cut off may take to end its session before its connection is closed.
+        var overflowGrace: Duration = .seconds(2)
     }
 
     /// What a client receives.
-    enum Signal: Sendable {
-        /// New events, oldest first.
-        case events([TreeEvent])
-        /// Time passes (keep-alive opportunity).
-        case tick
-    }
+    typealias Signal = ClientFeed.Signal
 
     /// A client's registration.
     struct Attachment: Sendable {
         let treeID: String
         let clientID: UInt64
-        /// Events after this id come through ``signals``.
+        /// Events after this id come through ``feed``.
         let position: StreamID
-        let signals: AsyncStream<Signal>
-        let overflow: OverflowFlag
-    }
-
-    /// Set when a client's buffer overflowed and it was cut off.
-    final class OverflowFlag: Sendable {
-        private let flag = Atomic<Bool>(false)
-        var isSet: Bool { flag.load(ordering: .acquiring) }
-        func set() { flag.store(true, ordering: .releasing) }
+        let feed: ClientFeed
     }
 
     private struct Client {
-        let continuation: AsyncStream<Signal>.Continuation
-        let overflow: OverflowFlag
+        let feed: ClientFeed
+        /// Closes the client's connection.
+        let disconnect: @Sendable () -> Void
     }
 
     private struct Reader {
@@ -140,7 +134,7 @@ final class TreeEventHub: Service, Sendable {
             state.readers.removeAll()
             return (clients, waiters)
         }
-        for client in clients { client.continuation.finish() }
+        for client in clients { client.feed.finish() }
         for waiter in waiters { waiter.resume(throwing: BatonError.unavailable("The gateway is shutting down")) }
         startContinuation.finish()
         subscriber.close()
@@ -151,11 +145,12 @@ final class TreeEventHub: Service, Sendable {
     // MARK: Clients
 
     /// Registers a client of `treeID` and returns where its live feed starts.
+    ///
+    /// - Parameter disconnect: closes the client's connection (when it fell behind and its session
+    ///   did not end within ``Settings/overflowGrace``).
     /// - Throws: `unavailable` when the tree's position cannot be read or the gateway stops.
-    func attach(_ treeID: String) async throws -> Attachment {
-        let (signals, continuation) = AsyncStream.makeStream(
-            of: Signal.self, bufferingPolicy: .bufferingOldest(settings.clientBuffer))
-        let overflow = OverflowFlag()
+    func attach(_ treeID: String, disconnect: @escaping @Sendable () -> Void = {}) async throws -> Attachment {
+        let feed = ClientFeed(limit: settings.clientBufferBytes)
         enum Outcome { case ready(StreamID, UInt64), wait(UInt64, UInt64), stopped }
         let outcome = state.withLock { state -> Outcome in
             if state.stopped { return .stopped }
@@ -167,7 +162,7 @@ final class TreeEventHub: Service, Sendable {
                 state.readers[treeID] = Reader(serial: state.nextSerial, wake: wakeContinuation)
                 startContinuation.yield(ReaderStart(treeID: treeID, serial: state.nextSerial, wake: wake))
             }
-            state.readers[treeID]!.clients[clientID] = Client(continuation: continuation, overflow: overflow)
+            state.readers[treeID]!.clients[clientID] = Client(feed: feed, disconnect: disconnect)
             state.readers[treeID]!.idleSince = nil
             if let position = state.readers[treeID]!.position { return .ready(position, clientID) }
             return .wait(clientID, state.readers[treeID]!.serial)
@@ -175,10 +170,10 @@ final class TreeEventHub: Service, Sendable {
         metrics.setTreeReaders(readerCount)
         switch outcome {
         case .stopped:
-            continuation.finish()
+            feed.finish()
             throw BatonError.unavailable("The gateway is shutting down")
         case .ready(let position, let clientID):
-            return Attachment(treeID: treeID, clientID: clientID, position: position, signals: signals, overflow: overflow)
+            return Attachment(treeID: treeID, clientID: clientID, position: position, feed: feed)
         case .wait(let clientID, let serial):
             do {
                 let position = try await withCheckedThrowingContinuation { (waiter: CheckedContinuation<StreamID, any Error>) in
@@ -194,10 +189,10 @@ final class TreeEventHub: Service, Sendable {
                     case .none: break
                     }
                 }
-                return Attachment(treeID: treeID, clientID: clientID, position: position, signals: signals, overflow: overflow)
+                return Attachment(treeID: treeID, clientID: clientID, position: position, feed: feed)
             } catch {
                 detach(treeID: treeID, clientID: clientID)
-                continuation.finish()
+                feed.finish()
                 throw error
             }
         }
@@ -214,7 +209,7 @@ final class TreeEventHub: Service, Sendable {
             if state.readers[treeID]!.clients.isEmpty { state.readers[treeID]!.idleSince = .now }
             return client
         }
-        client?.continuation.finish()
+        client?.feed.finish()
     }
 
     /// Readers running now.
@@ -267,11 +262,11 @@ final class TreeEventHub: Service, Sendable {
             state.readers[treeID]!.position = events.last!.id
             return Array(state.readers[treeID]!.clients.values)
         }
-        for client in clients {
-            if case .dropped = client.continuation.yield(.events(events)) {
-                client.overflow.set()
-                client.continuation.finish()
-            }
+        let bytes = ClientFeed.bytes(of: events)
+        for client in clients where !client.feed.push(events, bytes: bytes) {
+            logger.info(
+                "a streaming client fell behind; its feed is dropped",
+                metadata: ["baton.tree_id": "\(treeID)", "baton.buffer_bytes": "\(settings.clientBufferBytes)"])
         }
         metrics.addEventsDelivered(events.count * clients.count)
     }
@@ -284,7 +279,7 @@ final class TreeEventHub: Service, Sendable {
             return (Array(reader.clients.values), reader.waiters)
         }
         for waiter in waiters { waiter.resume(throwing: BatonError.unavailable("The tree's event stream cannot be read: \(error)")) }
-        for client in clients { client.continuation.finish() }
+        for client in clients { client.feed.finish() }
         metrics.setTreeReaders(readerCount)
     }
 
@@ -325,9 +320,10 @@ final class TreeEventHub: Service, Sendable {
             }
             if stopping { return }
             for client in clients {
-                if case .dropped = client.continuation.yield(.tick) {
-                    client.overflow.set()
-                    client.continuation.finish()
+                client.feed.tick()
+                if client.feed.shouldDisconnect(after: settings.overflowGrace, now: now) {
+                    logger.info("a streaming client that fell behind is stuck writing; closing its connection")
+                    client.disconnect()
                 }
             }
             metrics.setTreeReaders(readerCount)
