@@ -16,6 +16,7 @@ extension BatonConfig {
         [
             .string("BATON_REDIS_URL") { $0.redisURL = $1 },
             .string("BATON_NAMESPACE") { $0.namespace = $1 },
+            .boolean("BATON_REDIS_ALLOW_EVICTION") { $0.redisAllowEviction = $1 },
             .integer("BATON_AGENT_CONCURRENCY") { $0.agent.concurrency = $1 },
             .seconds("BATON_AGENT_HEARTBEAT_INTERVAL_S") { $0.agent.heartbeatIntervalSeconds = $1 },
             .seconds("BATON_AGENT_LEASE_S") { $0.agent.leaseSeconds = $1 },
@@ -31,6 +32,9 @@ extension BatonConfig {
             .integer("BATON_SCHEDULER_BLOCK_MS") { $0.scheduler.blockMillis = $1 },
             .integer("BATON_SCHEDULER_REAPER_INTERVAL_MS") { $0.scheduler.reaperIntervalMillis = $1 },
             .integer("BATON_SCHEDULER_EVENTS_MAXLEN") { $0.scheduler.eventsMaxLength = $1 },
+            .integer("BATON_SCHEDULER_RECLAIM_IDLE_MS") { $0.scheduler.reclaimIdleMillis = $1 },
+            .string("BATON_SCHEDULER_CONSUMER_NAME") { $0.scheduler.consumerName = $1.isEmpty ? nil : $1 },
+            .integer("BATON_SCHEDULER_INFLIGHT_REPAIR_MS") { $0.scheduler.inflightRepairMillis = $1 },
             .string("BATON_GATEWAY_HOST") { $0.gateway.host = $1 },
             .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },
             .apiKeys("BATON_API_KEYS") { $0.gateway.apiKeys = $1 },
@@ -57,6 +61,17 @@ extension BatonConfig {
 extension BatonConfig.EnvironmentOverride {
     static func string(_ name: String, _ set: @escaping (inout BatonConfig, String) -> Void) -> Self {
         Self(name: name) { config, text in set(&config, text.trimmingCharacters(in: .whitespaces)) }
+    }
+
+    /// `true`/`1` or `false`/`0`.
+    static func boolean(_ name: String, _ set: @escaping (inout BatonConfig, Bool) -> Void) -> Self {
+        Self(name: name) { config, text in
+            switch text.trimmingCharacters(in: .whitespaces) {
+            case "true", "1": set(&config, true)
+            case "false", "0": set(&config, false)
+            default: throw BatonConfigError.invalidValue(key: name, reason: "must be true or false (got \"\(text)\")")
+            }
+        }
     }
 
     static func integer(_ name: String, _ set: @escaping (inout BatonConfig, Int) -> Void) -> Self {

@@ -30,6 +30,11 @@ extension BatonConfig {
         try within("scheduler.block_ms", scheduler.blockMillis, 1...60_000)
         try within("scheduler.reaper_interval_ms", scheduler.reaperIntervalMillis, 1...3_600_000)
         try within("scheduler.events_maxlen", scheduler.eventsMaxLength, 1...100_000_000)
+        try within("scheduler.reclaim_idle_ms", scheduler.reclaimIdleMillis, 1_000...86_400_000)
+        try within("scheduler.inflight_repair_ms", scheduler.inflightRepairMillis, 500...3_600_000)
+        if let name = scheduler.consumerName, !Self.isValidName(name) {
+            throw fail("scheduler.consumer_name", "must be 1…255 bytes without braces or control characters (got \"\(name)\")")
+        }
 
         if gateway.host.isEmpty { throw fail("gateway.host", "must not be empty") }
         if !(0...65535).contains(gateway.port) {
