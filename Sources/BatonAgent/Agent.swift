@@ -33,6 +33,7 @@ public struct Agent: Service {
         await withDiscardingTaskGroup { group in
             group.addTask { await reporter.run() }
             group.addTask { await self.heartbeat(running, reporter: reporter) }
+            group.addTask { await self.announceServedTypes() }
             group.addTask { await self.listenForCancels(running) }
             await withGracefulShutdownHandler {
                 await self.claimLoop(running: running, reporter: reporter, waiter: waiter, group: &group)
@@ -102,6 +103,19 @@ public struct Agent: Service {
     }
 
     // MARK: Leases
+
+    /// Tells the schedulers, now and every few seconds, which executor types this agent serves:
+    /// their reapers sweep only types served lately (``BatonStore/executorTypes()``).
+    private func announceServedTypes() async {
+        while !Task.isCancelled {
+            do {
+                try await store.markServed(registry.names)
+            } catch {
+                logger.warning("announcing executor types failed", metadata: ["baton.error": "\(error)"])
+            }
+            do { try await Task.sleep(for: .seconds(5)) } catch { return }
+        }
+    }
 
     private func heartbeat(_ running: RunningTasks, reporter: Reporter) async {
         while !Task.isCancelled {

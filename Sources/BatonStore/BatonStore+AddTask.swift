@@ -84,9 +84,7 @@ extension BatonStore {
         }
 
         var outputs = TreeOutputs(reply: reply, treeID: tree.id)
-        var bookkeeping = [RedisCommand("HDEL", keys.idReservations(bucket: Keys.bucket(of: task.id)), task.id)]
-        if let registration = register(executors: [task.executor]) { bookkeeping.append(registration) }
-        _ = try await redis.pipeline(bookkeeping)
+        try await redis.send("HDEL", keys.idReservations(bucket: Keys.bucket(of: task.id)), task.id)
         if !otherTrees.isEmpty {
             outputs.notifications += try await watchExternalDependencies(of: validated, in: otherTrees)
         }

@@ -15,9 +15,6 @@ extension BatonStore {
             rounds += 1
             var commands: [RedisCommand] = extra
             extra = []
-            if let registration = register(executors: pending.ready.map(\.executor) + pending.delayed.map(\.ready.executor)) {
-                commands.append(registration)
-            }
             for (executor, items) in Dictionary(grouping: pending.delayed, by: \.ready.executor) {
                 var zadd = RedisCommand("ZADD", keys.delayed(executor))
                 for item in items {

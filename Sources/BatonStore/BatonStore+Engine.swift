@@ -254,9 +254,34 @@ extension BatonStore {
         return outputs
     }
 
-    /// Every executor type that ever had work.
+    /// The executor types an agent served within ``servedWindowMillis`` (what the reaper sweeps).
     public func executorTypes() async throws -> [String] {
-        (try await redis.send("SMEMBERS", keys.executors).array ?? []).compactMap(\.string).sorted()
+        let since = clock() - Self.servedWindowMillis
+        let reply = try await redis.send("ZRANGEBYSCORE", keys.executorsServed, String(since), "+inf")
+        return (reply.array ?? []).compactMap(\.string).sorted()
+    }
+
+    /// How long after an agent last served an executor type the reaper keeps sweeping it: longer
+    /// than the longest lease (`agent.lease_s` ≤ 24 h) and the longest retry delay, so a lease
+    /// whose agent died is always reaped and a due retry always promoted.
+    public static let servedWindowMillis: Int64 = 25 * 3_600_000
+
+    /// How long a served type that no agent serves any more is remembered before it is forgotten.
+    public static let servedMemoryMillis: Int64 = 30 * 86_400_000
+
+    /// Says that an agent serves these executor types now (agents call it when they start and
+    /// then every few seconds); forgets types nobody served for ``servedMemoryMillis``.
+    public func markServed(_ executors: [String]) async throws {
+        if executors.isEmpty { return }
+        let now = clock()
+        var zadd = RedisCommand("ZADD", keys.executorsServed)
+        for executor in executors.sorted() {
+            zadd.append(String(now))
+            zadd.append(executor)
+        }
+        _ = try await redis.pipeline([
+            zadd, RedisCommand("ZREMRANGEBYSCORE", keys.executorsServed, "-inf", String(now - Self.servedMemoryMillis)),
+        ])
     }
 
     /// Takes the leases of an executor type that ran out (each held `holdMillis` longer, so no

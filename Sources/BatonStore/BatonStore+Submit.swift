@@ -135,7 +135,6 @@ extension BatonStore {
             RedisCommand("ZADD", keys.userTrees(userID ?? ""), String(now), tree.treeID),
             RedisCommand("ZADD", keys.allTrees, String(now), tree.treeID),
         ]
-        if let registration = register(executors: tree.tasks.map(\.executor)) { indexes.append(registration) }
         // The reservation's tokens have served: the stored tree now answers for its ids.
         for (bucket, members) in Dictionary(grouping: ids, by: Keys.bucket(of:)) {
             indexes.append(RedisCommand(["HDEL", keys.idReservations(bucket: bucket)] + members))

@@ -18,7 +18,6 @@ public final class BatonStore: Sendable {
     public let eventsMaxLength: Int
     /// The clock every transition reads (epoch milliseconds); injectable for tests.
     public let clock: @Sendable () -> Int64
-    private let registeredExecutors = Mutex<Set<String>>([])
 
     public init(
         redis: RedisClient,
@@ -73,17 +72,6 @@ public final class BatonStore: Sendable {
             if let error = Self.scriptError(reply, operation: operation) { throw error }
         }
         return replies
-    }
-
-    /// Adds executor types to the registry the scheduler walks, once per process.
-    func register(executors: some Sequence<String>) -> RedisCommand? {
-        let new = registeredExecutors.withLock { known -> [String] in
-            let fresh = Set(executors).subtracting(known)
-            known.formUnion(fresh)
-            return Array(fresh)
-        }
-        if new.isEmpty { return nil }
-        return RedisCommand(["SADD", keys.executors] + new.sorted())
     }
 
     // MARK: Lookups

@@ -79,8 +79,11 @@ public struct Keys: Sendable, Hashable {
     /// pub/sub signal still cancels), removed when the lease is dropped.
     public func cancels(_ executor: String) -> String { "\(namespace):{q:\(executor)}:cancels" }
 
-    /// Set: every executor type that ever had work (the scheduler's reaper walks them).
-    public var executors: String { "\(namespace):executors" }
+    /// Sorted set: executor types agents served, scored by when an agent last said so (epoch ms).
+    /// The reaper sweeps only the types served within ``BatonStore/servedWindowMillis`` — a lease
+    /// exists only while an agent of its type lives or lately lived — so names that were merely
+    /// submitted (typos included) cost it nothing.
+    public var executorsServed: String { "\(namespace):executors:served" }
 
     // MARK: Indexes
 

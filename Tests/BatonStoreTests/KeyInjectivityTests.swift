@@ -55,7 +55,7 @@ import Testing
         }
         for namespace in ["baton", "b2"] {
             let keys = Keys(namespace: namespace)
-            claim(keys.executors, "\(namespace) executors")
+            claim(keys.executorsServed, "\(namespace) executors served")
             claim(keys.allTrees, "\(namespace) all trees")
             claim(keys.reports, "\(namespace) reports")
             claim(keys.submissions, "\(namespace) submissions")

@@ -211,7 +211,28 @@ import Testing
         #expect(try await members(store, store.keys.ready("command_executor")) == [Keys.member(tree: "a", task: "b")])
         #expect(try await members(store, store.keys.ready("system_info_executor")) == [Keys.member(tree: "a", task: "c")])
         #expect(try await members(store, store.keys.ready("echo")) == [Keys.member(tree: "a", task: "d")])
-        #expect(try await store.executorTypes() == ["command_executor", "echo", "rest_executor", "system_info_executor"])
+        // Submitting registers nothing: the reaper sweeps the types agents serve.
+        #expect(try await store.executorTypes() == [])
+    }
+
+    /// Issue 9, "bounded bookkeeping": the reaper's list is the types agents served lately, not
+    /// every name ever submitted; a type nobody served for the window drops out of the sweep.
+    @Test func theSweptTypesAreTheOnesAgentsServedLately() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        var typos: [String] = []
+        for index in 0..<200 { typos.append(#"{"name": "t\#(index)", "executor": "typo_\#(index)"}"#) }
+        _ = try await store.submit(try submissions("[" + typos.joined(separator: ",") + "]"), userID: "u")
+        try await store.markServed(["echo_executor", "sleep_executor"])
+        #expect(try await store.executorTypes() == ["echo_executor", "sleep_executor"])
+        clock.advance(milliseconds: BatonStore.servedWindowMillis - 1)
+        try await store.markServed(["sleep_executor"])
+        #expect(try await store.executorTypes() == ["echo_executor", "sleep_executor"])
+        clock.advance(milliseconds: 2)
+        #expect(try await store.executorTypes() == ["sleep_executor"])
+        clock.advance(milliseconds: BatonStore.servedMemoryMillis)
+        try await store.markServed(["other"])
+        #expect(try await zset(store, store.keys.executorsServed).map(\.member) == ["other"])
     }
 
     @Test(.timeLimit(.minutes(5)))
