@@ -58,7 +58,7 @@ enum OpenAPIDocument {
       "post": {
         "operationId": "createTree",
         "summary": "Validate and store a whole task array as one new tree",
-        "description": "The body is the task array itself (apflow's format) or {\"tasks\": [...], \"execute\": true}. Everything is validated first (names present and unique, ids unique and free, at least one root, parents and dependencies resolvable, no cycles, priorities 0-3) and stored all or nothing. execute:false stores the tree without running it (POST /v1/trees/{id}/execute starts it). With an Idempotency-Key, a repeat of the same body gets the first answer again (header Idempotent-Replayed: true); the same key with another body is refused (409).",
+        "description": "The body is the task array itself (apflow's format) or {\"tasks\": [...], \"execute\": true}. Everything is validated first (names present and unique, ids unique and free, at least one root, parents and dependencies resolvable, no cycles, priorities 0-3) and stored all or nothing. Ids are 1-255 bytes without '{', '}' or control characters; numbers have documented ranges (timeout_s up to 604800). command_executor and rest_executor are for admins unless the deployment's executor_policy says otherwise (403 naming the task and the executor). execute:false stores the tree without running it (POST /v1/trees/{id}/execute starts it). With an Idempotency-Key, a repeat of the same body gets the first answer again (header Idempotent-Replayed: true); the same key with another body is refused (409).",
         "parameters": [
           {"name": "Idempotency-Key", "in": "header", "required": false, "description": "1 to 255 visible ASCII characters; remembered for 24 hours per user.", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
         ],
@@ -77,6 +77,7 @@ enum OpenAPIDocument {
           },
           "400": {"$ref": "#/components/responses/BadRequest"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
           "409": {"$ref": "#/components/responses/Conflict"},
           "413": {"$ref": "#/components/responses/TooLarge"},
           "422": {"$ref": "#/components/responses/Invalid"},
@@ -264,6 +265,7 @@ enum OpenAPIDocument {
           "201": {"description": "The new task", "headers": {"Location": {"description": "/v1/tasks/{id}", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Task"}}}},
           "400": {"$ref": "#/components/responses/BadRequest"},
           "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
           "409": {"$ref": "#/components/responses/Conflict"},
           "413": {"$ref": "#/components/responses/TooLarge"},
           "422": {"$ref": "#/components/responses/Invalid"},
@@ -358,7 +360,7 @@ enum OpenAPIDocument {
       "Conflict": {"description": "The state does not allow it: already_exists, already_terminal (with current_status), immutable (archived), conflict (not completed, Idempotency-Key reused with another body or still in progress)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "TooLarge": {"description": "Body over the configured limit, or too many tasks (payload_too_large)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
       "Invalid": {"description": "Well-formed but against the rules: validation_failed naming the field and task (validation_failed)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-      "Unavailable": {"description": "Redis is unreachable (unavailable)", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+      "Unavailable": {"description": "Redis is unreachable or full (unavailable); retry after the Retry-After seconds", "headers": {"Retry-After": {"description": "seconds to wait before retrying", "schema": {"type": "string"}}}, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
     },
     "schemas": {
       "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
