@@ -59,12 +59,9 @@ public enum TaskID {
         return format(high: high, low: low)
     }
 
-    /// SplitMix64's finaliser: every input bit moves every output bit.
+    /// One SplitMix64 step from `value`: every input bit moves every output bit.
     private static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
+        SplitMix64.finalize(value &+ 0x9E37_79B9_7F4A_7C15)
     }
 
     private static let hexDigits: [UInt8] = Array("0123456789abcdef".utf8)

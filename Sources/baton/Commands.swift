@@ -23,7 +23,7 @@ struct ClientOptions: ParsableArguments {
     /// Redis is unreachable, with its URL, instead of after the services' 10 s of retries.
     func store() async throws -> BatonStore {
         let config = try connection.loadConfig()
-        let store = try Runtime.makeStore(config, clientName: "baton-cli", failFast: .milliseconds(1500))
+        let store = try Runtime.makeStore(config, clientName: "baton-cli", failFast: .seconds(1))
         do {
             _ = try await store.redis.send(RedisCommand("PING"), timeout: .milliseconds(1500))
         } catch {

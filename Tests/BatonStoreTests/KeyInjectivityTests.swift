@@ -10,19 +10,7 @@ import Testing
     static let pieces = ["}", "{", ":task:", ":tree", ":tasks", ":events", ":", "t:", "q:", "u:", "{}", "}:", "{t:",
                          "\t", "\n", "a", "b", "ax", "P", "é", " ", "%", "baton", ":ready", "idx:", "*"]
 
-    /// A deterministic generator (SplitMix64) so that a failure names a reproducible seed.
-    struct SeededGenerator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
-    static func randomID(_ random: inout SeededGenerator) -> String {
+    static func randomID(_ random: inout SplitMix64) -> String {
         (0..<Int.random(in: 1...4, using: &random)).map { _ in pieces.randomElement(using: &random)! }.joined()
     }
 
@@ -37,7 +25,7 @@ import Testing
 
     @Test(arguments: [UInt64(1), 2, 3, 42, 2026])
     func noTwoTuplesShareAKeyAndTreeKeysShareTheirSlot(seed: UInt64) {
-        var random = SeededGenerator(state: seed)
+        var random = SplitMix64(seed: seed)
         var ids = Set<String>()
         var refused = 0
         while ids.count < 60 {

@@ -15,7 +15,7 @@ struct CancelAndCopyTests {
     @Test func cancelPending() async throws {
         try await withDeployment { d in
             let submitted = try await d.submit("""
-                [{"id": "first", "name": "first", "executor": "sleep_executor", "inputs": {"seconds": 1}},
+                [{"id": "first", "name": "first", "executor": "sleep_executor", "inputs": {"seconds": 3}},
                  {"id": "target", "name": "target", "executor": "echo_executor", "parent_id": "first", "dependencies": ["first"]},
                  {"id": "needs", "name": "needs", "executor": "echo_executor", "parent_id": "first", "dependencies": ["target"]},
                  {"id": "likes", "name": "likes", "executor": "echo_executor", "parent_id": "first",

@@ -239,15 +239,17 @@ struct HardeningTests {
 }
 
 /// Every key of the deployment's namespace with its `DUMP` (type, value and encoding), so that
-/// two snapshots compare byte for byte.
+/// two snapshots compare byte for byte — except the services' own liveness bookkeeping, which
+/// they refresh every few seconds whatever the callers do (`executors:served`, `scheduler:alive:*`).
 func keySpace(_ d: Deployment) async throws -> [String: [UInt8]] {
+    let liveness = [d.store.keys.executorsServed, d.store.keys.schedulerAlive("")]
     var dump: [String: [UInt8]] = [:]
     var cursor = "0"
     repeat {
         let reply = try await d.store.redis.send("SCAN", cursor, "MATCH", "\(d.namespace):*", "COUNT", "1000")
         guard let parts = reply.array, parts.count == 2 else { break }
         cursor = parts[0].string ?? "0"
-        for key in (parts[1].array ?? []).compactMap(\.string) {
+        for key in (parts[1].array ?? []).compactMap(\.string) where !liveness.contains(where: key.hasPrefix) {
             dump[key] = try await d.store.redis.send("DUMP", key).bytes ?? []
         }
     } while cursor != "0"

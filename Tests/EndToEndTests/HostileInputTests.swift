@@ -9,18 +9,6 @@ import Testing
 /// a 5xx, every native entry must be answered, and every Baton process must be alive afterwards.
 @Suite("Hostile input")
 struct HostileInputTests {
-    /// SplitMix64, so that a failing run names a seed that reproduces it.
-    struct Seeded: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let seeds = [
         #"[{"id": "h-root", "name": "root", "executor": "echo_executor", "priority": 1, "inputs": {"ret": [1, "x"]}, "timeout_s": 5}, {"name": "kid", "executor": "sleep_executor", "parent_id": "h-root", "dependencies": [{"id": "h-root", "required": false}], "inputs": {"seconds": 0.01}, "max_attempts": 2, "backoff": {"strategy": "exponential", "base_s": 0.1}}]"#,
         #"{"tasks": [{"name": "solo", "executor": "fail_executor", "params": {"executor_id": "echo_executor"}}], "execute": false}"#,
@@ -35,7 +23,7 @@ struct HostileInputTests {
         "\"" + String(repeating: "x", count: 300) + "\"",
     ]
 
-    static func mutate(_ text: String, _ random: inout Seeded) -> [UInt8] {
+    static func mutate(_ text: String, _ random: inout SplitMix64) -> [UInt8] {
         var bytes = Array(text.utf8)
         for _ in 0..<Int.random(in: 1...4, using: &random) {
             guard !bytes.isEmpty else { break }
@@ -60,7 +48,7 @@ struct HostileInputTests {
     func randomHostileRequestsNeverBreakAService(seed: UInt64) async throws {
         try await withGateway { d, users in
             _ = try await users.alice.createTree(Self.seeds[0])
-            var random = Seeded(state: seed)
+            var random = SplitMix64(seed: seed)
             let routes = ["/v1/trees", "/v1/tasks", "/v1/trees/h-root/cancel", "/v1/trees/h-root/copy", "/v1/trees/h-root/link",
                           "/v1/trees/h-root/mixed", "/v1/trees/h-root/archive", "/v1/trees/h-root/execute",
                           "/v1/tasks/h-root/cancel", "/v1/tasks/h-root/reexecute"]

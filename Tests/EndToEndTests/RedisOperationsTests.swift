@@ -83,7 +83,8 @@ struct RedisOperationsTests {
             let cli = try launch(d, "baton", ["get", "some-task", "--redis-url", url], environment: ["BATON_NAMESPACE": d.namespace])
             try await d.waitUntil("the CLI exits", timeout: .seconds(10)) { !cli.isRunning }
             let elapsed = ContinuousClock.now - started
-            #expect(elapsed < .milliseconds(2500), "took \(elapsed)")
+            // The CLI gives up on Redis after 1 s; the rest is starting a debug binary (slow when loaded).
+            #expect(elapsed < .seconds(4), "took \(elapsed)")
             #expect(log(cli).contains("cannot reach Redis at \(url)"), "\(log(cli))")
         }
     }

@@ -65,7 +65,9 @@ struct ConnectionLimitTests {
                 guard await connection.readToEnd(timeout: .seconds(10)) != nil else { return Duration.seconds(999) }
                 return ContinuousClock.now - answered
             }
-            #expect(idleTimes.allSatisfy { $0 >= .milliseconds(1300) && $0 < .seconds(6) }, "idle until closed: \(idleTimes)")
+            // Closed after about the 1.5 s idle timeout. The lower bound is loose: on a loaded machine
+            // the client may notice its answer late, which shortens the idle time it measures.
+            #expect(idleTimes.allSatisfy { $0 >= .milliseconds(500) && $0 < .seconds(8) }, "idle until closed: \(idleTimes)")
             try await Self.expectAlive(d, users)
         }
     }
