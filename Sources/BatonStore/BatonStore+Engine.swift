@@ -19,6 +19,10 @@ public struct StartedTask: Sendable, Hashable {
     /// that do not parse within the JSON limits, a `timeout_s` out of range): the agent fails the
     /// attempt with this message instead of running the executor with a default.
     public var problem: String?
+
+    /// The largest merged inputs an attempt runs with (64 MiB: a fan-in of 64 results at the
+    /// default `agent.max_result_bytes`); beyond, the attempt fails saying so.
+    public static let maxInputsBytes = 64 << 20
 }
 
 /// What a heartbeat learned about the attempts it kept alive.
@@ -178,7 +182,13 @@ extension BatonStore {
             }
             return .emptyObject
         }
-        let inputs = object(fields[5], "merged inputs")
+        let inputs: JSONValue
+        if fields[5].utf8.count > StartedTask.maxInputsBytes {
+            problems.append("merged inputs are \(fields[5].utf8.count) bytes; at most \(StartedTask.maxInputsBytes) are allowed")
+            inputs = .emptyObject
+        } else {
+            inputs = object(fields[5], "merged inputs")
+        }
         let params = object(fields[6], "params")
         let schemas = object(fields[7], "schemas")
         var timeout: Double?
