@@ -20,6 +20,8 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     public var scheduler: SchedulerConfig
     /// Gateway tunables (YAML section `gateway`).
     public var gateway: GatewayConfig
+    /// Retention (YAML section `retention`).
+    public var retention = RetentionConfig()
 
     /// Creates a configuration; every argument defaults to the value in `config/baton.yaml`.
     public init(
@@ -39,7 +41,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case redisURL = "redis_url"
         case redisAllowEviction = "redis_allow_eviction"
-        case namespace, agent, scheduler, gateway
+        case namespace, agent, scheduler, gateway, retention
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -54,6 +56,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
         agent = try container.decodeIfPresent(AgentConfig.self, forKey: .agent) ?? defaults.agent
         scheduler = try container.decodeIfPresent(SchedulerConfig.self, forKey: .scheduler) ?? defaults.scheduler
         gateway = try container.decodeIfPresent(GatewayConfig.self, forKey: .gateway) ?? defaults.gateway
+        retention = try container.decodeIfPresent(RetentionConfig.self, forKey: .retention) ?? defaults.retention
     }
 }
 

@@ -11,7 +11,12 @@ public struct SubmissionRules: Sendable, Hashable {
         public var items: [TaskSubmission]
         /// The body's `execute` member, when it has one.
         public var execute: Bool?
+        /// The body's `retention_s` member: seconds the tree is kept once finished.
+        public var retentionSeconds: Int? = nil
     }
+
+    /// The longest `retention_s` a submission may ask for: 10 years.
+    public static let maxRetentionSeconds = 315_360_000
 
     /// The tree rules: ranges, references, cycles, known executors, the largest array.
     public var validator: TreeValidator
@@ -46,9 +51,13 @@ public struct SubmissionRules: Sendable, Hashable {
     /// - Throws: ``BatonError`` `invalid_argument`, `forbidden` (executor policy).
     public func parse(_ body: JSONValue, userID: String?, isAdmin: Bool) throws(BatonError) -> Parsed {
         var execute: Bool?
+        var retention: Int?
         if case .object(let members) = body {
-            if let unknown = members.keys.sorted().first(where: { $0 != "tasks" && $0 != "execute" }) {
-                throw BatonError.invalidArgument("Unknown field '\(unknown)'; allowed: execute, tasks", field: unknown)
+            if let unknown = members.keys.sorted().first(where: { !["tasks", "execute", "retention_s"].contains($0) }) {
+                throw BatonError.invalidArgument("Unknown field '\(unknown)'; allowed: execute, retention_s, tasks", field: unknown)
+            }
+            if let value = members["retention_s"], !value.isNull {
+                retention = try Self.retention(value)
             }
             guard members["tasks"] != nil else {
                 throw BatonError.invalidArgument("Request body must have a \"tasks\" array", field: "tasks")
@@ -61,7 +70,16 @@ public struct SubmissionRules: Sendable, Hashable {
         }
         let items = try TaskSubmission.decode(array: body)
         try executorPolicy.check(items, userID: userID, isAdmin: isAdmin)
-        return Parsed(items: items, execute: execute)
+        return Parsed(items: items, execute: execute, retentionSeconds: retention)
+    }
+
+    /// A `retention_s` value: an integer number of seconds in 0…``maxRetentionSeconds``.
+    public static func retention(_ value: JSONValue) throws(BatonError) -> Int {
+        guard let seconds = value.intValue, (0...maxRetentionSeconds).contains(seconds) else {
+            throw BatonError.invalidArgument(
+                "retention_s must be an integer from 0 to \(maxRetentionSeconds) seconds", field: "retention_s")
+        }
+        return seconds
     }
 
     /// A boolean written as text (a Redis stream field): `true`/`false` or `1`/`0`, nothing else.

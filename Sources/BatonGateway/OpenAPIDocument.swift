@@ -100,6 +100,24 @@ enum OpenAPIDocument {
           "404": {"$ref": "#/components/responses/NotFound"},
           "503": {"$ref": "#/components/responses/Unavailable"}
         }
+      },
+      "delete": {
+        "operationId": "deleteTree",
+        "summary": "Delete a finished (or archived) tree with its tasks, events and index entries",
+        "description": "A running or waiting tree is refused (409) unless cancel=true: then it is cancelled, deleted at once when nothing runs any more (200), else deleted as soon as its running tasks stopped (202).",
+        "parameters": [
+          {"$ref": "#/components/parameters/TreeID"},
+          {"name": "cancel", "in": "query", "required": false, "description": "true: cancel a running tree first", "schema": {"type": "boolean"}}
+        ],
+        "responses": {
+          "200": {"description": "Deleted", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deleted"}}}},
+          "202": {"description": "Cancelled; deleted once its running tasks stopped", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Deleted"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
       }
     },
     "/v1/trees/{id}/execute": {
@@ -364,6 +382,7 @@ enum OpenAPIDocument {
     },
     "schemas": {
       "Status": {"type": "object", "required": ["status"], "properties": {"status": {"type": "string"}}},
+      "Deleted": {"type": "object", "required": ["tree_id", "deleted"], "properties": {"tree_id": {"type": "string"}, "deleted": {"type": "boolean"}}},
       "Error": {
         "type": "object",
         "required": ["error"],

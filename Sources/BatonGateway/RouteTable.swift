@@ -13,6 +13,7 @@ enum RouteTable {
         Route(method: "GET", path: "/openapi.json"),
         Route(method: "POST", path: "/v1/trees"),
         Route(method: "GET", path: "/v1/trees/{id}"),
+        Route(method: "DELETE", path: "/v1/trees/{id}"),
         Route(method: "POST", path: "/v1/trees/{id}/execute"),
         Route(method: "POST", path: "/v1/trees/{id}/cancel"),
         Route(method: "POST", path: "/v1/trees/{id}/copy"),

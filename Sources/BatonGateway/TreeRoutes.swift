@@ -10,6 +10,7 @@ struct TreeRoutes {
     func register(on group: RouterGroup<GatewayContext>) {
         group.post("trees", use: create)
         group.get("trees/:id", use: get)
+        group.delete("trees/:id", use: delete)
         group.post("trees/:id/execute", use: execute)
         group.post("trees/:id/cancel", use: cancel)
     }
@@ -36,7 +37,8 @@ struct TreeRoutes {
         }
         do {
             let result = try await services.store.submit(
-                parsed.items, userID: identity.userID, execute: parsed.execute ?? true, validator: rules.validator)
+                parsed.items, userID: identity.userID, execute: parsed.execute ?? true, validator: rules.validator,
+                retentionSeconds: parsed.retentionSeconds)
             let answer = Self.created(result).jsonString()
             if let record { try await services.idempotency.remember(record, status: 201, body: answer) }
             return JSONResponse.make(text: answer, status: .created, headers: [.location: "/v1/trees/\(Self.escapePath(result.treeID))"])
@@ -53,6 +55,17 @@ struct TreeRoutes {
         let flat = try RequestInput.flag(request, "flat")
         let snapshot = try await services.store.tree(treeID, userID: identity.scope)
         return JSONResponse.make(flat ? snapshot.flatJSON : snapshot.nestedJSON)
+    }
+
+    /// Deletes a finished or archived tree (issue 9, retention); `?cancel=true` cancels a running
+    /// one first and deletes it once nothing of it runs (at once, or when its running tasks stopped).
+    @Sendable func delete(_ request: Request, context: GatewayContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let treeID = try RequestInput.pathID(context)
+        let cancel = try RequestInput.flag(request, "cancel")
+        _ = try await services.input.object(request, allowed: [])
+        let deleted = try await services.store.delete(treeID, userID: identity.scope, cancelRunning: cancel)
+        return JSONResponse.make(["tree_id": .string(treeID), "deleted": .bool(deleted)], status: deleted ? .ok : .accepted)
     }
 
     /// Starts a stored tree (the guide's `distribute_task_tree`); answers the tree record.

@@ -54,7 +54,8 @@ public enum Runtime {
         return BatonStore(
             redis: RedisClient(configuration: redis, poolSize: poolSize),
             keys: Keys(namespace: config.namespace),
-            eventsMaxLength: config.scheduler.eventsMaxLength)
+            eventsMaxLength: config.scheduler.eventsMaxLength,
+            retentionMillis: Int64(config.retention.finishedSeconds) * 1000)
     }
 
     /// A name unique to this process, for consumer groups and logs.

@@ -43,5 +43,6 @@ public struct LeaseReaper: Service {
         }
         try await store.promoteDelayed(executors: executors)
         try await store.repairInflightSubmissions(olderThanMillis: settings.inflightRepairMillis)
+        try await store.sweepExpiredTrees()
     }
 }

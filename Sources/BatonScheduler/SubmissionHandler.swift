@@ -17,7 +17,7 @@ import RedisClient
 /// tree as nobody's, and may depend only on tasks that nobody owns.
 public struct SubmissionHandler: Sendable {
     /// The fields an entry may have.
-    public static let knownFields: Set<String> = ["tasks", "request_id", "user_id", "execute"]
+    public static let knownFields: Set<String> = ["tasks", "request_id", "user_id", "execute", "retention_s"]
 
     let store: BatonStore
     let rules: SubmissionRules
@@ -87,6 +87,12 @@ public struct SubmissionHandler: Sendable {
         let executeField = try text("execute").map { (flag) throws(BatonError) in
             try SubmissionRules.flag(flag, field: "execute")
         }
+        let retentionField = try text("retention_s").map { (text) throws(BatonError) -> Int in
+            guard let seconds = Int(text) else {
+                throw BatonError.invalidArgument("retention_s must be an integer number of seconds, not '\(text)'", field: "retention_s")
+            }
+            return try SubmissionRules.retention(.int(seconds))
+        }
         guard let body = fields["tasks"] else {
             throw BatonError.validationFailed("Submission has no 'tasks' field", field: "tasks")
         }
@@ -100,6 +106,6 @@ public struct SubmissionHandler: Sendable {
         // same ids and finds its own reservation and stored tree, and completes instead of failing.
         return try await store.submit(
             parsed.items, userID: userID, execute: executeField ?? parsed.execute ?? true, validator: rules.validator,
-            token: entryID)
+            token: entryID, retentionSeconds: retentionField ?? parsed.retentionSeconds)
     }
 }

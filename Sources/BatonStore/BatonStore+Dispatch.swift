@@ -11,6 +11,16 @@ extension BatonStore {
         var pending = outputs
         var rounds = 0
         var extra = extra
+        // Finished trees with a retention are indexed for the sweep (``sweepExpiredTrees(limit:)``).
+        let expiring = outputs.finished.compactMap { finished in finished.expiresAt.map { (finished.treeID, $0) } }
+        if !expiring.isEmpty {
+            var zadd = RedisCommand("ZADD", keys.expiringTrees)
+            for (treeID, expiresAt) in expiring {
+                zadd.append(String(expiresAt))
+                zadd.append(treeID)
+            }
+            extra.append(zadd)
+        }
         while (!pending.isEmpty || !extra.isEmpty) && rounds < 64 {
             rounds += 1
             var commands: [RedisCommand] = extra

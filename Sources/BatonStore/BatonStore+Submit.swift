@@ -26,7 +26,8 @@ extension BatonStore {
         userID: String?,
         execute: Bool = true,
         validator: TreeValidator = TreeValidator(),
-        token: String = TaskID.generate()
+        token: String = TaskID.generate(),
+        retentionSeconds: Int? = nil
     ) async throws -> SubmitResult {
         let now = clock()
         var position = 0
@@ -35,7 +36,9 @@ extension BatonStore {
             return TaskID.deterministic(seed: token, position: position)
         }
         for index in tree.tasks.indices { tree.tasks[index].userID = userID }
-        return try await store(tree, userID: userID, execute: execute, now: now, token: token)
+        return try await store(
+            tree, userID: userID, execute: execute, now: now, origin: OriginType.create.rawValue, token: token,
+            retentionMillis: retentionSeconds.map { Int64($0) * 1000 } ?? retentionMillis)
     }
 
     /// Stores a validated tree (see ``submit(_:userID:execute:validator:token:)``).
@@ -65,8 +68,9 @@ extension BatonStore {
     /// `token` finds its own reservation and its own stored tree and finishes the same steps.
     func store(
         _ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64, origin: String,
-        links: [String: StoredLink] = [:], token: String = TaskID.generate()
+        links: [String: StoredLink] = [:], token: String = TaskID.generate(), retentionMillis: Int64?? = nil
     ) async throws -> SubmitResult {
+        let retention = retentionMillis ?? self.retentionMillis
         let externalTrees = try await locateExternalDependencies(of: tree, userID: userID)
         let ids = tree.tasks.map(\.id)
         async let marked = redis.send("ZADD", keys.inflightSubmissions, String(now), tree.treeID)
@@ -110,6 +114,7 @@ extension BatonStore {
             }
         }
         arguments.append(token)
+        arguments.append(retention.map { String($0) } ?? "")
         let replayed: Bool
         do {
             let reply = try await run([treeCall(Scripts.submitTree, tree.treeID, now: now, arguments)],
@@ -135,6 +140,10 @@ extension BatonStore {
             RedisCommand("ZADD", keys.userTrees(userID ?? ""), String(now), tree.treeID),
             RedisCommand("ZADD", keys.allTrees, String(now), tree.treeID),
         ]
+        if let retention, !links.isEmpty, links.count == tree.tasks.count {
+            // A tree of links only is finished the moment it is stored.
+            indexes.append(RedisCommand("ZADD", keys.expiringTrees, String(now + retention), tree.treeID))
+        }
         // The reservation's tokens have served: the stored tree now answers for its ids.
         for (bucket, members) in Dictionary(grouping: ids, by: Keys.bucket(of:)) {
             indexes.append(RedisCommand(["HDEL", keys.idReservations(bucket: bucket)] + members))

@@ -16,6 +16,9 @@ public final class BatonStore: Sendable {
     public let keys: Keys
     /// Bound of each tree's event stream (`XADD … MAXLEN ~`).
     public let eventsMaxLength: Int
+    /// How long a finished tree is kept (`retention.finished_s`) unless its submission said
+    /// otherwise; `nil` keeps finished trees until they are deleted.
+    public let retentionMillis: Int64?
     /// The clock every transition reads (epoch milliseconds); injectable for tests.
     public let clock: @Sendable () -> Int64
 
@@ -23,11 +26,13 @@ public final class BatonStore: Sendable {
         redis: RedisClient,
         keys: Keys = Keys(),
         eventsMaxLength: Int = 10_000,
+        retentionMillis: Int64? = 7 * 86_400_000,
         clock: @escaping @Sendable () -> Int64 = { Timestamp.millis(Date()) }
     ) {
         self.redis = redis
         self.keys = keys
         self.eventsMaxLength = eventsMaxLength
+        self.retentionMillis = retentionMillis
         self.clock = clock
     }
 

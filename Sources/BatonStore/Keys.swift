@@ -105,6 +105,10 @@ public struct Keys: Sendable, Hashable {
     /// Sorted set: a user's trees by creation time (epoch ms).
     public func userTrees(_ userID: String) -> String { "\(namespace):{u:\(userID)}:trees" }
 
+    /// Sorted set: finished trees with a retention, scored by when they expire (epoch ms). The
+    /// scheduler's sweep deletes the due ones (a hint: the tree record's `expires_at` decides).
+    public var expiringTrees: String { "\(namespace):trees:expiring" }
+
     /// Sorted set: every tree by creation time (epoch ms), for administrators' listings.
     public var allTrees: String { "\(namespace):trees" }
 

@@ -14,6 +14,7 @@ public enum Scripts {
     public static let cancelTasks = tree("cancelTasks")
     public static let reexecuteTask = tree("reexecuteTask")
     public static let archiveTree = tree("archiveTree")
+    public static let deleteTree = tree("deleteTree")
     public static let watchDependency = plain("watchDependency")
     public static let markReferences = plain("markReferences")
 

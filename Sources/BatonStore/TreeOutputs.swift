@@ -38,6 +38,8 @@ public struct TreeOutputs: Sendable, Hashable {
     public struct Finished: Sendable, Hashable {
         public var treeID: String
         public var status: String
+        /// When the finished tree expires (epoch ms), if it has a retention.
+        public var expiresAt: Int64? = nil
     }
 
     public var ready: [Ready] = []
@@ -65,7 +67,7 @@ public struct TreeOutputs: Sendable, Hashable {
 
     /// Parses `{released, delayed, leases, notify, finished}` returned by a tree script.
     init(reply: RedisReply, treeID: String) {
-        guard let parts = reply.array, parts.count == 5 else { return }
+        guard let parts = reply.array, parts.count >= 5 else { return }
         let released = parts[0].array?.map { $0.string ?? "" } ?? []
         for i in stride(from: 0, to: released.count - 2, by: 3) {
             ready.append(Ready(treeID: treeID, taskID: released[i + 2], executor: released[i],
@@ -88,6 +90,9 @@ public struct TreeOutputs: Sendable, Hashable {
                 treeID: notify[i], taskID: notify[i + 1], required: notify[i + 2] == "1",
                 dependencyID: notify[i + 3], state: notify[i + 4], result: notify[i + 5], cause: notify[i + 6]))
         }
-        if let status = parts[4].string, !status.isEmpty { finished.append(Finished(treeID: treeID, status: status)) }
+        if let status = parts[4].string, !status.isEmpty {
+            let expiresAt = parts.count > 5 ? parts[5].string.flatMap { Int64($0) } : nil
+            finished.append(Finished(treeID: treeID, status: status, expiresAt: expiresAt))
+        }
     }
 }

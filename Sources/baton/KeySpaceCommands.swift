@@ -129,6 +129,24 @@ struct Archive: AsyncParsableCommand {
     }
 }
 
+struct Delete: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Delete a finished (or archived) tree with its tasks and events; --cancel stops a running one first.")
+
+    @OptionGroup var options: ClientOptions
+
+    @Argument(help: "The tree id.")
+    var treeID: String
+
+    @Flag(help: "Cancel the tree if it still runs, and delete it once its running tasks stopped.")
+    var cancel = false
+
+    func run() async throws {
+        let deleted = try await options.store().delete(treeID, userID: options.userID, cancelRunning: cancel)
+        print(JSONValue.object(["tree_id": .string(treeID), "deleted": .bool(deleted)]).jsonString())
+    }
+}
+
 struct Mixed: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Copy a tree in which the --link tasks (completed) become links; the rest runs again when started.")

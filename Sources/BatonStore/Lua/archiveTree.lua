@@ -54,6 +54,8 @@ for _, id in ipairs(tasks) do
   redis.call('HSET', task_key(ctx, id), 'origin_type', 'archive', 'updated_at', ctx.now)
 end
 redis.call('HSET', ctx.tree_key, 'archived', '1', 'origin_type', 'archive', 'updated_at', ctx.now)
+-- An archived tree is kept until it is deleted: it no longer expires.
+redis.call('HDEL', ctx.tree_key, 'expires_at')
 emit(ctx, 'tree_archived', ctx.tree, 'completed')
 tree_outputs(ctx)
 return 'OK'

@@ -14,7 +14,7 @@
 -- delay, leases to drop, cross-tree dependents to notify, and whether the tree finished:
 --   {released: executor, priority, id ...;  delayed: executor, priority, id, due ...;
 --    leases: executor, id ...;  notify: tree, id, required, dep, state, result, cause ...;
---    finished: tree status or ''}
+--    finished: tree status or '';  expires_at: when the finished tree expires, or ''}
 --
 -- Refusing before writing. Redis does not roll back a script that fails after a write, so every
 -- script checks all it needs before its first write, and an error reply means no key changed:
@@ -300,6 +300,14 @@ local function check_finished(ctx)
   local progress = 0
   if c.n_total > 0 then progress = (ctx.progress_sum + ctx.progress_delta) / c.n_total end
   redis.call('HSET', ctx.tree_key, 'status', status, 'finished_at', ctx.now, 'updated_at', ctx.now)
+  -- Retention: a finished tree expires retention_ms after it finished (set at submission; an
+  -- archived tree never expires). The caller indexes the expiry for the scheduler's sweep.
+  local t = redis.call('HMGET', ctx.tree_key, 'retention_ms', 'archived')
+  local retention = tonumber(t[1])
+  if retention and retention >= 0 and t[2] ~= '1' then
+    ctx.expires_at = tostring(tonumber(ctx.now) + retention)
+    redis.call('HSET', ctx.tree_key, 'expires_at', ctx.expires_at)
+  end
   ctx.status = status
   emit(ctx, 'tree_finished', ctx.tree, status, {'progress', string.format('%.4f', progress)})
   ctx.finished = status
@@ -322,5 +330,5 @@ local function tree_outputs(ctx)
   end
   if #counters > 0 then redis.call('HSET', ctx.tree_key, unpack(counters)) end
   if ctx.emitted then redis.call('PUBLISH', ctx.channel, ctx.tree) end
-  return {ctx.released, ctx.delayed, ctx.leases, ctx.notify, ctx.finished or ''}
+  return {ctx.released, ctx.delayed, ctx.leases, ctx.notify, ctx.finished or '', ctx.expires_at or ''}
 end

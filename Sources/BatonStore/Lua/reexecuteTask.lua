@@ -135,7 +135,7 @@ end
 
 if ctx.status == 'completed' or ctx.status == 'failed' or ctx.status == 'cancelled' then
   redis.call('HSET', ctx.tree_key, 'status', 'in_progress', 'updated_at', ctx.now)
-  redis.call('HDEL', ctx.tree_key, 'finished_at')
+  redis.call('HDEL', ctx.tree_key, 'finished_at', 'expires_at')
   ctx.status = 'in_progress'
 end
 return {tree_outputs(ctx), order}

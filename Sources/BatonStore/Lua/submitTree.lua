@@ -6,7 +6,8 @@
 -- ARGV[7] root id                    ARGV[8] origin type (create, copy, link, mixed)
 -- ARGV[9] number of tasks n, then for each task: id, field count k, k field/value pairs
 --         (the complete task hash, written by the Swift store; ready tasks already carry queued=1),
---         then the submission token ('' for none), kept in the tree record as `token`
+--         then the submission token ('' for none), kept in the tree record as `token`, and the
+--         retention in ms ('' for none: never expires), kept as `retention_ms`
 --
 -- Tasks are pending, except the link nodes of a link or mixed tree (BatonStore+Copy.swift), which
 -- are stored `completed` with progress 1: the counters count them so, and a tree made only of
@@ -26,8 +27,8 @@
 local ctx = tree_context()
 local token = ''
 if redis.call('EXISTS', ctx.tree_key) == 1 then
-  -- The token is the last argument, after the task list.
-  token = ARGV[#ARGV]
+  -- The token is the last argument but one, after the task list.
+  token = ARGV[#ARGV - 1]
   if token ~= '' and ctx.exists and redis.call('HGET', ctx.tree_key, 'token') == token then return 'REPLAY' end
   return baton_fail('already_exists', 'Task tree ' .. ctx.tree .. ' already exists')
 end
@@ -51,8 +52,9 @@ for position = 1, n do
   i = i + 2 + 2 * k
 end
 token = ARGV[i]
-if token == nil or i ~= #ARGV then
-  return baton_fail('invalid_argument', 'The submission token must follow the task list')
+local retention = ARGV[i + 1]
+if token == nil or retention == nil or i + 1 ~= #ARGV or (retention ~= '' and not tonumber(retention)) then
+  return baton_fail('invalid_argument', 'The submission token and retention must follow the task list')
 end
 
 -- No task key may exist yet, whatever its type.
@@ -97,8 +99,10 @@ redis.call('HSET', ctx.tree_key,
   'created_at', ctx.now, 'updated_at', ctx.now,
   'n_total', n, 'n_pending', n - completed, 'n_in_progress', 0, 'n_completed', completed,
   'n_failed', 0, 'n_cancelled', 0, 'n_blocked', 0, 'progress_sum', completed)
+if retention ~= '' then redis.call('HSET', ctx.tree_key, 'retention_ms', retention) end
 if n > 0 and completed == n then
   redis.call('HSET', ctx.tree_key, 'status', 'completed', 'finished_at', ctx.now)
+  if retention ~= '' then redis.call('HSET', ctx.tree_key, 'expires_at', tonumber(ctx.now) + tonumber(retention)) end
   emit(ctx, 'tree_finished', ctx.tree, 'completed', {'progress', '1.0000'})
 end
 redis.call('PUBLISH', ctx.channel, ctx.tree)
