@@ -178,8 +178,17 @@ class TreeBuilder:
         return self.add("fail_executor", {"message": "chaos failure"}, deps,
                         max_attempts=self.rng.choice([1, 2, 3]), backoff=backoff)
 
+    def timeout(self, deps=()):
+        """A sleep that always overruns its timeout_s: a failure that takes ~0.1 s, so that an
+        agent can die (or stop) in the middle of a failing attempt."""
+        backoff = {"strategy": "fixed", "base_s": self.rng.choice([0.05, 0.1])}
+        return self.add("sleep_executor", {"seconds": 0.3}, deps, timeout_s=0.1,
+                        max_attempts=self.rng.choice([2, 3]), backoff=backoff)
+
     def work(self, deps=(), fail_share=0.0):
         r = self.rng.random()
+        if r < fail_share / 2:
+            return self.timeout(deps)
         if r < fail_share:
             return self.fail(deps)
         if r < fail_share + self.sleep_share:

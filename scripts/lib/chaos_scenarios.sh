@@ -52,14 +52,16 @@ chaos_settings_defaults() {
     CHAOS_FAULTS=0  # faults injected so far (steps count them)
 }
 
-# kill -9 a random agent every 2 s and start it again at once.
+# kill -9 a random agent every 2 s (one that runs sleep tasks, once some are leased) and start
+# it again at once.
 chaos_settings_agent-kill() { :; }
 chaos_fault_agent-kill() {
     chaos_pause 2 || return 0
-    local n
-    n=$(chaos_random_agent)
-    chaos_log "kill -9 agent-$n"
+    local n busy
+    busy=$(chaos_wait_busy 2 1000)
+    n=$(chaos_random_sleep_agent)
     chaos_kill "agent-$n"
+    chaos_log "kill -9 agent-$n ($busy sleep tasks leased)"
     chaos_agent_start "$n"
     CHAOS_FAULTS=$((CHAOS_FAULTS + 1))
 }
@@ -72,10 +74,11 @@ chaos_settings_agent-kill-two-reapers() {
 }
 chaos_fault_agent-kill-two-reapers() {
     chaos_pause 1 || return 0
-    local n
-    n=$(chaos_random_agent)
-    chaos_log "kill -9 agent-$n"
+    local n busy
+    busy=$(chaos_wait_busy 2 1000)
+    n=$(chaos_random_sleep_agent)
     chaos_kill "agent-$n"
+    chaos_log "kill -9 agent-$n ($busy sleep tasks leased)"
     chaos_agent_start "$n"
     CHAOS_FAULTS=$((CHAOS_FAULTS + 1))
 }
@@ -173,10 +176,11 @@ chaos_settings_agent-stop() {
 }
 chaos_fault_agent-stop() {
     chaos_pause 1 || return 0
-    local n
-    n=$(chaos_random_agent)
-    chaos_log "SIGSTOP agent-$n for $((CHAOS_LEASE_S + 3)) s"
+    local n busy
+    busy=$(chaos_wait_busy 3 2000)
+    n=$(chaos_random_sleep_agent)
     chaos_signal "agent-$n" STOP
+    chaos_log "SIGSTOP agent-$n for $((CHAOS_LEASE_S + 3)) s ($busy sleep tasks leased)"
     sleep "$((CHAOS_LEASE_S + 3))"
     chaos_log "SIGCONT agent-$n"
     chaos_signal "agent-$n" CONT
@@ -191,9 +195,10 @@ chaos_settings_agent-drain() {
 }
 chaos_fault_agent-drain() {
     chaos_pause 2 || return 0
-    local n
-    n=$(chaos_random_agent)
-    chaos_log "SIGTERM agent-$n (grace ${CHAOS_GRACE_S} s)"
+    local n busy
+    busy=$(chaos_wait_busy 3 2000)
+    n=$(chaos_random_sleep_agent)
+    chaos_log "SIGTERM agent-$n (grace ${CHAOS_GRACE_S} s; $busy sleep tasks leased)"
     local t0=$SECONDS
     if ! chaos_stop "agent-$n" "$((${CHAOS_GRACE_S%.*} + 10))"; then
         chaos_log "PROBLEM: agent-$n was still running $((${CHAOS_GRACE_S%.*} + 10)) s after SIGTERM; killed"

@@ -83,6 +83,29 @@ chaos_services_heal() {
 # A random agent's number.
 chaos_random_agent() { echo $((RANDOM % CHAOS_AGENTS + 1)); }
 
+# A random agent that runs sleep_executor (agents 1–3 of every 4).
+chaos_random_sleep_agent() {
+    local n
+    while true; do
+        n=$((RANDOM % CHAOS_AGENTS + 1))
+        [[ $(chaos_agent_executors "$n") == *sleep_executor* ]] && break
+    done
+    echo "$n"
+}
+
+# Waits up to MAX_MS until at least N sleep_executor tasks hold a lease (so that a fault hits an
+# agent with work in flight); prints how many do.
+chaos_wait_busy() {
+    local n=$1 max_ms=$2 i count=0
+    for ((i = 0; i < max_ms / 50; i++)); do
+        count=$(timeout 2 redis-cli -p "$CHAOS_REDIS_PORT" ZCARD "$BATON_NAMESPACE:{q:sleep_executor}:leases" 2>/dev/null)
+        [[ $count =~ ^[0-9]+$ ]] || count=0
+        ((count >= n)) && break
+        sleep 0.05
+    done
+    echo "$count"
+}
+
 # Sleeps a random time between MIN_MS and MAX_MS milliseconds.
 chaos_sleep_ms() {
     local ms=$(($1 + RANDOM % ($2 - $1 + 1)))
