@@ -104,11 +104,22 @@ public struct BusConsumer: Service {
                 logger.error("reports refused", metadata: ["baton.error": "\(error)"])
             }
         }
+        var postponed: Set<String> = []
         for entry in entries {
-            if case .submission(let id, let fields) = entry {
-                await submissions.handle(entryID: id, fields: fields)
+            if case .submission(let id, let fields) = entry, !(await submissions.handle(entryID: id, fields: fields)) {
+                postponed.insert(id)
             }
         }
-        try await store.acknowledge(entries)
+        try await store.acknowledge(entries.filter { !postponed.contains($0.id) })
+        if !postponed.isEmpty {
+            // Redis failed under a submission: read the unacknowledged entries again after a pause.
+            throw SubmissionPostponed(count: postponed.count)
+        }
     }
+}
+
+/// Submissions whose outcome was unknown (Redis failed part-way) stay unacknowledged for a replay.
+struct SubmissionPostponed: Error, CustomStringConvertible {
+    let count: Int
+    var description: String { "\(count) submission(s) postponed until Redis answers" }
 }

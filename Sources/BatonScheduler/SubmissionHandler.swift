@@ -31,7 +31,11 @@ public struct SubmissionHandler: Sendable {
         self.logger = logger
     }
 
-    func handle(entryID: String, fields: [String: [UInt8]]) async {
+    /// Stores and answers one entry. Returns `false` — nothing answered, the entry must not be
+    /// acknowledged — when the outcome is unknown or only postponed: Redis failed or was
+    /// unavailable part-way. The entry is then read again and replayed with the same token, which
+    /// completes whatever the first attempt stored.
+    func handle(entryID: String, fields: [String: [UInt8]]) async -> Bool {
         // A request id names the reply list, so it must be usable in a key; an unusable one is
         // answered on the results stream only (with the error saying why).
         let requestIDText = fields["request_id"].flatMap { String(validating: $0, as: UTF8.self) }
@@ -40,10 +44,11 @@ public struct SubmissionHandler: Sendable {
         do {
             let result = try await submit(fields, entryID: entryID)
             answer = ["ok": true, "tree_id": .string(result.treeID), "task_ids": .array(result.taskIDs.map(JSONValue.string))]
-        } catch let error as BatonError {
+        } catch let error as BatonError where error.code != .unavailable {
             answer = ["ok": false, "error": error.jsonValue]
         } catch {
-            answer = ["ok": false, "error": BatonError.unavailable("\(error)").jsonValue]
+            logger.warning("submission postponed; it will be replayed", metadata: ["baton.entry": "\(entryID)", "baton.error": "\(error)"])
+            return false
         }
         if case .object(var object) = answer {
             object["entry_id"] = .string(entryID)
@@ -62,8 +67,11 @@ public struct SubmissionHandler: Sendable {
         do {
             _ = try await store.redis.pipeline(commands)
         } catch {
+            // Not answered: replaying the entry answers it (its tree, if stored, is found again).
             logger.error("cannot answer submission", metadata: ["baton.entry": "\(entryID)", "baton.error": "\(error)"])
+            return false
         }
+        return true
     }
 
     /// Checks an entry exactly as the gateway checks a request, then stores its tree.

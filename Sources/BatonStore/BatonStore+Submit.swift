@@ -120,11 +120,15 @@ extension BatonStore {
             let reply = try await run([treeCall(Scripts.submitTree, tree.treeID, now: now, arguments)],
                                       operation: "submit", timeout: .seconds(300))
             replayed = reply.first?.string == "REPLAY"
-        } catch {
+        } catch let error as BatonError where error.code != .unavailable {
+            // Refused by the script: nothing was written. Give the ids back, drop the mark.
             await releaseReservation(ids, for: tree.treeID, token: token)
             _ = try? await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
             throw error
         }
+        // Any other failure (the connection dropped, Redis died) leaves the outcome unknown: the
+        // tree may be stored. The reservation and the mark stay, so a replay with the same token
+        // completes it, and otherwise the sweep queues a stored tree's ready tasks.
         FaultPoint.reach("submit.after-store")
         if replayed {
             // Stored by an earlier attempt of this submission, which may have died before queueing:
