@@ -297,6 +297,7 @@ extension BatonStore {
                 break  // stored without executing: nothing to queue
             default:
                 if Double(now) - since < Double(Self.abandonedSubmissionMillis) { continue }
+                try await releaseAbandonedReservation(of: treeID)
             }
             try await redis.send("ZREM", keys.inflightSubmissions, treeID)
             handled += 1
@@ -304,6 +305,24 @@ extension BatonStore {
         return handled
     }
 
-    /// How long a submission may be in flight without its tree stored before its mark is dropped.
-    static let abandonedSubmissionMillis: Int64 = 600_000
+    /// How long a submission may be in flight without its tree stored before it counts as
+    /// abandoned: its ids are given back and its mark dropped (a replay re-marks it first).
+    static let abandonedSubmissionMillis: Int64 = 60_000
+
+    /// Gives back the ids an abandoned submission reserved for `treeID` but never stored: the
+    /// `reserving` buckets hold only reservations in flight, so they are small to read.
+    func releaseAbandonedReservation(of treeID: String) async throws {
+        for bucket in 0..<Keys.indexBuckets {
+            let reserving = try await redis.send("HGETALL", keys.idReservations(bucket: bucket)).stringDictionary ?? [:]
+            if reserving.isEmpty { continue }
+            let ids = Array(reserving.keys)
+            let owners = try await redis.send(RedisCommand(["HMGET", keys.idIndex(bucket: bucket)] + ids)).array ?? []
+            let ours = zip(ids, owners).filter { $0.1.string == treeID }.map(\.0)
+            for (token, members) in Dictionary(grouping: ours, by: { reserving[$0] ?? "" }) {
+                _ = try await run([RedisScriptCall(
+                    Scripts.releaseIDs, keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)],
+                    arguments: [treeID, token] + members)], operation: "release")
+            }
+        }
+    }
 }

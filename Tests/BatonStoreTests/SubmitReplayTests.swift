@@ -85,12 +85,21 @@ import Testing
         #expect(try await readyMembers(store) == [Keys.member(tree: "r", task: "r")])
         #expect(try await store.redis.send("EXISTS", store.keys.inflightSubmissions).int == 0)
 
-        // A mark whose tree was never stored stays for ten minutes, then goes.
+        // A mark whose tree was never stored (its submitter died after reserving the ids) stays a
+        // minute, then goes with the reservation: the ids are free again.
         try await store.redis.send("ZADD", store.keys.inflightSubmissions, String(clock.now), "ghost")
+        for id in ["ghost", "ghost-kid"] {
+            let bucket = Keys.bucket(of: id)
+            _ = try await store.redis.eval(Scripts.reserveIDs, keys: [store.keys.idIndex(bucket: bucket), store.keys.idReservations(bucket: bucket)],
+                                           arguments: ["ghost", "dead-token", id])
+        }
         clock.advance(milliseconds: 20_000)
         #expect(try await store.repairInflightSubmissions(olderThanMillis: 10_000) == 0)
-        clock.advance(milliseconds: 600_000)
+        clock.advance(milliseconds: 60_000)
         #expect(try await store.repairInflightSubmissions(olderThanMillis: 10_000) == 1)
         #expect(try await store.redis.send("EXISTS", store.keys.inflightSubmissions).int == 0)
+        #expect(try await store.treeID(ofTask: "ghost") == nil)
+        #expect(try await store.treeID(ofTask: "ghost-kid") == nil)
+        _ = try await store.submit(try submissions(#"[{"id": "ghost", "name": "g", "executor": "x"}, {"id": "ghost-kid", "name": "k", "executor": "x", "parent_id": "ghost"}]"#), userID: "u")
     }
 }
