@@ -71,4 +71,25 @@ import Testing
         let ready = (try await store.redis.send("ZRANGE", store.keys.ready("x"), "0", "-1").array ?? []).compactMap(\.string)
         #expect(ready == [Keys.member(tree: "t", task: "t")])
     }
+
+    /// Found by scripts/chaos: a lost lease (or a hand-back) used up one of max_attempts. Only
+    /// failed attempts count (SPEC "Lost agents").
+    @Test(arguments: [false, true])
+    func lostLeasesAndHandbacksDoNotUseUpAttempts(handback: Bool) async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        _ = try await store.submit(try submissions(#"[{"id": "t", "name": "t", "executor": "x", "max_attempts": 2}]"#), userID: "u")
+        let first = try await claimAndStart(store, executor: "x", leaseMillis: 1_000)
+        if handback {
+            try await store.apply([Report(kind: .handback, treeID: "t", taskID: "t", attempt: first[0].attempt)])
+        } else {
+            clock.advance(milliseconds: 1_001)
+            try await store.apply(try await store.reapExpiredLeases(executor: "x", holdMillis: 30_000))
+        }
+        let second = try await claimAndStart(store, executor: "x")
+        #expect(second.map(\.attempt) == [2])
+        try await store.apply([Report.failed(second[0], error: "boom")])
+        let task = try await taskHash(store, "t", "t")
+        #expect(task["status"] == "pending" && task["retry_at"] != nil, "one failed attempt of two: it must be retried, got \(task)")
+    }
 }

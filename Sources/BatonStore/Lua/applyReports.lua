@@ -19,7 +19,8 @@
 -- whatever the attempt reports next that ends it (cancelled, completed, failed, handback, or the
 -- reaper's expired) makes the task `cancelled` with error = the cancel message. A cancelled or
 -- failed report keeps its partial result; a late completion's result is discarded. No retry.
--- Retries count attempts from `attempt_base` (set by a re-execution), so max_attempts applies
+-- Retries count failed attempts: starts since `attempt_base` (set by a re-execution) minus the
+-- lease losses and hand-backs (`handbacks`), which are not failures. So max_attempts applies
 -- again to a re-executed task.
 -- Returns the tree outputs {released, delayed, leases, notify, finished}.
 -- Refuses the whole call before writing: BATON conflict when a key of the tree has the wrong type
@@ -113,7 +114,7 @@ for i = 5, #ARGV, 5 do
   local key = task_key(ctx, id)
   local f = redis.call('HMGET', key, 'status', 'attempt', 'executor', 'priority', 'progress',
     'max_attempts', 'backoff', 'lease_losses', 'max_lease_losses', 'queued', 'retry_at',
-    'dependents', 'xdependents', 'cancel_requested_at', 'cancel_message', 'attempt_base')
+    'dependents', 'xdependents', 'cancel_requested_at', 'cancel_message', 'attempt_base', 'handbacks')
   local status, current, executor = f[1], f[2], f[3]
   local running = status == 'in_progress' and current == attempt
   local old_progress = tonumber(f[5]) or 0
@@ -145,7 +146,9 @@ for i = 5, #ARGV, 5 do
 
   elseif kind == 'failed' then
     if running then
-      local attempt_n = (tonumber(attempt) or 1) - (tonumber(f[16]) or 0)
+      -- Failed attempts only: lost leases and handed-back attempts started the task too, but
+      -- do not count against max_attempts (SPEC "Lost agents").
+      local attempt_n = (tonumber(attempt) or 1) - (tonumber(f[16]) or 0) - (tonumber(f[8]) or 0) - (tonumber(f[17]) or 0)
       if attempt_n < (tonumber(f[6]) or 1) then
         local due = tonumber(ctx.now) + backoff_delay_ms(f[7], attempt_n)
         local fields = {'HSET', key, 'status', 'pending', 'queued', '1', 'error', data, 'progress', '0',
@@ -176,7 +179,10 @@ for i = 5, #ARGV, 5 do
     end
 
   elseif kind == 'handback' then
-    if running then requeue(ctx, key, id, executor, old_progress, 'handed back by a stopping agent') end
+    if running then
+      redis.call('HINCRBY', key, 'handbacks', 1)
+      requeue(ctx, key, id, executor, old_progress, 'handed back by a stopping agent')
+    end
 
   elseif kind == 'expired' then
     -- The reaper names the attempt the lease belonged to (the task's attempt when it took the

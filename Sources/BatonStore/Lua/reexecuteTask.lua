@@ -85,7 +85,7 @@ for _, id in ipairs(order) do
   redis.call('HDEL', key, 'result', 'error', 'started_at', 'completed_at', 'cancel_requested_at',
     'cancel_message', 'blocked_by', 'retry_at')
   redis.call('HSET', key, 'status', 'pending', 'progress', '0', 'queued', '0', 'waiting', '0',
-    'lease_losses', '0', 'attempt_base', g[4] or '0', 'updated_at', ctx.now)
+    'lease_losses', '0', 'handbacks', '0', 'attempt_base', g[4] or '0', 'updated_at', ctx.now)
   emit(ctx, 'task_reset', id, 'pending')
 end
 
