@@ -73,14 +73,17 @@ extension BatonStore {
         let retention = retentionMillis ?? self.retentionMillis
         let externalTrees = try await locateExternalDependencies(of: tree, userID: userID)
         let ids = tree.tasks.map(\.id)
-        async let marked = redis.send("ZADD", keys.inflightSubmissions, String(now), tree.treeID)
+        // One mark per submission attempt (`<tree>\t<token>`): a refused retry of the same tree
+        // removes its own mark, never the one an earlier attempt with an unknown outcome left.
+        let mark = "\(tree.treeID)\t\(token)"
+        async let marked = redis.send("ZADD", keys.inflightSubmissions, String(now), mark)
         do {
             try await reserve(ids, for: tree.treeID, token: token, tasks: tree.tasks)
             _ = try await marked
             FaultPoint.reach("submit.after-reserve")
         } catch {
             _ = try? await marked
-            _ = try? await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
+            _ = try? await redis.send("ZREM", keys.inflightSubmissions, mark)
             throw error
         }
 
@@ -123,7 +126,7 @@ extension BatonStore {
         } catch let error as BatonError where error.code != .unavailable {
             // Refused by the script: nothing was written. Give the ids back, drop the mark.
             await releaseReservation(ids, for: tree.treeID, token: token)
-            _ = try? await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
+            _ = try? await redis.send("ZREM", keys.inflightSubmissions, mark)
             throw error
         }
         // Any other failure (the connection dropped, Redis died) leaves the outcome unknown: the
@@ -158,7 +161,7 @@ extension BatonStore {
         // The index writes ride along with the first dispatch round: one round trip less per submit.
         try await dispatch(outputs, now: now, alsoSending: indexes)
         FaultPoint.reach("submit.after-dispatch")
-        try await redis.send("ZREM", keys.inflightSubmissions, tree.treeID)
+        try await redis.send("ZREM", keys.inflightSubmissions, mark)
         return SubmitResult(treeID: tree.treeID, taskIDs: ids)
     }
 
@@ -288,7 +291,9 @@ extension BatonStore {
         let flat = reply.array ?? []
         var handled = 0
         for index in stride(from: 0, to: flat.count - 1, by: 2) {
-            guard let treeID = flat[index].string, let since = flat[index + 1].string.flatMap({ Double($0) }) else { continue }
+            guard let mark = flat[index].string, let since = flat[index + 1].string.flatMap({ Double($0) }) else { continue }
+            // `<tree>\t<token>` (a bare tree id: any token).
+            let (treeID, token) = Keys.parseMember(mark).map { ($0.tree, Optional($0.task)) } ?? (mark, nil)
             switch try await redis.send("HGET", keys.tree(treeID), "started").string {
             case "1":
                 let reply = try await run([treeCall(Scripts.startTree, treeID, now: now, [])], operation: "repair")[0]
@@ -297,9 +302,9 @@ extension BatonStore {
                 break  // stored without executing: nothing to queue
             default:
                 if Double(now) - since < Double(Self.abandonedSubmissionMillis) { continue }
-                try await releaseAbandonedReservation(of: treeID)
+                try await releaseAbandonedReservation(of: treeID, token: token)
             }
-            try await redis.send("ZREM", keys.inflightSubmissions, treeID)
+            try await redis.send("ZREM", keys.inflightSubmissions, mark)
             handled += 1
         }
         return handled
@@ -311,13 +316,13 @@ extension BatonStore {
 
     /// Gives back the ids an abandoned submission reserved for `treeID` but never stored: the
     /// `reserving` buckets hold only reservations in flight, so they are small to read.
-    func releaseAbandonedReservation(of treeID: String) async throws {
+    func releaseAbandonedReservation(of treeID: String, token: String?) async throws {
         for bucket in 0..<Keys.indexBuckets {
             let reserving = try await redis.send("HGETALL", keys.idReservations(bucket: bucket)).stringDictionary ?? [:]
             if reserving.isEmpty { continue }
             let ids = Array(reserving.keys)
             let owners = try await redis.send(RedisCommand(["HMGET", keys.idIndex(bucket: bucket)] + ids)).array ?? []
-            let ours = zip(ids, owners).filter { $0.1.string == treeID }.map(\.0)
+            let ours = zip(ids, owners).filter { $0.1.string == treeID && (token == nil || reserving[$0.0] == token) }.map(\.0)
             for (token, members) in Dictionary(grouping: ours, by: { reserving[$0] ?? "" }) {
                 _ = try await run([RedisScriptCall(
                     Scripts.releaseIDs, keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)],

@@ -87,12 +87,16 @@ import Testing
 
         // A mark whose tree was never stored (its submitter died after reserving the ids) stays a
         // minute, then goes with the reservation: the ids are free again.
-        try await store.redis.send("ZADD", store.keys.inflightSubmissions, String(clock.now), "ghost")
+        try await store.redis.send("ZADD", store.keys.inflightSubmissions, String(clock.now), "ghost\tdead-token")
         for id in ["ghost", "ghost-kid"] {
             let bucket = Keys.bucket(of: id)
             _ = try await store.redis.eval(Scripts.reserveIDs, keys: [store.keys.idIndex(bucket: bucket), store.keys.idReservations(bucket: bucket)],
                                            arguments: ["ghost", "dead-token", id])
         }
+        // A retry under another token is refused (the ids are taken) and leaves the dead attempt's mark.
+        let ghostTree = #"[{"id": "ghost", "name": "g", "executor": "x"}, {"id": "ghost-kid", "name": "k", "executor": "x", "parent_id": "ghost"}]"#
+        await #expect(throws: BatonError.self) { _ = try await store.submit(try submissions(ghostTree), userID: "u") }
+        #expect(try await store.redis.send("ZSCORE", store.keys.inflightSubmissions, "ghost\tdead-token").string != nil)
         clock.advance(milliseconds: 20_000)
         #expect(try await store.repairInflightSubmissions(olderThanMillis: 10_000) == 0)
         clock.advance(milliseconds: 60_000)
