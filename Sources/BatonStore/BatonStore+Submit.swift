@@ -317,8 +317,9 @@ extension BatonStore {
     /// Gives back the ids an abandoned submission reserved for `treeID` but never stored: the
     /// `reserving` buckets hold only reservations in flight, so they are small to read.
     func releaseAbandonedReservation(of treeID: String, token: String?) async throws {
-        for bucket in 0..<Keys.indexBuckets {
-            let reserving = try await redis.send("HGETALL", keys.idReservations(bucket: bucket)).stringDictionary ?? [:]
+        let buckets = try await redis.pipeline((0..<Keys.indexBuckets).map { RedisCommand("HGETALL", keys.idReservations(bucket: $0)) })
+        for (bucket, reply) in buckets.enumerated() {
+            let reserving = reply.stringDictionary ?? [:]
             if reserving.isEmpty { continue }
             let ids = Array(reserving.keys)
             let owners = try await redis.send(RedisCommand(["HMGET", keys.idIndex(bucket: bucket)] + ids)).array ?? []
