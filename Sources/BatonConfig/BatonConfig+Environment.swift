@@ -35,6 +35,7 @@ extension BatonConfig {
             .integer("BATON_SCHEDULER_RECLAIM_IDLE_MS") { $0.scheduler.reclaimIdleMillis = $1 },
             .string("BATON_SCHEDULER_CONSUMER_NAME") { $0.scheduler.consumerName = $1.isEmpty ? nil : $1 },
             .integer("BATON_SCHEDULER_INFLIGHT_REPAIR_MS") { $0.scheduler.inflightRepairMillis = $1 },
+            .integer("BATON_SCHEDULER_ORPHAN_SWEEP_MS") { $0.scheduler.orphanSweepMillis = $1 },
             .integer("BATON_RETENTION_FINISHED_S") { $0.retention.finishedSeconds = $1 },
             .string("BATON_GATEWAY_HOST") { $0.gateway.host = $1 },
             .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },

@@ -32,6 +32,7 @@ extension BatonConfig {
         try within("scheduler.events_maxlen", scheduler.eventsMaxLength, 1...100_000_000)
         try within("scheduler.reclaim_idle_ms", scheduler.reclaimIdleMillis, 1_000...86_400_000)
         try within("scheduler.inflight_repair_ms", scheduler.inflightRepairMillis, 500...3_600_000)
+        try within("scheduler.orphan_sweep_ms", scheduler.orphanSweepMillis, 100...3_600_000)
         try within("retention.finished_s", retention.finishedSeconds, 0...RetentionConfig.maxSeconds)
         if let name = scheduler.consumerName, !Self.isValidName(name) {
             throw fail("scheduler.consumer_name", "must be 1…255 bytes without braces or control characters (got \"\(name)\")")

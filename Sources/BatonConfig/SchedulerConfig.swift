@@ -19,6 +19,10 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
     /// Milliseconds a submission may sit between storing its tree and queueing its ready tasks
     /// before the sweep takes its submitter for dead and queues them. YAML `inflight_repair_ms`.
     public var inflightRepairMillis: Int = 10_000
+    /// Milliseconds between two passes of the orphan sweep, which finds tasks `in_progress` that
+    /// hold no lease (their lease was taken before they started, and their agent died) and queues
+    /// them again. YAML `orphan_sweep_ms`.
+    public var orphanSweepMillis: Int = 30_000
 
     /// Creates scheduler tunables; every argument defaults to the value in `config/baton.yaml`.
     public init(
@@ -41,6 +45,7 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
         case reclaimIdleMillis = "reclaim_idle_ms"
         case consumerName = "consumer_name"
         case inflightRepairMillis = "inflight_repair_ms"
+        case orphanSweepMillis = "orphan_sweep_ms"
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -57,5 +62,6 @@ public struct SchedulerConfig: Sendable, Codable, Equatable {
         consumerName = try container.decodeIfPresent(String.self, forKey: .consumerName)
         inflightRepairMillis =
             try container.decodeIfPresent(Int.self, forKey: .inflightRepairMillis) ?? defaults.inflightRepairMillis
+        orphanSweepMillis = try container.decodeIfPresent(Int.self, forKey: .orphanSweepMillis) ?? defaults.orphanSweepMillis
     }
 }

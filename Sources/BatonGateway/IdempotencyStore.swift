@@ -6,9 +6,12 @@ import RedisClient
 /// Redis (`Keys.idempotency`, one string per user and key, expiring); a repeat with the same body
 /// gets the same answer, a repeat with another body is refused (409).
 ///
-/// The record is claimed with `SET NX` before the tree is created, so two concurrent requests with
-/// one key cannot both create a tree: the second is told the first is still in progress (409). A
-/// request that fails drops its claim (it changed nothing), so the client may retry it.
+/// The record is claimed with `SET NX` before the tree is created. Its submission token is derived
+/// from the user, the key and the body (``Record/submissionToken``), so every request with one key
+/// and one body is the same submission: a retry after an answer that never arrived, or while the
+/// first request still runs (or died with its claim pending), completes that submission and answers
+/// with its tree instead of creating a second one or being refused. A request that fails drops its
+/// claim, so the client may retry it.
 struct IdempotencyStore: Sendable {
     /// How a request with a key goes on.
     enum Claim: Sendable {
@@ -22,6 +25,8 @@ struct IdempotencyStore: Sendable {
     struct Record: Sendable {
         let redisKey: String
         let bodyDigest: String
+        /// The token of the one submission this key and body name (see ``BatonStore/submit``).
+        var submissionToken: String { "idem-" + SHA256.hex(Array((redisKey + "\n" + bodyDigest).utf8)) }
     }
 
     let redis: RedisClient
@@ -57,8 +62,9 @@ struct IdempotencyStore: Sendable {
             guard stored["state"]?.stringValue == "done", let status = stored["status"]?.intValue,
                   let body = stored["body"]?.stringValue
             else {
-                throw BatonError.conflict(
-                    "A request with Idempotency-Key '\(key)' is still in progress; retry later", field: "Idempotency-Key")
+                // The first request is still running, or died: the same token makes running this
+                // one too safe (both store one tree and give the same answer).
+                return .fresh(Record(redisKey: redisKey, bodyDigest: bodyDigest))
             }
             return .replay(status: status, body: body)
         }

@@ -38,7 +38,7 @@ struct TreeRoutes {
         do {
             let result = try await services.store.submit(
                 parsed.items, userID: identity.userID, execute: parsed.execute ?? true, validator: rules.validator,
-                retentionSeconds: parsed.retentionSeconds)
+                token: record?.submissionToken ?? TaskID.generate(), retentionSeconds: parsed.retentionSeconds)
             let answer = Self.created(result).jsonString()
             if let record { try await services.idempotency.remember(record, status: 201, body: answer) }
             return JSONResponse.make(text: answer, status: .created, headers: [.location: "/v1/trees/\(Self.escapePath(result.treeID))"])

@@ -3,9 +3,10 @@ import Logging
 import ServiceLifecycle
 
 /// Periodically hands back the tasks whose lease ran out (their agent died or hung), moves
-/// retries whose backoff is over to their ready queues, and finishes submissions whose process
-/// died between storing a tree and queueing its ready tasks. Several schedulers may run it at once:
-/// the transitions are idempotent.
+/// retries whose backoff is over to their ready queues, finishes submissions whose process died
+/// between storing a tree and queueing its ready tasks, deletes expired trees, and now and then
+/// (`orphanSweepMillis`) queues tasks left `in_progress` without a lease. Several schedulers may
+/// run it at once: the transitions are idempotent.
 public struct LeaseReaper: Service {
     let store: BatonStore
     let settings: SchedulerSettings
@@ -18,9 +19,16 @@ public struct LeaseReaper: Service {
     }
 
     public func run() async throws {
+        var orphans = OrphanSweepPosition()
+        let clock = ContinuousClock()
+        var nextOrphanSweep = clock.now.advanced(by: .milliseconds(settings.orphanSweepMillis))
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 try await sweep()
+                if clock.now >= nextOrphanSweep {
+                    nextOrphanSweep = clock.now.advanced(by: .milliseconds(settings.orphanSweepMillis))
+                    try await sweepOrphans(&orphans)
+                }
             } catch {
                 logger.warning("lease sweep failed", metadata: ["baton.error": "\(error)"])
             }
@@ -44,5 +52,15 @@ public struct LeaseReaper: Service {
         try await store.promoteDelayed(executors: executors)
         try await store.repairInflightSubmissions(olderThanMillis: settings.inflightRepairMillis)
         try await store.sweepExpiredTrees()
+    }
+
+    /// One pass of the orphan sweep over every tree (in pages, from where the last pass stopped).
+    func sweepOrphans(_ position: inout OrphanSweepPosition) async throws {
+        repeat {
+            let found = try await store.recoverOrphanedTasks(from: &position)
+            if !found.isEmpty {
+                logger.warning("tasks in progress without a lease queued again", metadata: ["baton.count": "\(found.count)"])
+            }
+        } while position.nextRank != 0 && !Task.isShuttingDownGracefully
     }
 }

@@ -43,6 +43,8 @@ public struct HeartbeatOutcome: Sendable, Hashable {
 public struct Report: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
         case completed, failed, progress, expired, handback
+        /// The orphan sweep found the task `in_progress` at this attempt without a lease.
+        case orphaned
         /// The attempt stopped after a cancel request (`extra`: a partial result JSON, or empty).
         case cancelled
     }
@@ -111,7 +113,7 @@ public struct Report: Sendable, Hashable {
             }
         case .progress:
             guard let value = Double(data), (0...1).contains(value) else { return nil }
-        case .expired, .handback:
+        case .expired, .handback, .orphaned:
             break
         }
         return copy

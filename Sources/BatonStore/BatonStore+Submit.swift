@@ -230,10 +230,29 @@ extension BatonStore {
         await releaseReservation(reserved, for: treeID, token: token)
         if let id = replies.lazy.compactMap({ $0.string }).first(where: { !$0.isEmpty }) {
             let index = tasks.firstIndex { $0.id == id } ?? 0
+            if try await isHeldBySubmissionInFlight(id) {
+                // Another submission reserved it and its tree is not stored: it may still be
+                // writing, or it died (then the sweep gives the id back). Only time tells.
+                throw BatonError.unavailable(
+                    "Task id '\(id)' (tasks[\(index)].id) is reserved by an earlier submission whose outcome is not "
+                        + "known yet; retry later (the id is given back within about a minute if that submission never completes)")
+            }
             throw BatonError.alreadyExists("Task id '\(id)' already exists", field: "tasks[\(index)].id")
         }
         if let error = replies.lazy.compactMap({ Self.scriptError($0, operation: "submit") }).first { throw error }
         throw BatonError.internal("reserving task ids failed: no reply")
+    }
+
+    /// Whether `id` is reserved by a submission whose tree is not stored (yet): the holder's token
+    /// is still in the `reserving` bucket and the tree it names does not exist.
+    func isHeldBySubmissionInFlight(_ id: String) async throws -> Bool {
+        let bucket = Keys.bucket(of: id)
+        let replies = try await redis.pipeline([
+            RedisCommand("HGET", keys.idIndex(bucket: bucket), id),
+            RedisCommand("HGET", keys.idReservations(bucket: bucket), id),
+        ])
+        guard let owner = replies[0].string, replies[1].string != nil, Identifier.isValid(owner) else { return false }
+        return try await redis.send("EXISTS", keys.tree(owner)).int == 0
     }
 
     /// Gives back reserved ids after a refused submission (best effort: a failure leaves ids that

@@ -32,6 +32,7 @@ struct SchedulerCommand: AsyncParsableCommand {
             executorPolicy: ExecutorPolicy(config.gateway.executorPolicy), maxBodyBytes: config.gateway.maxBodyBytes)
         settings.adminUsers = Set(config.gateway.apiKeys.filter(\.isAdmin).map(\.userID))
         settings.inflightRepairMillis = Int64(config.scheduler.inflightRepairMillis)
+        settings.orphanSweepMillis = config.scheduler.orphanSweepMillis
         logger.info("scheduler starting", metadata: ["baton.redis": "\(config.redisURL)", "baton.namespace": "\(config.namespace)"])
         let group = ServiceGroup(
             services: Scheduler.services(store: store, settings: settings, logger: logger),

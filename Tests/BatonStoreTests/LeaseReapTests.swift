@@ -92,4 +92,39 @@ import Testing
         let task = try await taskHash(store, "t", "t")
         #expect(task["status"] == "pending" && task["retry_at"] != nil, "one failed attempt of two: it must be retried, got \(task)")
     }
+
+    /// A slow agent starts a claim whose lease was already reaped, then dies: the task is
+    /// `in_progress` without a lease, and only the orphan sweep ever looks at it.
+    @Test func theOrphanSweepQueuesATaskInProgressWithoutALease() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        _ = try await store.submit(try submissions(#"[{"id": "t", "name": "t", "executor": "x"}, {"id": "u", "name": "u", "executor": "x"}]"#), userID: "u")
+        let claimed = try await store.claim(executor: "x", count: 1, leaseMillis: 1_000)
+        let kept = try await claimAndStart(store, executor: "x")  // the other task, with its lease
+        clock.advance(milliseconds: 1_001)
+        try await store.apply(try await store.reapExpiredLeases(executor: "x", holdMillis: 30_000))
+        let orphan = try await store.start(claimed, executor: "x")
+        #expect(orphan.count == 1 && kept.count == 1)
+        let orphanID = try #require(orphan.first?.taskID)
+        #expect(try await taskHash(store, "t", orphanID)["status"] == "in_progress")
+        #expect(try await store.redis.send("ZSCORE", store.keys.leases("x"), Keys.member(tree: "t", task: orphanID)).isNull)
+
+        var position = OrphanSweepPosition()
+        let found = try await store.recoverOrphanedTasks(from: &position)
+        #expect(found.map(\.taskID) == [orphanID] && found.map(\.attempt) == [orphan[0].attempt])
+        let task = try await taskHash(store, "t", orphanID)
+        #expect(task["status"] == "pending" && task["queued"] == "1" && task["lease_losses"] == "1", "\(task)")
+        let events = try await store.redis.send("XRANGE", store.keys.treeEvents("t"), "-", "+").array ?? []
+        let requeued = events.compactMap { $0.array?.last?.array?.compactMap(\.string) }.filter { $0.contains("task_requeued") }
+        #expect(requeued.count == 1 && requeued[0].contains("lease lost"), "\(requeued)")
+        // The task that holds its lease is left alone, and a second pass finds nothing.
+        #expect(try await taskHash(store, "t", kept[0].taskID)["status"] == "in_progress")
+        #expect(try await store.recoverOrphanedTasks(from: &position).isEmpty)
+        // A late orphan report (the task was started again since) changes nothing.
+        let again = try await claimAndStart(store, executor: "x")
+        #expect(again.map(\.taskID) == [orphanID])
+        let before = try await taskHash(store, "t", orphanID)
+        try await store.apply(found)
+        #expect(try await taskHash(store, "t", orphanID) == before)
+    }
 }

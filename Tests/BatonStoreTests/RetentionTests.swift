@@ -56,6 +56,28 @@ import Testing
         _ = try await store.submit(try submissions(Self.tree), userID: "u")
     }
 
+    @Test func aReplayedFinalReportIndexesTheExpiryACrashLost() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock)
+        _ = try await store.submit(try submissions(Self.tree), userID: "u")
+        var last: [Report] = []
+        while true {
+            let started = try await claimAndStart(store, executor: "x")
+            if started.isEmpty { break }
+            last = started.map { Report.completed($0, result: "done") }
+            try await store.apply(last)
+        }
+        #expect(try await store.treeRecord("r", userID: nil).isFinished)
+        // The crash: the tree script finished the tree, the dispatch that indexes its expiry died.
+        try await store.redis.send("ZREM", store.keys.expiringTrees, "r")
+        // The report's bus entry, never acknowledged, is applied again.
+        try await store.apply(last)
+        let score = try await store.redis.send("ZSCORE", store.keys.expiringTrees, "r").string
+        #expect(score == String(clock.now + 60_000))
+        clock.advance(milliseconds: 60_001)
+        #expect(try await store.sweepExpiredTrees() == 1)
+    }
+
     @Test func reexecutedAndArchivedTreesAreKept() async throws {
         let clock = TestClock()
         let store = try makeStore(clock)

@@ -35,6 +35,33 @@ struct FaultPointTests {
         }
     }
 
+    @Test func aGatewayKilledAfterReservingIsRetriedWithItsIdempotencyKey() async throws {
+        try await withDeployment { d in
+            let doomed = try await d.startGateway(environment: ["BATON_FAULT": "submit.after-reserve"])
+            let key = ["Idempotency-Key": "fp-order-1"]
+            _ = try? await GatewayClient(base: doomed, key: "alice-key").post("/v1/trees", Self.chain, headers: key)
+            try await d.waitUntil("the gateway died at the fault point") {
+                d.processes.filter { $0.name.hasPrefix("baton-gateway") }.allSatisfy { !$0.isRunning }
+            }
+            let alice = GatewayClient(base: try await d.startGateway(), key: "alice-key")
+            // Without the key the retry is another submission: the ids are held by the dead one,
+            // whose outcome nobody knows yet, so it is told to retry later — not "already exists".
+            let other = try await alice.post("/v1/trees", Self.chain)
+            #expect(other.status == 503 && other.headers["retry-after"] != nil, "\(other)")
+            #expect(other.json["error"]?["code"] == "unavailable", "\(other)")
+            // With the key the retry is the same submission (the claim of the dead request is
+            // still pending): it completes it at once.
+            let retried = try await alice.post("/v1/trees", Self.chain, headers: key)
+            #expect(retried.status == 201 && retried.json["tree_id"] == "fp-a", "\(retried)")
+            let tree = try await d.waitForTree("fp-a")
+            #expect(tree.tree.status == "completed", "\(tree.summary)")
+            try await expectEachTaskCreatedOnce(d, "fp-a", count: 2)
+            // Now the tree exists: a submission without the key is refused as such.
+            let again = try await alice.post("/v1/trees", Self.chain)
+            #expect(again.status == 409 && again.json["error"]?["code"] == "already_exists", "\(again)")
+        }
+    }
+
     @Test(arguments: ["submit.after-reserve", "submit.after-store", "submit.after-dispatch"])
     func aSchedulerKilledInsideANativeSubmissionIsReplayedToCompletion(point: String) async throws {
         try await withDeployment(schedulers: 0) { d in

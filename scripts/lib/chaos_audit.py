@@ -785,7 +785,7 @@ class Audit:
             elif etype == "task_requeued":
                 if state != "in_progress":
                     bad("illegal", task, "task_requeued from %s" % state)
-                if e.get("reason") == "lease expired":
+                if e.get("reason") in ("lease expired", "lease lost"):
                     s["lease_losses"] += 1
                 s["requeues"] += 1
                 s.update(state="pending", last_pending_cause="requeued")

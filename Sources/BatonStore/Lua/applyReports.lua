@@ -13,6 +13,9 @@
 --              max_lease_losses the task fails with 'lease expired'. Late (the task is at another
 --              attempt now) it is ignored. reapLeases.lua gives each expiry to one reaper, so any
 --              number of reapers may run.
+--   orphaned   the orphan sweep saw the task in_progress at this attempt without a lease (it was
+--              taken before the task started, and the agent died): like an expiry, but only
+--              while the task is in_progress at that attempt
 --   handback   a shutting-down agent returns a task it could not finish: back to the queue
 --   cancelled  the attempt stopped after a cancel request; extra = partial result JSON or ''
 -- Cancellation (cancelTasks.lua set cancel_requested_at / cancel_message on the running task):
@@ -22,7 +25,8 @@
 -- Retries count failed attempts: starts since `attempt_base` (set by a re-execution) minus the
 -- lease losses and hand-backs (`handbacks`), which are not failures. So max_attempts applies
 -- again to a re-executed task.
--- Returns the tree outputs {released, delayed, leases, notify, finished}.
+-- Returns the tree outputs {released, delayed, leases, notify, finished, expires_at}; reports to a
+-- tree that had already finished return its status and expiry again (see the end).
 -- Refuses the whole call before writing: BATON conflict when a key of the tree has the wrong type
 -- (tree_context) or the key of a reported task exists and is not a hash. A missing task's report
 -- is ignored. Dependents found in `dependents` are read with read_task (include.lua).
@@ -106,8 +110,26 @@ local function requeue(ctx, key, id, executor, old_progress, reason)
   release(ctx, id)
 end
 
+-- An attempt lost its lease (expired, or gone): the cancellation it still owes is applied, else
+-- the task goes back to its queue, counted as a lease loss; after max_lease_losses it fails.
+-- `f` is the task's HMGET of the main loop.
+local function lose_lease(ctx, key, id, executor, f, old_progress, reason)
+  if f[14] then
+    cancel_final(ctx, key, id, executor, f[15] or 'Cancellation requested', '', old_progress)
+    return
+  end
+  local losses = (tonumber(f[8]) or 0) + 1
+  redis.call('HSET', key, 'lease_losses', losses)
+  if losses >= (tonumber(f[9]) or 3) then
+    fail_final(ctx, key, id, executor, 'lease expired', '', old_progress)
+  else
+    requeue(ctx, key, id, executor, old_progress, reason)
+  end
+end
+
 local ctx = tree_context()
 for i = 5, #ARGV, 5 do require_task(ctx, ARGV[i + 1]) end
+local finished_before = ctx.status == 'completed' or ctx.status == 'failed' or ctx.status == 'cancelled'
 
 for i = 5, #ARGV, 5 do
   local kind, id, attempt, data, extra = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4]
@@ -191,16 +213,8 @@ for i = 5, #ARGV, 5 do
     local same = (current or '0') == attempt
     if not same and (status == 'in_progress' or (status == 'pending' and f[10] == '1')) then
       -- late: ignored (the lease now belongs to the newer claim, which keeps it)
-    elseif status == 'in_progress' and f[14] then
-      cancel_final(ctx, key, id, executor, f[15] or 'Cancellation requested', '', old_progress)
     elseif status == 'in_progress' then
-      local losses = (tonumber(f[8]) or 0) + 1
-      redis.call('HSET', key, 'lease_losses', losses)
-      if losses >= (tonumber(f[9]) or 3) then
-        fail_final(ctx, key, id, executor, 'lease expired', '', old_progress)
-      else
-        requeue(ctx, key, id, executor, old_progress, 'lease expired')
-      end
+      lose_lease(ctx, key, id, executor, f, old_progress, 'lease expired')
     elseif status == 'pending' and f[10] == '1' and (not f[11] or tonumber(f[11]) <= tonumber(ctx.now)) then
       -- claimed from the queue but never started (the agent died in between): queue it again
       lease_done(ctx, executor, id)
@@ -209,6 +223,18 @@ for i = 5, #ARGV, 5 do
     elseif executor then
       lease_done(ctx, executor, id)
     end
+
+  elseif kind == 'orphaned' then
+    -- Only while the task still runs this very attempt: it was seen in_progress without a lease
+    -- at this attempt, and since attempts only grow, it has been so ever since.
+    if running then lose_lease(ctx, key, id, executor, f, old_progress, 'lease lost') end
   end
 end
-return tree_outputs(ctx)
+local outputs = tree_outputs(ctx)
+if finished_before and outputs[5] == '' then
+  -- Reports to a tree that had finished (a replayed entry among them) re-collect its expiry: the
+  -- dispatch that indexes it in trees:expiring may have died with the report that finished it.
+  local expires = redis.call('HGET', ctx.tree_key, 'expires_at')
+  if expires then outputs[5] = ctx.status; outputs[6] = expires end
+end
+return outputs
