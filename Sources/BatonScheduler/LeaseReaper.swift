@@ -51,7 +51,11 @@ public struct LeaseReaper: Service {
         }
         try await store.promoteDelayed(executors: executors)
         try await store.repairInflightSubmissions(olderThanMillis: settings.inflightRepairMillis)
-        try await store.sweepExpiredTrees()
+        // Expired trees: more pages while full ones come back (up to 1,000 trees a pass), so
+        // deletion keeps up with trees finishing at a high rate.
+        for _ in 0..<20 {
+            if try await store.sweepExpiredTrees(limit: 50) < 50 { break }
+        }
     }
 
     /// One pass of the orphan sweep over every tree (in pages, from where the last pass stopped).

@@ -81,15 +81,23 @@ extension BatonStore {
         let due = (try await redis.send(RedisCommand(
             "ZRANGEBYSCORE", keys.expiringTrees, "-inf", String(clock()), "LIMIT", "0", String(limit))).array ?? [])
             .compactMap(\.string)
-        var deleted = 0
-        for treeID in due {
-            do {
-                try await deleteTree(treeID, userID: nil, mode: .expired)
-                deleted += 1
-            } catch let error as BatonError where error.code == .conflict || error.code == .notFound {
-                try await redis.send("ZREM", keys.expiringTrees, treeID)
+        // Eight at a time: each deletion is a few round trips of its own.
+        return try await withThrowingTaskGroup(of: Int.self) { group in
+            var deleted = 0
+            for (index, treeID) in due.enumerated() {
+                if index >= 8, let one = try await group.next() { deleted += one }
+                group.addTask {
+                    do {
+                        try await self.deleteTree(treeID, userID: nil, mode: .expired)
+                        return 1
+                    } catch let error as BatonError where error.code == .conflict || error.code == .notFound {
+                        try await self.redis.send("ZREM", self.keys.expiringTrees, treeID)
+                        return 0
+                    }
+                }
             }
+            for try await one in group { deleted += one }
+            return deleted
         }
-        return deleted
     }
 }

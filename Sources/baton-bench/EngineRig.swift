@@ -15,7 +15,7 @@ final class EngineRig: Sendable {
     /// Starts the processes (release binaries next to this one, built first if missing).
     static func start(
         _ context: BenchContext, agents: Int = 2, concurrency: Int = 64, schedulers: Int = 1,
-        executors: String = "echo_executor"
+        executors: String = "echo_executor", environment extra: [String: String] = [:]
     ) async throws -> EngineRig {
         let namespace = "bench-\(UUID().uuidString.prefix(8).lowercased())"
         let binaries = ChildProcess.binaryDirectory
@@ -23,6 +23,7 @@ final class EngineRig: Sendable {
         let logs = NSTemporaryDirectory() + namespace
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
         let environment = ["BATON_REDIS_URL": context.redisURL, "BATON_NAMESPACE": namespace, "BATON_LOG_LEVEL": "warning"]
+            .merging(extra) { $1 }
         var children: [ChildProcess] = []
         for index in 0..<schedulers {
             children.append(try ChildProcess(

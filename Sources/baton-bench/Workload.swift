@@ -23,6 +23,7 @@ enum Workloads {
         BigTreeWorkload(),
         CopyWorkload(),
         GatewayWorkload(),
+        SoakWorkload(),
     ]
 }
 

@@ -2,7 +2,7 @@
 # Helpers to run a throwaway Redis for Baton's tests and local work.
 #
 #   source scripts/lib/redis.sh
-#   baton_ensure_packages                 # redis-server, redis-cli, hiredis headers (apt-get)
+#   baton_ensure_packages                 # redis-server, redis-cli, hiredis headers, python3 (apt-get)
 #   port="$(baton_free_port)"             # a free TCP port on 127.0.0.1
 #   baton_start_redis "$port" "$dir"      # daemonized, no persistence, answers PING when it returns
 #   baton_stop_redis "$port" "$dir"       # SHUTDOWN NOSAVE, then kill if still alive
@@ -15,6 +15,7 @@ baton_ensure_packages() {
     local missing=()
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-cli)
+    command -v python3 >/dev/null 2>&1 || missing+=(python3)  # scripts/chaos's client and audit
     if ! command -v pkg-config >/dev/null 2>&1; then
         missing+=(pkg-config)
     elif ! pkg-config --exists hiredis; then
@@ -29,15 +30,15 @@ baton_ensure_packages() {
         if command -v sudo >/dev/null 2>&1; then
             sudo=(sudo)
         else
-            echo "baton: missing ${missing[*]} and not root (no sudo): install redis-server libhiredis-dev pkg-config" >&2
+            echo "baton: missing ${missing[*]} and not root (no sudo): install redis-server libhiredis-dev pkg-config python3" >&2
             return 1
         fi
     fi
 
-    echo "baton: missing ${missing[*]}; installing redis-server libhiredis-dev pkg-config" >&2
+    echo "baton: missing ${missing[*]}; installing redis-server libhiredis-dev pkg-config python3" >&2
     "${sudo[@]}" apt-get update -qq || return 1
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq redis-server libhiredis-dev pkg-config >/dev/null || return 1
+        apt-get install -y -qq redis-server libhiredis-dev pkg-config python3 >/dev/null || return 1
 }
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on right now.
