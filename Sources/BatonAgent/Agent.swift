@@ -50,7 +50,7 @@ public struct Agent: Service {
     // MARK: Claiming
 
     private func claimLoop(
-        running: RunningTasks, reporter: Reporter, waiter: RedisConnection, group: inout DiscardingTaskGroup
+        running: RunningTasks, reporter: Reporter, waiter: RedisBlockingConnection, group: inout DiscardingTaskGroup
     ) async {
         let markers = settings.executorTypes.map { store.keys.marker($0) }
         let typeOfMarker = Dictionary(zip(markers, settings.executorTypes)) { first, _ in first }

@@ -1,6 +1,5 @@
 import BatonStore
 import RedisClient
-import Synchronization
 
 /// Reads trees' event streams (`<ns>:{t:<tree>}:events`) on connections of the gateway's own,
 /// so streaming never queues behind API calls on the store's pool.
@@ -9,18 +8,14 @@ final class TreeEventLog: Sendable {
     static let batch = 1000
 
     private let keys: Keys
-    private let connections: [RedisConnection]
-    private let next = Atomic<Int>(0)
+    /// A client of its own (per node on a cluster), so reads are routed like every other call.
+    private let connection: RedisClient
 
     init(configuration: RedisConfiguration, keys: Keys, connections count: Int = 2) {
         var configuration = configuration
         configuration.clientName = "baton-gateway-events"
         self.keys = keys
-        connections = (0..<max(1, count)).map { _ in RedisConnection(configuration: configuration) }
-    }
-
-    private var connection: RedisConnection {
-        connections[next.wrappingAdd(1, ordering: .relaxed).oldValue % connections.count]
+        connection = RedisClient(configuration: configuration, poolSize: count)
     }
 
     /// The id of the newest entry, or ``StreamID/zero`` for an empty or missing stream.
@@ -72,7 +67,7 @@ final class TreeEventLog: Sendable {
     }
 
     func close() {
-        for connection in connections { connection.close() }
+        connection.close()
     }
 
     /// `[[id, [field, value, …]], …]` as entries.

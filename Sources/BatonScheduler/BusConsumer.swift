@@ -54,7 +54,7 @@ public struct BusConsumer: Service {
         }
     }
 
-    func consume(on connection: RedisConnection) async {
+    func consume(on connection: RedisBlockingConnection) async {
         var readPending = true
         var backoff = RetryBackoff()
         var lastReclaim = ContinuousClock.now

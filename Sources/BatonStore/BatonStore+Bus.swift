@@ -44,7 +44,7 @@ extension BatonStore {
     /// Reads bus entries for a scheduler: new ones (`pending == false`, blocking up to `blockMillis`)
     /// or the ones this consumer read before but did not acknowledge (`pending == true`).
     public func readBus(
-        on connection: RedisConnection, consumer: String, count: Int, blockMillis: Int, pending: Bool
+        on connection: RedisBlockingConnection, consumer: String, count: Int, blockMillis: Int, pending: Bool
     ) async throws -> [BusEntry] {
         var command = RedisCommand("XREADGROUP", "GROUP", Keys.schedulerGroup, consumer, "COUNT", String(count))
         if !pending { command.append(contentsOf: ["BLOCK", String(blockMillis)]) }

@@ -1,3 +1,4 @@
+import RedisClient
 import BatonCore
 
 /// Every Redis key and channel name Baton uses, in one place.

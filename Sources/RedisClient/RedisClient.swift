@@ -3,6 +3,12 @@ import Synchronization
 /// The entry point: a small pool of auto-pipelining connections for ordinary commands, script
 /// execution with a SHA cache, and factories for dedicated blocking connections and subscribers.
 ///
+/// On first use the client asks the server whether it runs as a Redis Cluster (`INFO cluster`).
+/// If it does, every command and script call is routed by the slot of its keys to the master
+/// that serves it (``ClusterRouter``), pipelines are split by node with their replies returned
+/// in the caller's order, and a command whose keys span slots is refused before it is sent
+/// (``RedisError/crossSlot(_:)``). On a standalone server commands go to it as they are.
+///
 /// ```swift
 /// let redis = try RedisClient(url: "redis://127.0.0.1:6379/0")
 /// try await redis.send("SET", "greeting", "hello")
@@ -11,46 +17,90 @@ import Synchronization
 public final class RedisClient: Sendable {
     /// Where the client connects.
     public let configuration: RedisConfiguration
-    private let connections: [RedisConnection]
-    private let nextConnection = Atomic<Int>(0)
+    private let standalone: NodePool
+    private let poolSize: Int
+    private let mode = Mutex(ModeState.unknown)
+
+    /// Standalone or cluster, found out on first use.
+    enum Mode: Sendable {
+        case standalone
+        case cluster(ClusterRouter)
+    }
+
+    private enum ModeState {
+        case unknown
+        case detecting(Task<Mode, any Error>)
+        case known(Mode)
+        case closed
+    }
 
     /// Creates a client; connections are made lazily on first use.
     ///
-    /// - Parameter poolSize: connections for ordinary commands. Each pipelines whatever its
-    ///   callers send concurrently, so a small pool goes a long way.
+    /// - Parameter poolSize: connections for ordinary commands (per node on a cluster). Each
+    ///   pipelines whatever its callers send concurrently, so a small pool goes a long way.
     public init(configuration: RedisConfiguration, poolSize: Int = 2) {
         self.configuration = configuration
-        connections = (0..<max(1, poolSize)).map { _ in RedisConnection(configuration: configuration) }
+        self.poolSize = max(1, poolSize)
+        standalone = NodePool(configuration: configuration, size: poolSize)
     }
 
-    /// Creates a client from a URL such as `redis://127.0.0.1:6379/0`.
+    /// Creates a client from a URL such as `redis://127.0.0.1:6379/0` (or a comma-separated
+    /// list of a cluster's seeds).
     public convenience init(url: String, poolSize: Int = 2) throws(RedisError) {
         self.init(configuration: try RedisConfiguration(url: url), poolSize: poolSize)
     }
 
     deinit { close() }
 
-    private var connection: RedisConnection {
-        let index = nextConnection.wrappingAdd(1, ordering: .relaxed).oldValue
-        return connections[index % connections.count]
+    /// True when the server is a Redis Cluster (asks it on first use).
+    public func isCluster() async throws -> Bool {
+        if case .cluster = try await resolvedMode() { return true }
+        return false
     }
 
     /// Sends one command; error replies are thrown as ``RedisError/server(_:)``.
     @discardableResult
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RedisReply {
-        try await connection.send(command, timeout: timeout)
+        switch try await resolvedMode() {
+        case .standalone:
+            return try await standalone.connection.send(command, timeout: timeout)
+        case .cluster(let router):
+            return try await routedPipeline([command], router: router, timeout: timeout)[0].throwingError()
+        }
     }
 
     /// Sends one command given as text arguments.
     @discardableResult
     public func send(_ arguments: String...) async throws -> RedisReply {
-        try await connection.send(RedisCommand(arguments))
+        try await send(RedisCommand(arguments))
     }
 
-    /// Sends commands in one round trip. Replies come back in order; an error reply in the middle
-    /// stays in its place and does not affect the others. Not a transaction.
+    /// Sends commands in one round trip (one per node on a cluster). Replies come back in
+    /// order; an error reply in the middle stays in its place and does not affect the others.
+    /// Not a transaction.
     public func pipeline(_ commands: [RedisCommand], timeout: Duration? = nil) async throws -> [RedisReply] {
-        try await connection.pipeline(commands, timeout: timeout)
+        if commands.isEmpty { return [] }
+        switch try await resolvedMode() {
+        case .standalone:
+            return try await standalone.connection.pipeline(commands, timeout: timeout)
+        case .cluster(let router):
+            return try await routedPipeline(commands, router: router, timeout: timeout)
+        }
+    }
+
+    private func routedPipeline(_ commands: [RedisCommand], router: ClusterRouter, timeout: Duration?) async throws -> [RedisReply] {
+        let slots = try commands.map { try $0.slot() }
+        return try await router.route(slots: slots) { pool, indices, asking in
+            var batch: [RedisCommand] = []
+            var positions: [Int] = []
+            for index in indices {
+                if asking.contains(index) { batch.append(RedisCommand("ASKING")) }
+                positions.append(batch.count)
+                batch.append(commands[index])
+            }
+            let replies = try await pool.connection.pipeline(batch, timeout: timeout)
+            return positions.map { replies[$0] }
+        }
     }
 
     /// Runs a script; an error reply (including one raised by the script) is thrown.
@@ -60,38 +110,70 @@ public final class RedisClient: Sendable {
         return try replies[0].throwingError()
     }
 
-    /// Runs several script calls in one round trip. Replies come back in order with error replies
-    /// in place; calls answered NOSCRIPT are loaded and run again.
+    /// Runs several script calls in one round trip (one per node on a cluster). Replies come
+    /// back in order with error replies in place; calls answered NOSCRIPT are loaded and run again
+    /// (per node: each node has its own script cache).
     ///
-    /// Calls run in the order given. When they use more than one script, every script is loaded
-    /// (`SCRIPT LOAD`) at the head of the same pipeline: were one of them missing from Redis
-    /// (after a restart or `SCRIPT FLUSH`), the calls of the others would run while its calls
-    /// failed, and running those again afterwards would change the order. Calls of a single
+    /// Calls run in the order given (per node). When they use more than one script, every script
+    /// is loaded (`SCRIPT LOAD`) at the head of the same pipeline: were one of them missing from
+    /// Redis (after a restart or `SCRIPT FLUSH`), the calls of the others would run while its
+    /// calls failed, and running those again afterwards would change the order. Calls of a single
     /// script fail together when it is missing, so they are simply run again.
     public func evalPipeline(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws -> [RedisReply] {
         if calls.isEmpty { return [] }
-        let connection = self.connection
+        switch try await resolvedMode() {
+        case .standalone:
+            return try await Self.run(calls, asking: [], on: standalone.connection, timeout: timeout)
+        case .cluster(let router):
+            let slots = try calls.map { try $0.command(sha: $0.script.sha).slot() }
+            return try await router.route(slots: slots) { pool, indices, asking in
+                try await Self.run(indices.map { calls[$0] }, asking: Set(indices.indices.filter { asking.contains(indices[$0]) }),
+                                   on: pool.connection, timeout: timeout)
+            }
+        }
+    }
+
+    /// Runs script calls on one connection (see ``evalPipeline(_:timeout:)``); the calls at the
+    /// positions in `asking` are preceded by `ASKING` (a slot being migrated to that node).
+    private static func run(
+        _ calls: [RedisScriptCall], asking: Set<Int>, on connection: RedisConnection, timeout: Duration?
+    ) async throws -> [RedisReply] {
         var scripts: [RedisScript] = []
         var seen: Set<String> = []
         for call in calls where seen.insert(call.script.sha).inserted { scripts.append(call.script) }
         let commands = calls.map { $0.command(sha: $0.script.sha) }
-        let preload = scripts.count > 1 ? scripts.map { RedisCommand("SCRIPT", "LOAD", $0.source) } : []
-        var replies = Array(try await connection.pipeline(preload + commands, timeout: timeout).dropFirst(preload.count))
+        func batch(_ positions: [Int]) -> (commands: [RedisCommand], replyAt: [Int]) {
+            var batch: [RedisCommand] = []
+            var replyAt: [Int] = []
+            for position in positions {
+                if asking.contains(position) { batch.append(RedisCommand("ASKING")) }
+                replyAt.append(batch.count)
+                batch.append(commands[position])
+            }
+            return (batch, replyAt)
+        }
+        // A call sent with ASKING goes to a node that may never have seen the script: load it.
+        let preload = (scripts.count > 1 || !asking.isEmpty) ? scripts.map { RedisCommand("SCRIPT", "LOAD", $0.source) } : []
+        let first = batch(Array(commands.indices))
+        let sent = try await connection.pipeline(preload + first.commands, timeout: timeout)
+        var replies = first.replyAt.map { sent[preload.count + $0] }
         let missing = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
         if missing.isEmpty { return replies }
         let reload = scripts.filter { script in missing.contains { calls[$0].script.sha == script.sha } }
             .map { RedisCommand("SCRIPT", "LOAD", $0.source) }
-        let second = try await connection.pipeline(reload + missing.map { commands[$0] }, timeout: timeout)
-        for (index, reply) in zip(missing, second.dropFirst(reload.count)) { replies[index] = reply }
+        let again = batch(missing)
+        let second = try await connection.pipeline(reload + again.commands, timeout: timeout)
+        for (index, position) in zip(missing, again.replyAt) { replies[index] = second[reload.count + position] }
         return replies
     }
 
     /// A connection of its own for blocking commands (`BZPOPMIN`, `XREADGROUP … BLOCK`), so they
-    /// never hold up other callers. Cancelling a task that waits on it aborts the command.
-    public func makeBlockingConnection(name: String? = nil) -> RedisConnection {
+    /// never hold up other callers; on a cluster it connects to the node of each command's keys.
+    /// Cancelling a task that waits on it aborts the command.
+    public func makeBlockingConnection(name: String? = nil) -> RedisBlockingConnection {
         var configuration = self.configuration
         if let name { configuration.clientName = name }
-        return RedisConnection(configuration: configuration, interruptible: true)
+        return RedisBlockingConnection(client: self, configuration: configuration)
     }
 
     /// A pub/sub subscriber on a connection of its own.
@@ -103,6 +185,72 @@ public final class RedisClient: Sendable {
 
     /// Closes every pooled connection.
     public func close() {
-        for connection in connections { connection.close() }
+        let state = mode.withLock { state in
+            defer { state = .closed }
+            return state
+        }
+        standalone.close()
+        switch state {
+        case .known(.cluster(let router)): router.close()
+        case .detecting(let task): task.cancel()
+        default: break
+        }
+    }
+
+    // MARK: Mode
+
+    /// Standalone or cluster: asked once (concurrent first callers share the question); a
+    /// failure (no seed answers) is thrown and asked again on the next call.
+    func resolvedMode() async throws -> Mode {
+        let task: Task<Mode, any Error>
+        switch try mode.withLock({ state throws(RedisError) -> ModeState in
+            switch state {
+            case .known, .detecting: return state
+            case .closed: throw .closed
+            case .unknown:
+                state = .detecting(Task { try await self.detectMode() })
+                return state
+            }
+        }) {
+        case .known(let mode): return mode
+        case .detecting(let detecting): task = detecting
+        case .unknown, .closed: throw RedisError.closed
+        }
+        do {
+            let mode = try await task.value
+            self.mode.withLock { if case .detecting = $0 { $0 = .known(mode) } }
+            return mode
+        } catch {
+            self.mode.withLock { if case .detecting = $0 { $0 = .unknown } }
+            throw error
+        }
+    }
+
+    /// Asks the seeds in turn whether cluster mode is enabled; the first that answers decides.
+    private func detectMode() async throws -> Mode {
+        var lastError: any Error = RedisError.connectFailed("no seed given")
+        for (index, seed) in configuration.seeds.enumerated() {
+            let pool: NodePool
+            var seedConfiguration = configuration
+            seedConfiguration.endpoint = seed
+            pool = index == 0 ? standalone : NodePool(configuration: seedConfiguration, size: 1)
+            defer { if index != 0 { pool.close() } }
+            let info: RedisReply
+            do {
+                info = try await pool.connection.pipeline([RedisCommand("INFO", "cluster")])[0]
+            } catch {
+                lastError = error
+                continue
+            }
+            // An error reply (INFO not allowed to this user, say) is taken for a standalone server.
+            let enabled = info.string?.split(whereSeparator: \.isNewline).contains { $0.hasPrefix("cluster_enabled:1") } ?? false
+            if !enabled { return .standalone }
+            let seeds = configuration.seeds.compactMap { endpoint -> NodeAddress? in
+                if case .tcp(let host, let port) = endpoint { return NodeAddress(host: host, port: port) }
+                return nil
+            }
+            return .cluster(try await ClusterRouter(configuration: configuration, seeds: seeds, poolSize: poolSize))
+        }
+        throw lastError
     }
 }

@@ -1,4 +1,6 @@
-/// Where and how to connect: parsed from `redis://[user:password@]host:port/db` or `unix:///path?db=N`.
+/// Where and how to connect: parsed from `redis://[user:password@]host:port/db` or `unix:///path?db=N`,
+/// or from a comma-separated list of `redis://` URLs: the seeds of a Redis Cluster (any node of
+/// it will do; credentials and database come from the first).
 public struct RedisConfiguration: Sendable, Hashable {
     /// A TCP endpoint or a Unix socket path.
     public enum Endpoint: Sendable, Hashable {
@@ -7,6 +9,9 @@ public struct RedisConfiguration: Sendable, Hashable {
     }
 
     public var endpoint: Endpoint
+    /// Every endpoint the URL listed, ``endpoint`` first. A client tries them in turn to find out
+    /// whether Redis runs as a cluster and to load the cluster's map.
+    public var seeds: [Endpoint] = []
     public var username: String?
     public var password: String?
     public var database: Int
@@ -37,11 +42,29 @@ public struct RedisConfiguration: Sendable, Hashable {
         self.commandTimeout = commandTimeout
         self.reconnectTimeout = reconnectTimeout
         self.clientName = clientName
+        self.seeds = [endpoint]
     }
 
-    /// Parses a Redis URL: `redis://[[user]:password@]host[:port][/db]` or `unix:///path/to/socket[?db=N]`.
+    /// Parses a Redis URL: `redis://[[user]:password@]host[:port][/db]` or `unix:///path/to/socket[?db=N]`;
+    /// or several `redis://` URLs separated by commas (a cluster's seeds).
     public init(url: String) throws(RedisError) {
+        let parts = url.split(separator: ",", omittingEmptySubsequences: false).map { String($0.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed()) }
+        if parts.count > 1 {
+            if parts.contains(where: \.isEmpty) { throw .invalidConfiguration("\(url) has an empty entry in its list of seeds") }
+            try self.init(url: parts[0])
+            var seeds: [Endpoint] = []
+            for part in parts {
+                let seed = try RedisConfiguration(url: part)
+                guard case .tcp = seed.endpoint else {
+                    throw .invalidConfiguration("cluster seed \(part) must be a redis:// URL")
+                }
+                seeds.append(seed.endpoint)
+            }
+            self.seeds = seeds
+            return
+        }
         self.init()
+        defer { seeds = [endpoint] }
         if url.hasPrefix("unix://") {
             var rest = String(url.dropFirst("unix://".count))
             if let query = rest.firstIndex(of: "?") {

@@ -14,6 +14,9 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// The server's reply could not be understood.
     case protocolError(String)
+    /// A command or script call whose keys hash to different cluster slots; refused before it
+    /// was sent (Redis Cluster would answer CROSSSLOT).
+    case crossSlot(String)
 
     public var description: String {
         switch self {
@@ -24,6 +27,7 @@ public enum RedisError: Error, Sendable, Hashable, CustomStringConvertible {
         case .closed: return "Redis connection closed"
         case .invalidConfiguration(let reason): return "invalid Redis configuration: \(reason)"
         case .protocolError(let reason): return "Redis protocol error: \(reason)"
+        case .crossSlot(let reason): return "refused before sending (CROSSSLOT): \(reason)"
         }
     }
 

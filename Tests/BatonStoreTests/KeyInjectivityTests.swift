@@ -1,3 +1,4 @@
+import RedisClient
 import BatonCore
 @testable import BatonStore
 import Testing

@@ -1,8 +1,15 @@
 /// Redis Cluster key slots: CRC16 (XMODEM) of the key, or of its `{hash tag}`, modulo 16384.
 public enum ClusterSlot {
+    /// How many slots a cluster has.
+    public static let count = 16384
+
     /// The slot of a key.
     public static func of(_ key: String) -> Int {
-        let bytes = Array(key.utf8)
+        of(bytes: Array(key.utf8))
+    }
+
+    /// The slot of a binary key.
+    public static func of(bytes: [UInt8]) -> Int {
         var hashed = bytes[...]
         if let open = bytes.firstIndex(of: UInt8(ascii: "{")),
            let close = bytes[(open + 1)...].firstIndex(of: UInt8(ascii: "}")),
