@@ -27,18 +27,27 @@ public struct Agent: Service {
     public func run() async throws {
         let running = RunningTasks(capacity: settings.concurrency)
         let reporter = Reporter(store: store, logger: logger)
-        let waiter = store.redis.makeBlockingConnection(name: "baton-agent")
-        defer { waiter.close() }
+        // One waiter per cluster slot of the queues' markers: a blocking wait never spans slots
+        // (Redis Cluster could not serve it). Types whose markers share a slot share a waiter.
+        let slotGroups = Dictionary(grouping: settings.executorTypes) { ClusterSlot.of(store.keys.marker($0)) }
+            .values.map { $0 }
+        let waiters = slotGroups.map { _ in store.redis.makeBlockingConnection(name: "baton-agent") }
+        let (wakes, wake) = AsyncStream<[String]>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        defer { for waiter in waiters { waiter.close() } }
 
         await withDiscardingTaskGroup { group in
             group.addTask { await reporter.run() }
             group.addTask { await self.heartbeat(running, reporter: reporter) }
             group.addTask { await self.announceServedTypes() }
             group.addTask { await self.listenForCancels(running) }
+            for (types, waiter) in zip(slotGroups, waiters) {
+                group.addTask { await self.waitForWork(types, on: waiter, running: running, wake: wake) }
+            }
             await withGracefulShutdownHandler {
-                await self.claimLoop(running: running, reporter: reporter, waiter: waiter, group: &group)
+                await self.claimLoop(running: running, reporter: reporter, wakes: wakes, group: &group)
             } onGracefulShutdown: {
-                waiter.close()
+                for waiter in waiters { waiter.close() }
+                wake.finish()
                 Task { await running.wakeAll() }
             }
             await self.drain(running: running, reporter: reporter)
@@ -49,41 +58,57 @@ public struct Agent: Service {
 
     // MARK: Claiming
 
+    /// Claims from the queues the waiters name, whenever the agent has free slots.
     private func claimLoop(
-        running: RunningTasks, reporter: Reporter, waiter: RedisBlockingConnection, group: inout DiscardingTaskGroup
+        running: RunningTasks, reporter: Reporter, wakes: AsyncStream<[String]>, group: inout DiscardingTaskGroup
     ) async {
-        let markers = settings.executorTypes.map { store.keys.marker($0) }
-        let typeOfMarker = Dictionary(zip(markers, settings.executorTypes)) { first, _ in first }
-        // The queues to claim from next: all of them at first and after a quiet second (a marker
-        // can be lost with an agent that popped it and died), else the one whose marker woke us.
-        // A queue left non-empty by a claim keeps its marker set, so a marker always means work.
-        var toClaim: [String]? = settings.executorTypes
         var backoff = RetryBackoff()
+        for await types in wakes {
+            if Task.isShuttingDownGracefully || Task.isCancelled { break }
+            await running.waitForFreeSlot()
+            if Task.isShuttingDownGracefully { break }
+            do {
+                for task in try await claimAndStart(free: await running.free, from: types) {
+                    let control = TaskControl(task: task)
+                    await running.add(control)
+                    group.addTask {
+                        await self.execute(control, reporter: reporter)
+                        await running.remove(control.member)
+                    }
+                }
+                backoff.reset()
+            } catch {
+                if Task.isShuttingDownGracefully { break }
+                logger.warning("claiming failed; retrying", metadata: ["baton.error": "\(error)"])
+                try? await backoff.wait()
+            }
+        }
+    }
+
+    /// Names the queues of `types` to claim from: all of them at first and after a quiet second
+    /// (a marker can be lost with an agent that popped it and died), else the one whose marker
+    /// an enqueue set. It waits only while the agent has a free slot, so a busy agent leaves the
+    /// markers to agents that can take the work. A queue left non-empty by a claim keeps its
+    /// marker set, so a marker always means work.
+    private func waitForWork(
+        _ types: [String], on waiter: RedisBlockingConnection, running: RunningTasks, wake: AsyncStream<[String]>.Continuation
+    ) async {
+        let markers = types.map { store.keys.marker($0) }
+        let typeOfMarker = Dictionary(zip(markers, types)) { first, _ in first }
+        var backoff = RetryBackoff()
+        wake.yield(types)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await running.waitForFreeSlot()
             if Task.isShuttingDownGracefully { break }
             do {
-                if let types = toClaim {
-                    toClaim = nil
-                    for task in try await claimAndStart(free: await running.free, from: types) {
-                        let control = TaskControl(task: task)
-                        await running.add(control)
-                        group.addTask {
-                            await self.execute(control, reporter: reporter)
-                            await running.remove(control.member)
-                        }
-                    }
-                    backoff.reset()
-                    continue
-                }
-                // Sleep until an enqueue sets a marker (or a second passes).
                 let woken = try await waiter.send(RedisCommand(["BZPOPMIN"] + markers + ["1"]), timeout: .seconds(6))
-                toClaim = woken.array?.first?.string.flatMap { typeOfMarker[$0] }.map { [$0] } ?? settings.executorTypes
+                wake.yield(woken.array?.first?.string.flatMap { typeOfMarker[$0] }.map { [$0] } ?? types)
+                backoff.reset()
             } catch {
-                if Task.isShuttingDownGracefully { break }
-                toClaim = settings.executorTypes
-                logger.warning("claiming failed; retrying", metadata: ["baton.error": "\(error)"])
+                if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                logger.warning("waiting for work failed; retrying", metadata: ["baton.error": "\(error)"])
                 try? await backoff.wait()
+                wake.yield(types)
             }
         }
     }

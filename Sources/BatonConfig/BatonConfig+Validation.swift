@@ -17,6 +17,10 @@ extension BatonConfig {
             if !(value > 0) || !value.isFinite { throw fail(key, "must be a positive number of seconds (got \(value))") }
         }
 
+        let seeds = redisURL.split(separator: ",", omittingEmptySubsequences: false)
+        if seeds.count > 1, let bad = seeds.first(where: { !$0.trimmingPrefix(while: \.isWhitespace).hasPrefix("redis://") }) {
+            throw fail("redis_url", "a list of cluster seeds must be redis:// URLs separated by commas (got \"\(bad)\")")
+        }
         if !redisURL.hasPrefix("redis://") && !redisURL.hasPrefix("unix://") {
             throw fail("redis_url", "must start with redis:// or unix:// (got \"\(redisURL)\")")
         }

@@ -103,6 +103,44 @@ public final class RedisClient: Sendable {
         }
     }
 
+    /// Every key that matches a `SCAN` pattern — on a cluster, of every master. For tools and
+    /// tests: it walks the whole key space.
+    public func scan(match pattern: String, count: Int = 1000) async throws -> [String] {
+        let nodes: [RedisConnection]
+        switch try await resolvedMode() {
+        case .standalone: nodes = [standalone.connection]
+        case .cluster(let router): nodes = try router.masters.map { try router.pool(for: $0).connection }
+        }
+        var keys: [String] = []
+        for node in nodes {
+            var cursor = "0"
+            repeat {
+                let reply = try await node.send(RedisCommand("SCAN", cursor, "MATCH", pattern, "COUNT", String(count)))
+                guard let parts = reply.array, parts.count == 2, let next = parts[0].string else {
+                    throw RedisError.protocolError("unexpected SCAN reply")
+                }
+                cursor = next
+                keys += (parts[1].array ?? []).compactMap(\.string)
+            } while cursor != "0"
+        }
+        return keys
+    }
+
+    /// Sends a command without keys to every node that serves slots (`SCRIPT FLUSH`, `INFO`,
+    /// `CONFIG GET`); on a standalone server, to it. Returns each node's reply (errors in place).
+    public func sendToEveryMaster(_ command: RedisCommand) async throws -> [(node: String, reply: RedisReply)] {
+        switch try await resolvedMode() {
+        case .standalone:
+            return [("\(standalone.address)", try await standalone.connection.pipeline([command])[0])]
+        case .cluster(let router):
+            var replies: [(node: String, reply: RedisReply)] = []
+            for master in router.masters {
+                replies.append(("\(master)", try await router.pool(for: master).connection.pipeline([command])[0]))
+            }
+            return replies
+        }
+    }
+
     /// Runs a script; an error reply (including one raised by the script) is thrown.
     @discardableResult
     public func eval(_ script: RedisScript, keys: [String], arguments: [String], timeout: Duration? = nil) async throws -> RedisReply {

@@ -6,7 +6,7 @@
 #   port="$(baton_free_port)"             # a free TCP port on 127.0.0.1
 #   baton_start_redis "$port" "$dir"      # daemonized, no persistence, answers PING when it returns
 #   baton_stop_redis "$port" "$dir"       # SHUTDOWN NOSAVE, then kill if still alive
-#   baton_start_cluster 3 "$dir"          # Redis Cluster of 3 masters + 3 replicas, ready when it
+#   baton_start_cluster 3 "$dir" [R]      # Redis Cluster of 3 masters + R replicas each (R: 1, or 0), ready when it
 #                                         # returns; prints the masters' seed URLs, comma-separated
 #                                         # (redis://127.0.0.1:P1,...); node ports in $dir/ports
 #   baton_stop_cluster "$dir"             # stops every node started in $dir
@@ -144,9 +144,14 @@ baton_stop_redis() {
 # Prints the masters' seed URLs on stdout: redis://127.0.0.1:P1,redis://127.0.0.1:P2,...
 # On failure, stops every node it started and returns 1.
 baton_start_cluster() {
-    local masters=${1:?usage: baton_start_cluster MASTERS DIR} dir=${2:?usage: baton_start_cluster MASTERS DIR}
+    local masters=${1:?usage: baton_start_cluster MASTERS DIR [REPLICAS]} dir=${2:?usage: baton_start_cluster MASTERS DIR [REPLICAS]}
+    local per_master=${3:-1}
     if ! [[ $masters =~ ^[0-9]+$ ]] || ((masters < 3)); then
         echo "baton: a Redis Cluster needs at least 3 masters (got '$masters')" >&2
+        return 1
+    fi
+    if [[ $per_master != 0 && $per_master != 1 ]]; then
+        echo "baton: REPLICAS per master must be 0 or 1 (got '$per_master')" >&2
         return 1
     fi
     mkdir -p "$dir" || return 1
@@ -166,7 +171,7 @@ baton_start_cluster() {
 
     # 2 x MASTERS ports, none of them or their bus ports (port + 10000) in use or colliding.
     # (The bus ports of each batch of candidates are checked at once: one python3 run, not one each.)
-    local count=$((2 * masters)) ports=() candidates=() buses=() port other clash tries=0
+    local count=$(((1 + per_master) * masters)) ports=() candidates=() buses=() port other clash tries=0
     while ((${#ports[@]} < count)); do
         candidates=()
         while ((${#ports[@]} + ${#candidates[@]} < count)); do
@@ -237,7 +242,7 @@ baton_start_cluster() {
     for port in "${ports[@]}"; do
         addrs+=("127.0.0.1:$port")
     done
-    if ! timeout 30 redis-cli --cluster create "${addrs[@]}" --cluster-replicas 1 --cluster-yes \
+    if ! timeout 30 redis-cli --cluster create "${addrs[@]}" --cluster-replicas "$per_master" --cluster-yes \
         </dev/null >"$dir/cluster-create.log" 2>&1; then
         # Name the node redis-cli complained about, if it did.
         port=$(grep -a '\[ERR\]' "$dir/cluster-create.log" | grep -ao '127\.0\.0\.1:[0-9]*' | head -n 1 | cut -d: -f2) || true
@@ -277,9 +282,9 @@ baton_start_cluster() {
     done
     local distinct
     distinct=$(printf '%s\n' "${replicated[@]}" | sort -u | grep -c .) || true
-    if ((${#master_ports[@]} != masters || ${#replica_ports[@]} != masters || distinct != masters)); then
+    if ((${#master_ports[@]} != masters || ${#replica_ports[@]} != per_master * masters || distinct != per_master * masters)); then
         _baton_cluster_fail "$dir" "" "Redis Cluster in $dir has masters ${master_ports[*]} and replicas" \
-            "${replica_ports[*]} (of masters ${replicated[*]}), not $masters masters with one replica each"
+            "${replica_ports[*]} (of masters ${replicated[*]}), not $masters masters with $per_master replica(s) each"
         return 1
     fi
 

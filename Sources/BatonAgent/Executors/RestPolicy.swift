@@ -100,7 +100,8 @@ public struct RestPolicy: Sendable {
         -> RestPolicy
     {
         var endpoints: [(host: String, port: Int)] = []
-        if case .tcp(let host, let port) = redis.endpoint { endpoints.append((host, port)) }
+        // Every seed of a cluster too (its other nodes are usually on the same hosts).
+        for case .tcp(let host, let port) in [redis.endpoint] + redis.seeds { endpoints.append((host, port)) }
         return try await make(allow: entries, protecting: endpoints)
     }
 

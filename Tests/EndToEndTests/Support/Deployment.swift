@@ -190,14 +190,9 @@ final class Deployment: Sendable {
 
     /// Removes every key of the namespace (never FLUSHALL: other tests share the Redis).
     private func deleteKeys() async {
-        var cursor = "0"
-        repeat {
-            guard let reply = try? await store.redis.send("SCAN", cursor, "MATCH", "\(namespace):*", "COUNT", "1000"),
-                  let parts = reply.array, parts.count == 2 else { return }
-            cursor = parts[0].string ?? "0"
-            let keys = (parts[1].array ?? []).compactMap(\.string)
-            if !keys.isEmpty { _ = try? await store.redis.send(RedisCommand(["UNLINK"] + keys)) }
-        } while cursor != "0"
+        guard let keys = try? await store.redis.scan(match: "\(namespace):*") else { return }
+        // One UNLINK per key: on a cluster the keys live in many slots.
+        _ = try? await store.redis.pipeline(keys.map { RedisCommand("UNLINK", $0) })
     }
 
     /// Deletes the log files (called after a test that did not throw).
