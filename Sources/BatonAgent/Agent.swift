@@ -27,10 +27,7 @@ public struct Agent: Service {
     public func run() async throws {
         let running = RunningTasks(capacity: settings.concurrency)
         let reporter = Reporter(store: store, logger: logger)
-        // One waiter per cluster slot of the queues' markers: a blocking wait never spans slots
-        // (Redis Cluster could not serve it). Types whose markers share a slot share a waiter.
-        let slotGroups = Dictionary(grouping: settings.executorTypes) { ClusterSlot.of(store.keys.marker($0)) }
-            .values.map { $0 }
+        let slotGroups = await waiterGroups()
         let waiters = slotGroups.map { _ in store.redis.makeBlockingConnection(name: "baton-agent") }
         let (wakes, wake) = AsyncStream<[String]>.makeStream(bufferingPolicy: .bufferingNewest(256))
         defer { for waiter in waiters { waiter.close() } }
@@ -57,6 +54,26 @@ public struct Agent: Service {
     }
 
     // MARK: Claiming
+
+    /// The executor types each waiter waits for. On a standalone server one waiter waits for all
+    /// of them; on a cluster there is one per slot of the queues' markers, since a blocking wait
+    /// never spans slots (Redis Cluster could not serve it). Asks Redis which it is, retrying
+    /// until it answers (nothing can be claimed before) or the agent stops.
+    private func waiterGroups() async -> [[String]] {
+        var backoff = RetryBackoff()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if try await store.redis.isCluster() {
+                    return Dictionary(grouping: settings.executorTypes) { ClusterSlot.of(store.keys.marker($0)) }.values.map { $0 }
+                }
+                return [settings.executorTypes]
+            } catch {
+                logger.warning("cannot reach Redis; retrying", metadata: ["baton.error": "\(error)"])
+                try? await backoff.wait()
+            }
+        }
+        return [settings.executorTypes]
+    }
 
     /// Claims from the queues the waiters name, whenever the agent has free slots.
     private func claimLoop(

@@ -10,14 +10,16 @@ struct HealthRoutes {
         router.get("healthz") { _, _ in
             JSONResponse.make(["status": "ok"])
         }
+        // Ready when every Redis master answers (and, on a cluster, serves every slot).
         router.get("readyz") { _, _ in
-            do {
-                let reply = try await services.store.redis.send(RedisCommand("PING"), timeout: .seconds(2))
-                guard reply.string == "PONG" else { throw BatonError.unavailable("Redis answered \(reply)") }
-                return JSONResponse.make(["status": "ready"])
-            } catch {
-                return JSONResponse.error(.unavailable("Redis is not reachable"))
+            let readiness = await services.store.redisReadiness()
+            if readiness.isReady {
+                return JSONResponse.make(["status": "ready", "redis": readiness.jsonValue])
             }
+            return JSONResponse.make(
+                ["status": "unavailable", "redis": readiness.jsonValue,
+                 "error": BatonError.unavailable("Redis is not ready: \(readiness.problems.joined(separator: "; "))").jsonValue],
+                status: .serviceUnavailable)
         }
         router.get("metrics") { _, _ in
             Response(

@@ -26,7 +26,7 @@ enum OpenAPIDocument {
     "/readyz": {
       "get": {
         "operationId": "readyz",
-        "summary": "Readiness: Redis answers PING",
+        "summary": "Readiness: every Redis master answers PING (on a cluster, each also says cluster_state:ok); the answer lists them under redis.masters, and what is wrong under redis.problems",
         "security": [],
         "responses": {
           "200": {"description": "Ready", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Status"}}}},

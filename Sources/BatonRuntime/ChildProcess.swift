@@ -81,4 +81,19 @@ public final class ChildProcess: Sendable {
         }
         return Int(UInt16(bigEndian: address.sin_port))
     }
+
+    /// True when the port on 127.0.0.1 can be bound now (nothing listens on it).
+    public static func isFree(_ port: Int) -> Bool {
+        guard (1...65_535).contains(port) else { return false }
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return false }
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        return withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        } == 0
+    }
 }

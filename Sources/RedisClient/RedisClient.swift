@@ -126,19 +126,24 @@ public final class RedisClient: Sendable {
         return keys
     }
 
-    /// Sends a command without keys to every node that serves slots (`SCRIPT FLUSH`, `INFO`,
-    /// `CONFIG GET`); on a standalone server, to it. Returns each node's reply (errors in place).
-    public func sendToEveryMaster(_ command: RedisCommand) async throws -> [(node: String, reply: RedisReply)] {
+    /// Sends a command without keys to every node that serves slots (`PING`, `INFO`,
+    /// `CONFIG GET`, `SCRIPT FLUSH`); on a standalone server, to it. Returns each node's reply;
+    /// a node that cannot be reached answers an error reply saying why.
+    public func sendToEveryMaster(_ command: RedisCommand, timeout: Duration? = nil) async throws -> [(node: String, reply: RedisReply)] {
+        let pools: [NodePool]
         switch try await resolvedMode() {
-        case .standalone:
-            return [("\(standalone.address)", try await standalone.connection.pipeline([command])[0])]
-        case .cluster(let router):
-            var replies: [(node: String, reply: RedisReply)] = []
-            for master in router.masters {
-                replies.append(("\(master)", try await router.pool(for: master).connection.pipeline([command])[0]))
-            }
-            return replies
+        case .standalone: pools = [standalone]
+        case .cluster(let router): pools = try router.masters.map { try router.pool(for: $0) }
         }
+        var replies: [(node: String, reply: RedisReply)] = []
+        for pool in pools {
+            do {
+                replies.append(("\(pool.address)", try await pool.connection.pipeline([command], timeout: timeout)[0]))
+            } catch {
+                replies.append(("\(pool.address)", .error("unreachable: \(error)")))
+            }
+        }
+        return replies
     }
 
     /// Runs a script; an error reply (including one raised by the script) is thrown.

@@ -19,8 +19,11 @@ struct Dev: AsyncParsableCommand {
     @Flag(help: "Start the services but run no example.")
     var noExample = false
 
-    @Option(help: "Use this Redis instead of starting one.")
+    @Option(help: "Use this Redis instead of starting one (a comma-separated list of seeds for a cluster).")
     var redisURL: String?
+
+    @Option(help: ArgumentHelp("Start a local Redis Cluster of N masters instead of one Redis.", valueName: "N"))
+    var cluster: Int?
 
     @Flag(help: "Run the example, print the final tree and stop everything (for scripts and CI).")
     var once = false
@@ -31,8 +34,12 @@ struct Dev: AsyncParsableCommand {
         let workDir = NSTemporaryDirectory() + "baton-dev-\(ProcessInfo.processInfo.processIdentifier)"
         try FileManager.default.createDirectory(atPath: workDir, withIntermediateDirectories: true)
 
-        let redis: LocalRedis? = redisURL == nil ? try await LocalRedis(directory: workDir + "/redis") : nil
-        let url = redisURL ?? redis!.url
+        if let cluster, cluster < 3 { throw ValidationError("--cluster needs at least 3 masters") }
+        if cluster != nil && redisURL != nil { throw ValidationError("--cluster starts its own Redis: leave out --redis-url") }
+        let redis: LocalRedis? = redisURL == nil && cluster == nil ? try await LocalRedis(directory: workDir + "/redis") : nil
+        var redisCluster: LocalRedisCluster?
+        if let cluster { redisCluster = try await LocalRedisCluster(masters: cluster, directory: workDir + "/cluster") }
+        let url = redisURL ?? redisCluster?.url ?? redis!.url
         var config = try BatonConfig.load()
         config.redisURL = url
         let environment = ["BATON_REDIS_URL": url, "BATON_NAMESPACE": config.namespace]
@@ -50,7 +57,7 @@ struct Dev: AsyncParsableCommand {
         let gatewayURL = "http://127.0.0.1:\(gatewayPort)"
         let apiKey = config.gateway.apiKeys.first?.key ?? "dev-key"
         say("Baton is running locally")
-        say("  redis      \(url)")
+        say("  redis      \(url)\(cluster.map { " (a cluster of \($0) masters)" } ?? "")")
         say("  scheduler  log: \(workDir)/baton-scheduler.log")
         say("  agent      every built-in executor, log: \(workDir)/baton-agent.log")
         say("  gateway    \(gatewayURL)  API key: \(apiKey)  (OpenAPI: \(gatewayURL)/openapi.json), log: \(workDir)/baton-gateway.log")
@@ -68,6 +75,7 @@ struct Dev: AsyncParsableCommand {
         say("\nstopping…")
         for child in children.reversed() { await child.stop() }
         await redis?.stop()
+        await redisCluster?.stop()
         try? FileManager.default.removeItem(atPath: workDir)
     }
 

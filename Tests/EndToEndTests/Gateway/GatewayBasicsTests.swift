@@ -21,6 +21,10 @@ struct GatewayBasicsTests {
             #expect(health.status == 200 && health.json["status"] == "ok", "\(health)")
             let ready = try await users.anonymous.get("/readyz")
             #expect(ready.status == 200 && ready.json["status"] == "ready", "\(ready)")
+            // Every master answered: one on a standalone server, each of a cluster's.
+            let cluster = try await d.store.redis.isCluster()
+            #expect(ready.json["redis"]?["mode"] == (cluster ? "cluster" : "standalone"), "\(ready)")
+            #expect(ready.json["redis"]?["masters"]?.arrayValue?.count == (cluster ? 3 : 1), "\(ready)")
 
             // Every /v1 route needs a key; an unknown key is the same as none.
             for client in [users.anonymous, users.alice.with(key: "not-a-key"), users.alice.with(key: "")] {
