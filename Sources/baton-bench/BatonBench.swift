@@ -24,6 +24,9 @@ struct BatonBench: AsyncParsableCommand {
     @Option(help: "Rounds per measurement; the median round is reported.")
     var rounds: Int = 3
 
+    @Option(help: ArgumentHelp("Start a throwaway Redis Cluster of N masters instead of one redis-server; engine workloads then report per-master Redis CPU and the spread of work and keys.", valueName: "N"))
+    var cluster: Int?
+
     /// The entry point. (From main.swift's top-level code, `main()` would resolve to the
     /// synchronous `ParsableCommand.main()`, which refuses an async command.)
     static func start() async {
@@ -36,12 +39,20 @@ struct BatonBench: AsyncParsableCommand {
             throw ValidationError("unknown workload '\(name)'; known: \(known.sorted().joined(separator: ", "))")
         }
         if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+        if let cluster, cluster < 3 { throw ValidationError("--cluster needs at least 3 masters") }
+        if cluster != nil, redisURL != nil { throw ValidationError("--cluster starts its own cluster: leave out --redis-url") }
     }
 
     func run() async throws {
-        let throwaway: LocalRedis?
+        var throwaway: LocalRedis?
+        var throwawayCluster: LocalRedisCluster?
         let url: String
-        if let given = redisURL ?? ProcessInfo.processInfo.environment["BATON_REDIS_URL"], !given.isEmpty {
+        if let cluster {
+            let started = try await LocalRedisCluster(masters: cluster)
+            BenchLog.info("started a throwaway Redis Cluster of \(cluster) masters at \(started.url)")
+            throwawayCluster = started
+            url = started.url
+        } else if let given = redisURL ?? ProcessInfo.processInfo.environment["BATON_REDIS_URL"], !given.isEmpty {
             throwaway = nil
             url = given
         } else {
@@ -59,9 +70,11 @@ struct BatonBench: AsyncParsableCommand {
                 BenchReport.emit(try await workload.run(context))
             } catch {
                 await throwaway?.stop()
+                await throwawayCluster?.stop()
                 throw error
             }
         }
         await throwaway?.stop()
+        await throwawayCluster?.stop()
     }
 }

@@ -66,26 +66,41 @@ final class EngineRig: Sendable {
 
     // MARK: Measuring
 
-    /// Redis-wide counters read from `INFO`.
+    /// Counters read from `INFO`, summed over every master (one for a standalone server), and
+    /// per master.
     struct RedisStats {
-        var commands: Double
-        var cpuSeconds: Double
-        var usedMemory: Double
+        var commands: Double = 0
+        var cpuSeconds: Double = 0
+        var usedMemory: Double = 0
+        var keys: Double = 0
+        /// The same counters of each master, by `host:port`.
+        var byNode: [String: RedisStats] = [:]
     }
 
     func redisStats() async throws -> RedisStats {
-        let text = try await store.redis.send("INFO", "all").string ?? ""
-        var values: [String: Double] = [:]
-        for line in text.split(whereSeparator: \.isNewline) {
-            let parts = line.split(separator: ":", maxSplits: 1)
-            if parts.count == 2, let value = Double(parts[1].trimmingCharacters(in: .whitespaces)) {
-                values[String(parts[0])] = value
+        var total = RedisStats()
+        for (node, reply) in try await store.redis.sendToEveryMaster(RedisCommand("INFO", "all")) {
+            var values: [String: Double] = [:]
+            for line in (reply.string ?? "").split(whereSeparator: \.isNewline) {
+                let parts = line.split(separator: ":", maxSplits: 1)
+                guard parts.count == 2 else { continue }
+                if let value = Double(parts[1].trimmingCharacters(in: .whitespaces)) {
+                    values[String(parts[0])] = value
+                } else if parts[0] == "db0", let keys = parts[1].split(separator: ",").first?.split(separator: "=").last {
+                    values["keys"] = Double(keys)  // db0:keys=N,expires=…
+                }
             }
+            let stats = RedisStats(
+                commands: values["total_commands_processed"] ?? 0,
+                cpuSeconds: (values["used_cpu_sys"] ?? 0) + (values["used_cpu_user"] ?? 0),
+                usedMemory: values["used_memory"] ?? 0, keys: values["keys"] ?? 0)
+            total.commands += stats.commands
+            total.cpuSeconds += stats.cpuSeconds
+            total.usedMemory += stats.usedMemory
+            total.keys += stats.keys
+            total.byNode[node] = stats
         }
-        return RedisStats(
-            commands: values["total_commands_processed"] ?? 0,
-            cpuSeconds: (values["used_cpu_sys"] ?? 0) + (values["used_cpu_user"] ?? 0),
-            usedMemory: values["used_memory"] ?? 0)
+        return total
     }
 
     /// Waits until every tree finished, polling their status in one pipeline every few ms.
@@ -135,5 +150,21 @@ extension BenchReport {
         redisCommandsPerTask = (after.commands - before.commands - Double(ownCommands)) / count
         redisCPUMicrosecondsPerTask = (after.cpuSeconds - before.cpuSeconds) * 1e6 / count
         redisBytesPerTask = (after.usedMemory - before.usedMemory) / count
+        guard after.byNode.count > 1 else { return }
+        // On a cluster: how evenly the work and the keys spread over the masters (max / mean).
+        let nodes = after.byNode.keys.sorted()
+        func spread(_ value: (EngineRig.RedisStats) -> Double) -> Double? {
+            let values = nodes.map { node in value(after.byNode[node]!) - (before.byNode[node].map(value) ?? 0) }
+            let mean = values.reduce(0, +) / Double(values.count)
+            return mean > 0 ? (values.max() ?? 0) / mean : nil
+        }
+        extra += [("masters", Double(nodes.count)), ("redis_cpu_spread_max_over_mean", spread(\.cpuSeconds)),
+                  ("redis_cmds_spread_max_over_mean", spread(\.commands)), ("keys_spread_max_over_mean", spread(\.keys))]
+        for (index, node) in nodes.enumerated() {
+            let cpu = after.byNode[node]!.cpuSeconds - (before.byNode[node]?.cpuSeconds ?? 0)
+            extra.append(("redis_cpu_us_per_task_master_\(index + 1)", cpu * 1e6 / count))
+        }
+        let busiest = nodes.map { after.byNode[$0]!.commands - (before.byNode[$0]?.commands ?? 0) }.max() ?? 0
+        extra.append(("redis_cmds_per_task_busiest_master", busiest / count))
     }
 }

@@ -34,7 +34,7 @@ func measureEngine(
         report.tasks = tasks
         report.wallSeconds = outcome.wall
         report.tasksPerSecond = Double(tasks) / outcome.wall
-        report.redisFigures(before: before, after: after, tasks: tasks, ownCommands: outcome.ownCommands + 2)
+        report.redisFigures(before: before, after: after, tasks: tasks, ownCommands: outcome.ownCommands + 2 * max(1, before.byNode.count))
         outcome.configure(&report)
         await rig.stop()
         return report
