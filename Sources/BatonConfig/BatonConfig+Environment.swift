@@ -37,6 +37,7 @@ extension BatonConfig {
             .integer("BATON_SCHEDULER_INFLIGHT_REPAIR_MS") { $0.scheduler.inflightRepairMillis = $1 },
             .integer("BATON_SCHEDULER_ORPHAN_SWEEP_MS") { $0.scheduler.orphanSweepMillis = $1 },
             .integer("BATON_RETENTION_FINISHED_S") { $0.retention.finishedSeconds = $1 },
+            .integer("BATON_BUS_SHARDS") { $0.bus.shards = $1 },
             .string("BATON_GATEWAY_HOST") { $0.gateway.host = $1 },
             .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },
             .apiKeys("BATON_API_KEYS") { $0.gateway.apiKeys = $1 },

@@ -38,6 +38,7 @@ extension BatonConfig {
         try within("scheduler.inflight_repair_ms", scheduler.inflightRepairMillis, 500...3_600_000)
         try within("scheduler.orphan_sweep_ms", scheduler.orphanSweepMillis, 100...3_600_000)
         try within("retention.finished_s", retention.finishedSeconds, 0...RetentionConfig.maxSeconds)
+        try within("bus.shards", bus.shards, 1...BusConfig.maxShards)
         if let name = scheduler.consumerName, !Self.isValidName(name) {
             throw fail("scheduler.consumer_name", "must be 1…255 bytes without braces or control characters (got \"\(name)\")")
         }

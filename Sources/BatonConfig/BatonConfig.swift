@@ -22,6 +22,8 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     public var gateway: GatewayConfig
     /// Retention (YAML section `retention`).
     public var retention = RetentionConfig()
+    /// The agents' report bus (YAML section `bus`).
+    public var bus = BusConfig()
 
     /// Creates a configuration; every argument defaults to the value in `config/baton.yaml`.
     public init(
@@ -41,7 +43,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case redisURL = "redis_url"
         case redisAllowEviction = "redis_allow_eviction"
-        case namespace, agent, scheduler, gateway, retention
+        case namespace, agent, scheduler, gateway, retention, bus
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -57,6 +59,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
         scheduler = try container.decodeIfPresent(SchedulerConfig.self, forKey: .scheduler) ?? defaults.scheduler
         gateway = try container.decodeIfPresent(GatewayConfig.self, forKey: .gateway) ?? defaults.gateway
         retention = try container.decodeIfPresent(RetentionConfig.self, forKey: .retention) ?? defaults.retention
+        bus = try container.decodeIfPresent(BusConfig.self, forKey: .bus) ?? defaults.bus
     }
 }
 

@@ -1,3 +1,4 @@
+import BatonCore
 import BatonConfig
 import BatonStore
 import Foundation
@@ -73,6 +74,14 @@ public enum RedisSettingsCheck {
         logger.info("redis persistence", metadata: [
             "baton.redis": "\(config.redisURL)", "baton.persistence": "\(settings.persistenceSummary)",
         ])
+        // Agents writing to report shards the schedulers do not read would lose reports.
+        do {
+            try await store.checkBusShards()
+        } catch let error as BatonError where error.code == .conflict {
+            throw Refusal(description: error.message)
+        } catch {
+            logger.warning("cannot check bus.shards now; starting anyway", metadata: ["baton.error": "\(error)"])
+        }
     }
 
     /// `INFO` text as field → value.

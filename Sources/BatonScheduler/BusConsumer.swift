@@ -28,18 +28,38 @@ public struct BusConsumer: Service {
     }
 
     public func run() async throws {
-        let connection = store.redis.makeBlockingConnection(name: "baton-scheduler-bus")
-        defer { connection.close() }
+        let groups = await readGroups()
+        let connections = groups.map { _ in store.redis.makeBlockingConnection(name: "baton-scheduler-bus") }
+        defer { for connection in connections { connection.close() } }
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await keepAlive() }
-            // On SIGTERM the blocking read is aborted at once (also while it waits to reconnect).
+            group.addTask { await takeOverAndReclaim() }
+            // On SIGTERM the blocking reads are aborted at once (also while they wait to reconnect).
             await withGracefulShutdownHandler {
-                await consume(on: connection)
+                await withTaskGroup(of: Void.self) { readers in
+                    for (streams, connection) in zip(groups, connections) {
+                        readers.addTask { await consume(streams, on: connection) }
+                    }
+                }
             } onGracefulShutdown: {
-                connection.close()
+                for connection in connections { connection.close() }
             }
             group.cancelAll()
         }
+    }
+
+    /// The streams each reader reads (``BatonStore/busReadGroups()``), asked until Redis answers.
+    func readGroups() async -> [[String]] {
+        var backoff = RetryBackoff()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                return try await store.busReadGroups()
+            } catch {
+                logger.warning("cannot reach Redis; retrying", metadata: ["baton.error": "\(error)"])
+                try? await backoff.wait()
+            }
+        }
+        return [store.keys.busStreams]
     }
 
     /// Refreshes the liveness key until cancelled (a failed refresh is retried at the next tick).
@@ -54,28 +74,18 @@ public struct BusConsumer: Service {
         }
     }
 
-    func consume(on connection: RedisBlockingConnection) async {
+    /// Reads and applies the entries of some bus streams until shutdown: first this consumer's
+    /// own unacknowledged ones (a restart under the same name resumes them at once), then new ones.
+    func consume(_ streams: [String], on connection: RedisBlockingConnection) async {
         var readPending = true
         var backoff = RetryBackoff()
-        var lastReclaim = ContinuousClock.now
-        // The first round looks for dead schedulers at once: a restart takes their entries over.
-        var lastTakeover: ContinuousClock.Instant?
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 if readPending { try await store.createSchedulerGroup() }
-                var entries = try await store.readBus(
-                    on: connection, consumer: settings.consumerName, count: settings.batchSize,
+                let entries = try await store.readBus(
+                    streams, on: connection, consumer: settings.consumerName, count: settings.batchSize,
                     blockMillis: settings.blockMillis, pending: readPending)
                 if readPending && entries.isEmpty { readPending = false }
-                if lastTakeover.map({ ContinuousClock.now - $0 > .milliseconds(settings.livenessTTLMillis) }) ?? true {
-                    lastTakeover = .now
-                    entries += try await store.takeOverDeadSchedulers(consumer: settings.consumerName, count: settings.batchSize)
-                }
-                if ContinuousClock.now - lastReclaim > .milliseconds(settings.reclaimIdleMillis / 3) {
-                    lastReclaim = .now
-                    entries += try await store.reclaimBus(
-                        consumer: settings.consumerName, idleMillis: settings.reclaimIdleMillis, count: settings.batchSize)
-                }
                 if entries.isEmpty { continue }
                 try await process(entries)
                 backoff.reset()
@@ -89,11 +99,37 @@ public struct BusConsumer: Service {
         }
     }
 
+    /// Takes over dead schedulers' entries (at once, then every liveness period) and, every
+    /// third of ``SchedulerSettings/reclaimIdleMillis``, entries idle that long; applies them.
+    func takeOverAndReclaim() async {
+        var lastReclaim = ContinuousClock.now
+        var backoff = RetryBackoff()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                try await store.createSchedulerGroup()
+                var entries = try await store.takeOverDeadSchedulers(consumer: settings.consumerName, count: settings.batchSize)
+                if ContinuousClock.now - lastReclaim > .milliseconds(settings.reclaimIdleMillis / 3) {
+                    lastReclaim = .now
+                    entries += try await store.reclaimBus(
+                        consumer: settings.consumerName, idleMillis: settings.reclaimIdleMillis, count: settings.batchSize)
+                }
+                if !entries.isEmpty { try await process(entries) }
+                backoff.reset()
+                try await Task.sleep(for: .milliseconds(entries.count >= settings.batchSize ? 0 : settings.livenessTTLMillis))
+            } catch is CancellationError {
+                break
+            } catch {
+                logger.warning("bus takeover failed; retrying", metadata: ["baton.error": "\(error)"])
+                try? await backoff.wait()
+            }
+        }
+    }
+
     /// Applies a batch: reports of every tree at once, then submissions one by one.
     func process(_ entries: [BusEntry]) async throws {
         var reports: [Report] = []
         for entry in entries {
-            if case .reports(_, let batch) = entry { reports += batch }
+            if case .reports(_, _, let batch) = entry { reports += batch }
         }
         if !reports.isEmpty {
             do {

@@ -3,8 +3,8 @@ import RedisClient
 
 /// An entry read from the bus streams.
 public enum BusEntry: Sendable, Hashable {
-    /// Agents' reports (one entry may carry several).
-    case reports(id: String, [Report])
+    /// Agents' reports (one entry may carry several), read from the report stream `stream`.
+    case reports(id: String, stream: String, [Report])
     /// A Redis-native submission: the entry's fields as sent by the app, as raw bytes (the
     /// handler checks them: invalid UTF-8 is refused, never replaced).
     case submission(id: String, fields: [String: [UInt8]])
@@ -12,51 +12,95 @@ public enum BusEntry: Sendable, Hashable {
     /// The stream entry id.
     public var id: String {
         switch self {
-        case .reports(let id, _), .submission(let id, _): return id
+        case .reports(let id, _, _), .submission(let id, _): return id
+        }
+    }
+
+    /// The stream the entry was read from.
+    func stream(_ keys: Keys) -> String {
+        switch self {
+        case .reports(_, let stream, _): return stream
+        case .submission: return keys.submissions
         }
     }
 }
 
 extension BatonStore {
-    /// Sends reports to the schedulers: one stream entry holding every report, as repeated
-    /// groups of fields `kind, tree, task, attempt, data, extra`.
+    /// Sends reports to the schedulers: per report shard one stream entry holding that shard's
+    /// reports, as repeated groups of fields `kind, tree, task, attempt, data, extra` (one
+    /// pipeline; a tree's reports keep their order within its shard).
     public func publish(_ reports: [Report]) async throws {
         if reports.isEmpty { return }
-        var xadd = RedisCommand("XADD", keys.reports, "*")
+        var entries: [String: RedisCommand] = [:]
+        var order: [String] = []
         for report in reports {
-            xadd.append(contentsOf: ["kind", report.kind.rawValue, "tree", report.treeID, "task", report.taskID,
-                                     "attempt", String(report.attempt), "data", report.data, "extra", report.extra])
-        }
-        try await redis.send(xadd)
-    }
-
-    /// Creates the schedulers' consumer group on both bus streams (idempotent).
-    public func createSchedulerGroup() async throws {
-        for stream in [keys.reports, keys.submissions] {
-            do {
-                try await redis.send("XGROUP", "CREATE", stream, Keys.schedulerGroup, "0", "MKSTREAM")
-            } catch RedisError.server(let message) where message.hasPrefix("BUSYGROUP") {
-                continue
+            let stream = keys.reports(ofTree: report.treeID)
+            if entries[stream] == nil {
+                entries[stream] = RedisCommand("XADD", stream, "*")
+                order.append(stream)
             }
+            entries[stream]!.append(contentsOf: [
+                "kind", report.kind.rawValue, "tree", report.treeID, "task", report.taskID,
+                "attempt", String(report.attempt), "data", report.data, "extra", report.extra])
+        }
+        let replies = try await redis.pipeline(order.map { entries[$0]! })
+        if let failed = replies.first(where: { $0.errorMessage != nil }) { _ = try failed.throwingError() }
+    }
+
+    /// Records the bus's shard count in Redis if nobody did, and refuses a different one: agents
+    /// writing to shards the schedulers do not read would lose reports.
+    /// - Throws: `conflict` naming both counts.
+    public func checkBusShards() async throws {
+        let replies = try await redis.pipeline([
+            RedisCommand("SET", keys.busShardCount, String(keys.busShards), "NX"),
+            RedisCommand("GET", keys.busShardCount),
+        ])
+        let recorded = replies[1].string ?? String(keys.busShards)
+        guard recorded == String(keys.busShards) else {
+            throw BatonError.conflict(
+                "bus.shards is \(keys.busShards) here, but namespace '\(keys.namespace)' runs with \(recorded) (\(keys.busShardCount)): "
+                    + "give every service the same bus.shards (changing it needs every service stopped and the bus drained)",
+                field: "bus.shards")
         }
     }
 
-    /// Reads bus entries for a scheduler: new ones (`pending == false`, blocking up to `blockMillis`)
-    /// or the ones this consumer read before but did not acknowledge (`pending == true`).
+    /// Creates the schedulers' consumer group on every bus stream (idempotent; one pipeline).
+    public func createSchedulerGroup() async throws {
+        let replies = try await redis.pipeline(keys.busStreams.map {
+            RedisCommand("XGROUP", "CREATE", $0, Keys.schedulerGroup, "0", "MKSTREAM")
+        })
+        if let failed = replies.first(where: { $0.errorMessage.map { !$0.hasPrefix("BUSYGROUP") } ?? false }) {
+            _ = try failed.throwingError()
+        }
+    }
+
+    /// The bus streams grouped for blocking reads: all of them in one read on a standalone
+    /// server; one read per slot on a cluster (a read never spans slots).
+    public func busReadGroups() async throws -> [[String]] {
+        if try await redis.isCluster() {
+            return Dictionary(grouping: keys.busStreams, by: ClusterSlot.of).values.map { $0 }.sorted { $0[0] < $1[0] }
+        }
+        return [keys.busStreams]
+    }
+
+    /// Reads bus entries of `streams` for a scheduler: new ones (`pending == false`, blocking up
+    /// to `blockMillis`) or the ones this consumer read before but did not acknowledge.
     public func readBus(
-        on connection: RedisBlockingConnection, consumer: String, count: Int, blockMillis: Int, pending: Bool
+        _ streams: [String], on connection: RedisBlockingConnection, consumer: String, count: Int, blockMillis: Int,
+        pending: Bool
     ) async throws -> [BusEntry] {
         var command = RedisCommand("XREADGROUP", "GROUP", Keys.schedulerGroup, consumer, "COUNT", String(count))
         if !pending { command.append(contentsOf: ["BLOCK", String(blockMillis)]) }
-        command.append(contentsOf: ["STREAMS", keys.reports, keys.submissions])
-        command.append(contentsOf: pending ? ["0", "0"] : [">", ">"])
+        command.append("STREAMS")
+        command.append(contentsOf: streams)
+        command.append(contentsOf: streams.map { _ in pending ? "0" : ">" })
         let reply = try await connection.send(command, timeout: .milliseconds(blockMillis + 5_000))
         var entries: [BusEntry] = []
         for stream in reply.array ?? [] {
             guard let parts = stream.array, parts.count == 2, let name = parts[0].string else { continue }
             for entry in parts[1].array ?? [] {
                 guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
-                entries.append(Self.busEntry(id: id, fields: pieces[1].array ?? [], isReport: name == keys.reports))
+                entries.append(busEntry(id: id, fields: pieces[1].array ?? [], stream: name))
             }
         }
         return entries
@@ -64,13 +108,15 @@ extension BatonStore {
 
     /// Takes over entries another scheduler read but never acknowledged (it died), after `idleMillis`.
     public func reclaimBus(consumer: String, idleMillis: Int, count: Int) async throws -> [BusEntry] {
+        let streams = keys.busStreams
+        let replies = try await redis.pipeline(streams.map {
+            RedisCommand("XAUTOCLAIM", $0, Keys.schedulerGroup, consumer, String(idleMillis), "0-0", "COUNT", String(count))
+        })
         var entries: [BusEntry] = []
-        for stream in [keys.reports, keys.submissions] {
-            let reply = try await redis.send(RedisCommand(
-                "XAUTOCLAIM", stream, Keys.schedulerGroup, consumer, String(idleMillis), "0-0", "COUNT", String(count)))
+        for (stream, reply) in zip(streams, replies) {
             for entry in reply.array?.dropFirst().first?.array ?? [] {
                 guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
-                entries.append(Self.busEntry(id: id, fields: pieces[1].array ?? [], isReport: stream == keys.reports))
+                entries.append(busEntry(id: id, fields: pieces[1].array ?? [], stream: stream))
             }
         }
         return entries
@@ -87,8 +133,10 @@ extension BatonStore {
     /// stays the safety net for a consumer that looks alive but does not move.
     public func takeOverDeadSchedulers(consumer: String, count: Int) async throws -> [BusEntry] {
         var entries: [BusEntry] = []
-        for stream in [keys.reports, keys.submissions] {
-            let info = try await redis.send("XINFO", "CONSUMERS", stream, Keys.schedulerGroup)
+        let streams = keys.busStreams
+        // Every stream's consumers in one pipeline (a stream without the group yet answers an error).
+        let infos = try await redis.pipeline(streams.map { RedisCommand("XINFO", "CONSUMERS", $0, Keys.schedulerGroup) })
+        for (stream, info) in zip(streams, infos) {
             let others: [(name: String, pending: Int)] = (info.array ?? []).compactMap { consumerInfo in
                 let fields = (consumerInfo.array ?? []).map { $0.string ?? "" }
                 var values: [String: String] = [:]
@@ -108,7 +156,7 @@ extension BatonStore {
                             ["XCLAIM", stream, Keys.schedulerGroup, consumer, "0"] + ids))
                         for entry in claimed.array ?? [] {
                             guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
-                            entries.append(Self.busEntry(id: id, fields: pieces[1].array ?? [], isReport: stream == keys.reports))
+                            entries.append(busEntry(id: id, fields: pieces[1].array ?? [], stream: stream))
                         }
                     }
                     // More than `count` pending: the rest are taken on the next round.
@@ -123,9 +171,7 @@ extension BatonStore {
     /// Acknowledges and deletes processed entries (their effects are stored).
     public func acknowledge(_ entries: [BusEntry]) async throws {
         var commands: [RedisCommand] = []
-        for (stream, ids) in [(keys.reports, entries.filter { if case .reports = $0 { true } else { false } }.map(\.id)),
-                              (keys.submissions, entries.filter { if case .submission = $0 { true } else { false } }.map(\.id))]
-        where !ids.isEmpty {
+        for (stream, ids) in Dictionary(grouping: entries, by: { $0.stream(keys) }).mapValues({ $0.map(\.id) }) {
             commands.append(RedisCommand(["XACK", stream, Keys.schedulerGroup] + ids))
             commands.append(RedisCommand(["XDEL", stream] + ids))
         }
@@ -153,8 +199,8 @@ extension BatonStore {
         return reports
     }
 
-    static func busEntry(id: String, fields: [RedisReply], isReport: Bool) -> BusEntry {
-        if isReport { return .reports(id: id, parseReports(fields.map { $0.string ?? "" })) }
+    func busEntry(id: String, fields: [RedisReply], stream: String) -> BusEntry {
+        if stream != keys.submissions { return .reports(id: id, stream: stream, Self.parseReports(fields.map { $0.string ?? "" })) }
         var result: [String: [UInt8]] = [:]
         var index = 0
         while index + 1 < fields.count {

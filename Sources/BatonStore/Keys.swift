@@ -11,20 +11,26 @@ import BatonCore
 /// | an executor type | `{q:<executor>}` | `ready`, `leases`, `delayed`, `marker` (zsets), `seq` (counter), `cancels` (hash) |
 /// | the id index | `{idx:<n>}` | `ids` (hash task id → tree id), 64 buckets |
 /// | a user | `{u:<user>}` | `trees` (zset of tree ids by creation time) |
-/// | the bus | `{bus}` | `reports`, `submit` (streams) |
+/// | the bus | `{bus}` | `submit` (stream), and per report shard `{bus:<n>}`: `reports` (stream) |
 ///
 /// `docs/PROTOCOL.md` documents each key's fields for apps that read or write Redis directly.
 public struct Keys: Sendable, Hashable {
     /// The prefix of every key (`baton` by default; tests use a unique one each).
     public let namespace: String
 
+    /// How many report streams the bus has (`bus.shards`). Agents and schedulers of a namespace
+    /// must agree: ``BatonStore/checkBusShards()`` compares it with the count recorded in Redis.
+    public let busShards: Int
+
     /// Buckets of the task-id index.
     public static let indexBuckets = 64
 
     /// Keys under a namespace; it must pass ``validate(namespace:)``.
-    public init(namespace: String = "baton") {
+    public init(namespace: String = "baton", busShards: Int = 16) {
         precondition((try? Self.validate(namespace: namespace)) != nil, "invalid key namespace '\(namespace)'")
+        precondition(busShards >= 1, "a bus needs at least one shard")
         self.namespace = namespace
+        self.busShards = busShards
     }
 
     /// A namespace is non-empty and holds no braces (they would break the hash tags) and no
@@ -126,8 +132,25 @@ public struct Keys: Sendable, Hashable {
 
     // MARK: Bus
 
-    /// Stream: agents' reports (started, progress, completed, failed) consumed by schedulers.
-    public var reports: String { "\(namespace):{bus}:reports" }
+    /// Stream: agents' reports (progress, completed, failed, …) of the trees of one bus shard,
+    /// consumed by the schedulers. Each shard has its own tag, so on a cluster the shards spread
+    /// over the masters.
+    public func reports(shard: Int) -> String { "\(namespace):{bus:\(shard)}:reports" }
+
+    /// The report stream of a tree: a tree's reports always go to the same one, so they are
+    /// applied in the order they were sent.
+    public func reports(ofTree treeID: String) -> String {
+        reports(shard: Int(ClusterSlot.crc16(Array(treeID.utf8))) % busShards)
+    }
+
+    /// Every report stream.
+    public var allReports: [String] { (0..<busShards).map(reports(shard:)) }
+
+    /// Every stream the schedulers consume: the report shards and the submissions.
+    public var busStreams: [String] { allReports + [submissions] }
+
+    /// String: the number of report shards the namespace's bus was started with.
+    public var busShardCount: String { "\(namespace):bus:shards" }
 
     /// Stream: Redis-native submissions (`XADD <ns>:{bus}:submit * request_id R tasks JSON …`).
     public var submissions: String { "\(namespace):{bus}:submit" }

@@ -40,8 +40,10 @@ private struct AgentHarness {
         reporter.finish()
         await sending.value
 
-        let entries = try await store.redis.send("XRANGE", store.keys.reports, "-", "+").array ?? []
-        _ = try await store.redis.send("DEL", store.keys.reports)
+        // One task: all its reports are on its tree's shard.
+        let stream = store.keys.reports(ofTree: control.task.treeID)
+        let entries = try await store.redis.send("XRANGE", stream, "-", "+").array ?? []
+        _ = try await store.redis.send("DEL", stream)
         var reports: [SentReport] = []
         for entry in entries {
             let fields = (entry.array?.last?.array ?? []).map { $0.string ?? "" }

@@ -46,7 +46,8 @@ import Testing
             let keys = Keys(namespace: namespace)
             claim(keys.executorsServed, "\(namespace) executors served")
             claim(keys.allTrees, "\(namespace) all trees")
-            claim(keys.reports, "\(namespace) reports")
+            for shard in 0..<keys.busShards { claim(keys.reports(shard: shard), "\(namespace) reports \(shard)") }
+            claim(keys.busShardCount, "\(namespace) bus shards")
             claim(keys.submissions, "\(namespace) submissions")
             claim(keys.submissionResults, "\(namespace) results")
             for bucket in 0..<Keys.indexBuckets { claim(keys.idIndex(bucket: bucket), "\(namespace) index \(bucket)") }

@@ -88,7 +88,10 @@ import Testing
                               keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)]))
         }
         // Multi-key commands outside scripts.
-        calls.append(Call(name: "XREADGROUP reports submit", keys: [keys.reports, keys.submissions]))
+        // A scheduler's bus reads on a cluster: one per slot of the bus streams.
+        for streams in Dictionary(grouping: keys.busStreams, by: ClusterSlot.of).values {
+            calls.append(Call(name: "XREADGROUP \(streams)", keys: streams))
+        }
         return calls
     }
 

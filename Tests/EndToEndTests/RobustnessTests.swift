@@ -84,7 +84,7 @@ struct RobustnessTests {
             try expectRanAfter("fanin", "t199", in: tree, events: events)
 
             // Both schedulers joined the consumer group and are still alive.
-            let consumers = try await d.store.redis.send("XINFO", "CONSUMERS", d.store.keys.reports, Keys.schedulerGroup)
+            let consumers = try await d.store.redis.send("XINFO", "CONSUMERS", d.store.keys.submissions, Keys.schedulerGroup)
             #expect(consumers.array?.count == 2, "consumers: \(consumers)")
             #expect(d.processes.filter { $0.name.hasPrefix("baton-scheduler") && $0.isRunning }.count == 2)
         }

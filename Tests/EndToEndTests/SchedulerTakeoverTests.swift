@@ -19,13 +19,13 @@ struct SchedulerTakeoverTests {
             // reads another one and still looks alive.
             let reader = d.store.redis.makeBlockingConnection(name: "e2e-ghost")
             defer { reader.close() }
-            let taken = try await d.store.readBus(on: reader, consumer: "ghost", count: 10, blockMillis: 100, pending: false)
+            let taken = try await d.store.readBus([d.store.keys.submissions], on: reader, consumer: "ghost", count: 10, blockMillis: 100, pending: false)
             #expect(taken.count == 1)
             _ = try await d.store.redis.send(RedisCommand(
                 ["XADD", d.store.keys.submissions, "*", "request_id", "kept", "user_id", "alice", "tasks",
                  #"[{"id": "kept", "name": "kept", "executor": "echo_executor"}]"#]))
             try await d.store.markSchedulerAlive("zombie", ttlMillis: 60_000)
-            #expect(try await d.store.readBus(on: reader, consumer: "zombie", count: 10, blockMillis: 100, pending: false).count == 1)
+            #expect(try await d.store.readBus([d.store.keys.submissions], on: reader, consumer: "zombie", count: 10, blockMillis: 100, pending: false).count == 1)
 
             let started = ContinuousClock.now
             try d.startScheduler()
@@ -61,7 +61,7 @@ struct SchedulerTakeoverTests {
                 ["XADD", d.store.keys.submissions, "*", "request_id", "half", "user_id", "alice", "tasks", tree])).string)
             let reader = d.store.redis.makeBlockingConnection(name: "e2e-ghost")
             defer { reader.close() }
-            #expect(try await d.store.readBus(on: reader, consumer: "ghost", count: 10, blockMillis: 100, pending: false).count == 1)
+            #expect(try await d.store.readBus([d.store.keys.submissions], on: reader, consumer: "ghost", count: 10, blockMillis: 100, pending: false).count == 1)
             // What the ghost did before it died: reserved the ids, or stored the whole tree (but
             // queued nothing and answered nothing).
             let items = try TaskSubmission.decode(data: Data(tree.utf8))
