@@ -3,6 +3,7 @@ import BatonStore
 import Logging
 import RedisClient
 import ServiceLifecycle
+import Synchronization
 
 /// Consumes the bus (agents' reports and Redis-native submissions) as one consumer of the
 /// schedulers' group, applies each batch with one tree script per tree, and acknowledges the
@@ -31,14 +32,18 @@ public struct BusConsumer: Service {
         let groups = await readGroups()
         let connections = groups.map { _ in store.redis.makeBlockingConnection(name: "baton-scheduler-bus") }
         defer { for connection in connections { connection.close() } }
+        let batcher = BusBatcher()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await keepAlive() }
             group.addTask { await takeOverAndReclaim() }
+            // What every reader has read is applied together: one round of tree scripts for
+            // all the shards' reports, not one per shard.
+            group.addTask { await batcher.run { try await process($0) } }
             // On SIGTERM the blocking reads are aborted at once (also while they wait to reconnect).
             await withGracefulShutdownHandler {
                 await withTaskGroup(of: Void.self) { readers in
                     for (streams, connection) in zip(groups, connections) {
-                        readers.addTask { await consume(streams, on: connection) }
+                        readers.addTask { await consume(streams, on: connection, batcher: batcher) }
                     }
                 }
             } onGracefulShutdown: {
@@ -76,7 +81,7 @@ public struct BusConsumer: Service {
 
     /// Reads and applies the entries of some bus streams until shutdown: first this consumer's
     /// own unacknowledged ones (a restart under the same name resumes them at once), then new ones.
-    func consume(_ streams: [String], on connection: RedisBlockingConnection) async {
+    func consume(_ streams: [String], on connection: RedisBlockingConnection, batcher: BusBatcher) async {
         var readPending = true
         var backoff = RetryBackoff()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
@@ -87,7 +92,7 @@ public struct BusConsumer: Service {
                     blockMillis: settings.blockMillis, pending: readPending)
                 if readPending && entries.isEmpty { readPending = false }
                 if entries.isEmpty { continue }
-                try await process(entries)
+                try await batcher.apply(entries)
                 backoff.reset()
             } catch is CancellationError {
                 break
@@ -158,4 +163,50 @@ public struct BusConsumer: Service {
 struct SubmissionPostponed: Error, CustomStringConvertible {
     let count: Int
     var description: String { "\(count) submission(s) postponed until Redis answers" }
+}
+
+/// Gathers what several bus readers read and applies it in one call: each reader waits until
+/// its entries were applied (and acknowledged), so it reads again only after that, exactly as
+/// if it had applied them itself; a failure is every waiting reader's.
+final class BusBatcher: Sendable {
+    private struct Waiting {
+        let entries: [BusEntry]
+        let continuation: CheckedContinuation<Void, any Error>
+    }
+
+    private let waiting = Mutex<[Waiting]>([])
+    private let wakes: AsyncStream<Void>
+    private let wake: AsyncStream<Void>.Continuation
+
+    init() {
+        (wakes, wake) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+    }
+
+    /// Hands entries over and returns once they were applied.
+    func apply(_ entries: [BusEntry]) async throws {
+        try await withCheckedThrowingContinuation { continuation in
+            waiting.withLock { $0.append(Waiting(entries: entries, continuation: continuation)) }
+            wake.yield()
+        }
+    }
+
+    /// Applies whatever has gathered, again and again, until cancelled; then fails what waits.
+    func run(_ process: ([BusEntry]) async throws -> Void) async {
+        for await _ in wakes {
+            let batch = waiting.withLock { current in
+                defer { current.removeAll() }
+                return current
+            }
+            if batch.isEmpty { continue }
+            do {
+                try await process(batch.flatMap(\.entries))
+                for item in batch { item.continuation.resume() }
+            } catch {
+                for item in batch { item.continuation.resume(throwing: error) }
+            }
+        }
+        for item in waiting.withLock({ current in defer { current.removeAll() }; return current }) {
+            item.continuation.resume(throwing: CancellationError())
+        }
+    }
 }
