@@ -101,8 +101,9 @@ extension BatonStore {
                 Scripts.requestCancel, keys: [keys.leases(executor), keys.cancels(executor)],
                 arguments: [publish ? keys.cancelChannel(executor) : ""] + items.flatMap { [$0.member, $0.attempt] })
         }
-        let receivers = try await run(calls, operation: "cancel").reduce(0) { $0 + ($1.int ?? 0) }
-        if receivers > 0 {
+        // Attempts that still hold a lease have an agent to stop them: wait a little for it.
+        let leased = try await run(calls, operation: "cancel").reduce(0) { $0 + ($1.int ?? 0) }
+        if leased > 0 {
             try await awaitStops(treeID: treeID, outcomes: &outcomes, message: text)
         }
         return outcomes

@@ -9,7 +9,9 @@
 -- KEYS[1] <ns>:{q:<executor>}:leases    KEYS[2] <ns>:{q:<executor>}:cancels
 -- ARGV[1] the cancel channel ('' to keep the request without publishing it)
 -- ARGV[2..] pairs: member ('<tree>\t<task>'), attempt
--- Returns the number of agents that received a message (PUBLISH replies summed).
+-- Returns how many of the tasks still hold a lease: their agents are told (by the message, or by
+-- their next heartbeat, which reads `cancels`). Not PUBLISH's receiver count: on Redis Cluster it
+-- counts only the subscribers connected to this node.
 -- Refuses before writing: BATON conflict when leases is not a sorted set or cancels not a hash.
 for i, kind in ipairs({'zset', 'hash'}) do
   local found = redis.call('TYPE', KEYS[i])['ok']
@@ -17,14 +19,15 @@ for i, kind in ipairs({'zset', 'hash'}) do
     return redis.error_reply('BATON conflict Queue key ' .. KEYS[i] .. ' holds a ' .. found .. ', not a ' .. kind)
   end
 end
-local receivers = 0
+local leased = 0
 for i = 2, #ARGV, 2 do
   local member, attempt = ARGV[i], ARGV[i + 1]
   if redis.call('ZSCORE', KEYS[1], member) then
+    leased = leased + 1
     redis.call('HSET', KEYS[2], member, attempt)
     if ARGV[1] ~= '' then
-      receivers = receivers + redis.call('PUBLISH', ARGV[1], member .. '\t' .. attempt)
+      redis.call('PUBLISH', ARGV[1], member .. '\t' .. attempt)
     end
   end
 end
-return receivers
+return leased
