@@ -195,11 +195,11 @@ public struct Agent: Service {
     /// Follows the cancel channels of the agent's executor types (payload `<tree>\t<task>\t<attempt>`).
     /// A message is a nudge: heartbeats read the same requests from the queues' `cancels` hashes.
     private func listenForCancels(_ running: RunningTasks) async {
-        let subscriber = store.redis.makeSubscriber(name: "baton-agent-cancel")
+        let subscriber = store.redis.makeShardedSubscriber(name: "baton-agent-cancel")
         defer { subscriber.close() }
         while !Task.isCancelled {
             do {
-                try await subscriber.subscribe(settings.executorTypes.map { store.keys.cancelChannel($0) })
+                try await subscriber.ssubscribe(settings.executorTypes.map { store.keys.cancelChannel($0) })
                 break
             } catch {
                 logger.warning("cannot subscribe to cancel signals; retrying", metadata: ["baton.error": "\(error)"])

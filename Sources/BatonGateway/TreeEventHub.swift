@@ -9,9 +9,10 @@ import Synchronization
 /// (SSE or WebSocket) of this gateway.
 ///
 /// - A reader keeps its position in the tree's stream and reads on with `XREAD` (non-blocking)
-///   whenever it is woken: by a pub/sub nudge on the tree's channel (one pattern subscription,
-///   `<ns>:events:*`, for the whole gateway), and by a tick every ``Settings/tickInterval`` as a
-///   fallback for nudges lost while the subscriber reconnected. Readers never block a thread.
+///   whenever it is woken: by a nudge on the tree's shard channel (``Keys/treeChannel(_:)``,
+///   subscribed while the reader runs, on the tree's node of a cluster), and by a tick every
+///   ``Settings/tickInterval`` as a fallback for nudges lost while the subscriber reconnected or
+///   the channel moved. Readers never block a thread.
 /// - A client attaches at the reader's current position P: it receives every event after P from
 ///   the reader, and reads what lies between its own resume id and P itself (``TreeEventLog``).
 ///   Events carry their stream id, so a client delivers each exactly once.
@@ -75,7 +76,7 @@ final class TreeEventHub: Service, Sendable {
 
     let log: TreeEventLog
     private let keys: Keys
-    private let subscriber: RedisSubscriber
+    private let subscriber: RedisShardedSubscriber
     private let settings: Settings
     private let logger: Logger
     private let metrics: GatewayMetrics
@@ -86,7 +87,7 @@ final class TreeEventHub: Service, Sendable {
     init(store: BatonStore, settings: Settings, metrics: GatewayMetrics, logger: Logger) {
         keys = store.keys
         log = TreeEventLog(configuration: store.redis.configuration, keys: store.keys)
-        subscriber = store.redis.makeSubscriber(name: "baton-gateway-nudges")
+        subscriber = store.redis.makeShardedSubscriber(name: "baton-gateway-nudges")
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
@@ -96,15 +97,8 @@ final class TreeEventHub: Service, Sendable {
     // MARK: Service
 
     func run() async throws {
-        let channelPrefix = keys.treeChannel("")
-        do {
-            try await subscriber.psubscribe([channelPrefix + "*"])
-        } catch {
-            logger.warning("pub/sub subscription failed; readers rely on ticks until it is renewed",
-                           metadata: ["baton.error": "\(error)"])
-        }
         await withDiscardingTaskGroup { group in
-            group.addTask { await self.routeNudges(prefix: channelPrefix) }
+            group.addTask { await self.routeNudges() }
             group.addTask { await self.tick() }
             group.addTask {
                 await withDiscardingTaskGroup { readers in
@@ -219,7 +213,20 @@ final class TreeEventHub: Service, Sendable {
 
     private func runReader(_ start: ReaderStart) async {
         let treeID = start.treeID
-        // Registered before its position is read: a nudge for anything after it wakes it.
+        // Subscribed (and registered) before its position is read: a nudge for anything after it
+        // wakes it. Without the subscription the reader still follows, on ticks.
+        do {
+            try await subscriber.ssubscribe([keys.treeChannel(treeID)])
+        } catch {
+            logger.debug("cannot subscribe to a tree's nudges; following it on ticks",
+                         metadata: ["baton.tree_id": "\(treeID)", "baton.error": "\(error)"])
+        }
+        defer {
+            if state.withLock({ $0.readers[treeID] == nil }) {
+                let subscriber = self.subscriber, channel = keys.treeChannel(treeID)
+                Task { try? await subscriber.sunsubscribe([channel]) }
+            }
+        }
         let position: StreamID
         do {
             position = try await log.lastID(treeID)
@@ -285,13 +292,14 @@ final class TreeEventHub: Service, Sendable {
 
     // MARK: Wake-ups
 
-    private func routeNudges(prefix: String) async {
+    private func routeNudges() async {
         for await event in subscriber.events {
             switch event {
             case .message(let message):
-                guard message.channel.hasPrefix(prefix) else { continue }
-                let treeID = String(message.channel.dropFirst(prefix.count))
+                guard let treeID = keys.treeID(ofChannel: message.channel) else { continue }
                 state.withLock { state in _ = state.readers[treeID]?.wake.yield() }
+            case .shardChannelMoved:
+                continue  // the subscriber follows it; `.resubscribed` comes next
             case .resubscribed:
                 state.withLock { state in
                     for reader in state.readers.values { reader.wake.yield() }

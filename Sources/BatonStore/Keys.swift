@@ -171,12 +171,20 @@ public struct Keys: Sendable, Hashable {
 
     // MARK: Pub/sub channels (nudges only; the truth is in hashes and streams)
 
-    /// Channel: "the tree's event stream has news".
-    public func treeChannel(_ treeID: String) -> String { "\(namespace):events:\(treeID)" }
+    /// Shard channel: "the tree's event stream has news" (`SPUBLISH` by the tree's scripts; it
+    /// carries the tree's tag, so on a cluster it lives on the tree's node).
+    public func treeChannel(_ treeID: String) -> String { "\(treeTag(treeID)):nudge" }
+
+    /// The tree a ``treeChannel(_:)`` names, or `nil` for another channel.
+    public func treeID(ofChannel channel: String) -> String? {
+        let prefix = "\(namespace):{t:", suffix = "}:nudge"
+        guard channel.hasPrefix(prefix), channel.hasSuffix(suffix), channel.count > prefix.count + suffix.count else { return nil }
+        return String(channel.dropFirst(prefix.count).dropLast(suffix.count))
+    }
 
     /// Channel: cancellation signals for agents running tasks of an executor type; payload
     /// `<tree_id>\t<task_id>\t<attempt>`.
-    public func cancelChannel(_ executor: String) -> String { "\(namespace):cancel:\(executor)" }
+    public func cancelChannel(_ executor: String) -> String { "\(namespace):{q:\(executor)}:cancel" }
 
     // MARK: Members
 

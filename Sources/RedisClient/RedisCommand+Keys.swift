@@ -41,7 +41,8 @@ extension RedisCommand {
         for name in ["MSET", "MSETNX"] { specs[name] = .everySecond }
         for name in ["EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"] { specs[name] = .counted }
         for name in ["XREAD", "XREADGROUP"] { specs[name] = .streams }
-        for name in ["SPUBLISH", "SSUBSCRIBE", "SUNSUBSCRIBE"] { specs[name] = .channels }
+        specs["SPUBLISH"] = .one(1)  // SPUBLISH channel message
+        for name in ["SSUBSCRIBE", "SUNSUBSCRIBE"] { specs[name] = .channels }
         return specs
     }()
 

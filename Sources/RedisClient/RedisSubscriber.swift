@@ -21,6 +21,9 @@ public enum RedisPubSubEvent: Sendable, Hashable {
     /// The connection was re-established and every subscription renewed. Messages published
     /// while it was down are lost: pub/sub is a nudge, recover the truth from streams or hashes.
     case resubscribed
+    /// The server ended a shard channel subscription by itself: the channel's slot moved to
+    /// another node. ``RedisShardedSubscriber`` subscribes it again there.
+    case shardChannelMoved(String)
 }
 
 /// A pub/sub subscriber on a connection and a thread of its own. Subscriptions survive a lost
@@ -68,6 +71,19 @@ public final class RedisSubscriber: Sendable {
         try await change(.punsubscribe, patterns)
     }
 
+    /// Subscribes to shard channels (`SSUBSCRIBE`, Redis ≥ 7.0; one command per channel, so
+    /// channels of different slots may be given); returns once Redis confirmed them. On a
+    /// cluster, a shard channel must be subscribed on the node that serves its slot: use
+    /// ``RedisClient/makeShardedSubscriber(name:)``, which routes them.
+    public func ssubscribe(_ channels: [String]) async throws {
+        try await change(.ssubscribe, channels)
+    }
+
+    /// Unsubscribes from shard channels.
+    public func sunsubscribe(_ channels: [String]) async throws {
+        try await change(.sunsubscribe, channels)
+    }
+
     /// Stops the thread, closes the connection and finishes ``events``.
     public func close() {
         core.close()
@@ -84,8 +100,8 @@ public final class RedisSubscriber: Sendable {
 
 final class SubscriberCore: Sendable {
     enum Kind: String, Sendable {
-        case subscribe = "SUBSCRIBE", psubscribe = "PSUBSCRIBE"
-        case unsubscribe = "UNSUBSCRIBE", punsubscribe = "PUNSUBSCRIBE"
+        case subscribe = "SUBSCRIBE", psubscribe = "PSUBSCRIBE", ssubscribe = "SSUBSCRIBE"
+        case unsubscribe = "UNSUBSCRIBE", punsubscribe = "PUNSUBSCRIBE", sunsubscribe = "SUNSUBSCRIBE"
     }
 
     struct Change: Sendable {
@@ -139,6 +155,7 @@ private final class SubscriberWorker {
     private let socket: HiredisSocket
     private var channels: Set<String> = []
     private var patterns: Set<String> = []
+    private var shardChannels: Set<String> = []
     /// Confirmations still expected, in order, with whom to tell when they have all arrived
     /// (a caller, or the event stream for a renewal after a reconnect).
     private var awaiting: [(remaining: Int, continuation: CheckedContinuation<Void, any Error>?, resubscribed: Bool)] = []
@@ -152,7 +169,7 @@ private final class SubscriberWorker {
     func run() {
         var delay: Int32 = 20
         while !isClosed {
-            if !socket.isConnected && !(channels.isEmpty && patterns.isEmpty && !hasPending) {
+            if !socket.isConnected && !(channels.isEmpty && patterns.isEmpty && shardChannels.isEmpty && !hasPending) {
                 do {
                     try connectAndRenew()
                     delay = 20
@@ -190,9 +207,11 @@ private final class SubscriberWorker {
 
     private func connectAndRenew() throws {
         try socket.connect()
-        let renewal = [("SUBSCRIBE", channels), ("PSUBSCRIBE", patterns)].filter { !$0.1.isEmpty }
+        // Shard channels one command each: channels of different slots may not share one.
+        let renewal = ([("SUBSCRIBE", channels.sorted()), ("PSUBSCRIBE", patterns.sorted())]
+            + shardChannels.sorted().map { ("SSUBSCRIBE", [$0]) }).filter { !$0.1.isEmpty }
         for (index, (command, names)) in renewal.enumerated() {
-            socket.append(RedisCommand([command] + names.sorted()))
+            socket.append(RedisCommand([command] + names))
             // `.resubscribed` is yielded once Redis confirmed the last renewal, so a message
             // published after the event is seen is sure to be delivered.
             awaiting.append((names.count, nil, everConnected && index == renewal.count - 1))
@@ -213,14 +232,17 @@ private final class SubscriberWorker {
         }
         if changes.isEmpty { return }
         for change in changes {
-            switch change.kind {
-            case .subscribe: channels.formUnion(change.names)
-            case .psubscribe: patterns.formUnion(change.names)
-            case .unsubscribe: channels.subtract(change.names)
-            case .punsubscribe: patterns.subtract(change.names)
+            remember(change)
+            if change.kind == .ssubscribe || change.kind == .sunsubscribe {
+                // One command per shard channel; the caller is told when the last is confirmed.
+                for (index, name) in change.names.enumerated() {
+                    socket.append(RedisCommand([change.kind.rawValue, name]))
+                    awaiting.append((1, index == change.names.count - 1 ? change.continuation : nil, false))
+                }
+            } else {
+                socket.append(RedisCommand([change.kind.rawValue] + change.names))
+                awaiting.append((change.names.count, change.continuation, false))
             }
-            socket.append(RedisCommand([change.kind.rawValue] + change.names))
-            awaiting.append((change.names.count, change.continuation, false))
         }
         try socket.flush(deadline: .now + core.configuration.commandTimeout, wakeFD: -1)
     }
@@ -234,7 +256,17 @@ private final class SubscriberWorker {
         case "pmessage" where parts.count == 4:
             core.continuation.yield(.message(RedisPubSubMessage(
                 channel: parts[2].string ?? "", pattern: parts[1].string, payload: parts[3].bytes ?? [])))
-        case "subscribe", "psubscribe", "unsubscribe", "punsubscribe":
+        case "smessage" where parts.count == 3:
+            core.continuation.yield(.message(RedisPubSubMessage(
+                channel: parts[1].string ?? "", pattern: nil, payload: parts[2].bytes ?? [])))
+        case "sunsubscribe" where awaiting.isEmpty:
+            // Not asked for: the channel's slot moved to another node (resharding, failover).
+            // Forget it here and say so; the owner subscribes it where it lives now.
+            if let channel = parts.dropFirst().first?.string {
+                shardChannels.remove(channel)
+                core.continuation.yield(.shardChannelMoved(channel))
+            }
+        case "subscribe", "psubscribe", "unsubscribe", "punsubscribe", "ssubscribe", "sunsubscribe":
             guard !awaiting.isEmpty else { return }
             awaiting[0].remaining -= 1
             if awaiting[0].remaining <= 0 {
@@ -261,13 +293,20 @@ private final class SubscriberWorker {
             return taken
         }
         for change in changes {
-            switch change.kind {
-            case .subscribe: channels.formUnion(change.names)
-            case .psubscribe: patterns.formUnion(change.names)
-            case .unsubscribe: channels.subtract(change.names)
-            case .punsubscribe: patterns.subtract(change.names)
-            }
+            remember(change)
             change.continuation?.resume(throwing: error)
+        }
+    }
+
+    /// Keeps the subscription sets as the changes ask (renewed after every reconnect).
+    private func remember(_ change: SubscriberCore.Change) {
+        switch change.kind {
+        case .subscribe: channels.formUnion(change.names)
+        case .psubscribe: patterns.formUnion(change.names)
+        case .ssubscribe: shardChannels.formUnion(change.names)
+        case .unsubscribe: channels.subtract(change.names)
+        case .punsubscribe: patterns.subtract(change.names)
+        case .sunsubscribe: shardChannels.subtract(change.names)
         }
     }
 

@@ -146,17 +146,16 @@ struct LatencyWorkload: Workload {
 
     func run(_ context: BenchContext) async throws -> BenchReport {
         try await measureEngine(context, workload: name, tasks: 500, agents: 1, concurrency: 8) { rig in
-            let subscriber = rig.store.redis.makeSubscriber(name: "baton-bench-latency")
+            // A tree's nudges go to its shard channel: subscribe to each tree before submitting it.
+            let subscriber = rig.store.redis.makeShardedSubscriber(name: "baton-bench-latency")
             defer { subscriber.close() }
-            try await subscriber.psubscribe(["\(rig.namespace):events:*"])
-            let channelPrefix = "\(rig.namespace):events:"
             let nudges = Mutex<[String: Int]>([:])
             let started = Mutex<[String: ContinuousClock.Instant]>([:])
             let listener = Task {
                 for await event in subscriber.events {
                     guard case .message(let message) = event else { continue }
                     let now = ContinuousClock.now
-                    let tree = String(message.channel.dropFirst(channelPrefix.count))
+                    guard let tree = rig.store.keys.treeID(ofChannel: message.channel) else { continue }
                     let count = nudges.withLock { counts -> Int in
                         counts[tree, default: 0] += 1
                         return counts[tree]!
@@ -170,6 +169,7 @@ struct LatencyWorkload: Workload {
             for index in 0..<500 {
                 let id = "\(prefix)-\(index)"
                 let tree = try BenchTrees.submissions([BenchTrees.task(id)])
+                try await subscriber.ssubscribe([rig.store.keys.treeChannel(id)])
                 submittedAt[id] = ContinuousClock.now
                 _ = try await rig.store.submit(tree, userID: "bench")
                 try await Task.sleep(until: begin + .milliseconds(10 * (index + 1)))

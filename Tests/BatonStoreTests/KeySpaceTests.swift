@@ -110,9 +110,9 @@ import Testing
         _ = try await store.submit(try submissions("""
             [{"id": "run", "name": "run", "executor": "x"}, {"id": "next", "name": "next", "executor": "x", "dependencies": ["run"]}]
             """), userID: "u")
-        let subscriber = store.redis.makeSubscriber()
+        let subscriber = store.redis.makeShardedSubscriber()
         defer { subscriber.close() }
-        try await subscriber.subscribe([keys.cancelChannel("x")])
+        try await subscriber.ssubscribe([keys.cancelChannel("x")])
         let started = try await claimAndStart(store, executor: "x")
         clock.advance(milliseconds: 500)
         let requestedAt = clock.now

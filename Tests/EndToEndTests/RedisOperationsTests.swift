@@ -88,8 +88,9 @@ struct RedisOperationsTests {
             let cli = try launch(d, "baton", ["get", "some-task", "--redis-url", url], environment: ["BATON_NAMESPACE": d.namespace])
             try await d.waitUntil("the CLI exits", timeout: .seconds(10)) { !cli.isRunning }
             let elapsed = ContinuousClock.now - started
-            // The CLI gives up on Redis after 1 s: within 2 s beyond what starting it costs.
-            #expect(elapsed < startup + .seconds(2), "took \(elapsed); starting the binary took \(startup)")
+            // The CLI gives up on Redis after 1 s: 0.7 s in all on an idle machine. Under the
+            // suite's load, starting a debug binary costs seconds and varies: allow twice that.
+            #expect(elapsed < max(.seconds(4), startup * 2 + .seconds(2)), "took \(elapsed); starting the binary took \(startup)")
             #expect(log(cli).contains("cannot reach Redis at \(url)"), "\(log(cli))")
         }
     }

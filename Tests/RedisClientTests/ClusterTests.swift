@@ -131,6 +131,39 @@ struct ClusterTests {
         }
     }
 
+    /// Shard channels are subscribed on the node of their slot, so `SPUBLISH` there counts its
+    /// subscriber; after the slot migrates the subscriber follows the channel to its new node.
+    @Test func shardChannelsAreSubscribedWhereTheirSlotLivesAndFollowAMigration() async throws {
+        let client = try TestRedis.client()
+        defer { client.close() }
+        let channels = (0..<12).map { "{\(tag)-\($0)}:nudge" }
+        #expect(Set(try await admin.masters(serving: channels)).count == 3)
+        let subscriber = client.makeShardedSubscriber(name: "cluster-test-sharded")
+        defer { subscriber.close() }
+        try await subscriber.ssubscribe(channels)
+        try await withRecordedEvents(of: subscriber) { recorder in
+            for channel in channels {
+                #expect(try await client.send("SPUBLISH", channel, "one") == .integer(1), "\(channel)")
+            }
+            try await waitUntil("a message per channel") { recorder.messages.count >= channels.count }
+
+            // Move one channel's slot: the node ends that subscription, the subscriber follows.
+            let moved = channels[0]
+            let slot = ClusterSlot.of(moved)
+            let source = try await admin.master(serving: moved)
+            let target = try #require(try await admin.masters().first { $0 != source })
+            try await admin.beginMigration(slot: slot, from: source, to: target)
+            try await admin.migrate(try await admin.keys(inSlot: slot, on: source), from: source, to: target)
+            try await admin.finishMigration(slot: slot, to: target)
+            try await waitUntil("the subscriber followed the channel", timeout: .seconds(15)) {
+                try await admin.run(target, "SPUBLISH", moved, "two").int == 1
+            }
+            try await waitUntil("the message on the new node") { recorder.messages.contains { $0.text == "two" } }
+            #expect(recorder.resubscriptions >= 1)
+            #expect(try await client.send("SPUBLISH", channels[1], "three") == .integer(1))
+        }
+    }
+
     @Test func blockingCommandsWaitOnTheNodeOfTheirKey() async throws {
         let client = try TestRedis.client()
         defer { client.close() }

@@ -4,6 +4,28 @@ import Testing
 
 @Suite("Pub/sub", .timeLimit(.minutes(1)))
 struct PubSubTests {
+    /// Sharded pub/sub (SSUBSCRIBE/SPUBLISH) works on a standalone server too, channels of
+    /// different slots on one subscriber included.
+    @Test func shardChannelsOfAnySlot() async throws {
+        let redis = try TestRedis.client()
+        defer { redis.close() }
+        let prefix = TestRedis.prefix()
+        let channels = ["{\(prefix)-a}:nudge", "{\(prefix)-b}:nudge", "{\(prefix)-c}:nudge"]
+        #expect(Set(channels.map(ClusterSlot.of)).count == 3)
+        let subscriber = redis.makeShardedSubscriber()
+        defer { subscriber.close() }
+        try await subscriber.ssubscribe(channels)
+        try await withRecordedEvents(of: subscriber) { recorder in
+            for channel in channels { #expect(try await redis.send("SPUBLISH", channel, "hi \(channel)") == .integer(1)) }
+            try await waitUntil("a message per channel") { recorder.messages.count >= 3 }
+            #expect(Set(recorder.messages.map(\.channel)) == Set(channels))
+            #expect(recorder.messages.allSatisfy { $0.text == "hi \($0.channel)" })
+            try await subscriber.sunsubscribe([channels[0]])
+            #expect(try await redis.send("SPUBLISH", channels[0], "gone") == .integer(0))
+            #expect(try await redis.send("SPUBLISH", channels[1], "still") == .integer(1))
+        }
+    }
+
     @Test func textAndBinaryMessages() async throws {
         let redis = try TestRedis.client()
         defer { redis.close() }

@@ -329,6 +329,6 @@ local function tree_outputs(ctx)
     counters[#counters + 1] = string.format('%.14g', ctx.progress_sum + ctx.progress_delta)
   end
   if #counters > 0 then redis.call('HSET', ctx.tree_key, unpack(counters)) end
-  if ctx.emitted then redis.call('PUBLISH', ctx.channel, ctx.tree) end
+  if ctx.emitted then redis.call('SPUBLISH', ctx.channel, ctx.tree) end
   return {ctx.released, ctx.delayed, ctx.leases, ctx.notify, ctx.finished or '', ctx.expires_at or ''}
 end

@@ -26,7 +26,7 @@ for i = 2, #ARGV, 2 do
     leased = leased + 1
     redis.call('HSET', KEYS[2], member, attempt)
     if ARGV[1] ~= '' then
-      redis.call('PUBLISH', ARGV[1], member .. '\t' .. attempt)
+      redis.call('SPUBLISH', ARGV[1], member .. '\t' .. attempt)
     end
   end
 end

@@ -105,5 +105,5 @@ if n > 0 and completed == n then
   if retention ~= '' then redis.call('HSET', ctx.tree_key, 'expires_at', tonumber(ctx.now) + tonumber(retention)) end
   emit(ctx, 'tree_finished', ctx.tree, 'completed', {'progress', '1.0000'})
 end
-redis.call('PUBLISH', ctx.channel, ctx.tree)
+redis.call('SPUBLISH', ctx.channel, ctx.tree)
 return 'OK'

@@ -378,7 +378,7 @@ struct ConnectionLimitTests {
                 RedisCommand("XADD", key, "*", "type", "progress", "tree_id", treeID, "task_id", treeID,
                              "status", "running", "padding", padding)
             }
-            commands.append(RedisCommand("PUBLISH", d.store.keys.treeChannel(treeID), "1"))
+            commands.append(RedisCommand("SPUBLISH", d.store.keys.treeChannel(treeID), "1"))
             _ = try await d.store.redis.pipeline(commands)
             sent += batch
         }

@@ -97,10 +97,25 @@ func withRecordedEvents<T: Sendable>(
     of subscriber: RedisSubscriber,
     _ body: (EventRecorder) async throws -> T
 ) async throws -> T {
+    try await withRecordedEvents(of: subscriber.events, body)
+}
+
+/// Runs `body` while a child task records every event of a sharded `subscriber`.
+func withRecordedEvents<T: Sendable>(
+    of subscriber: RedisShardedSubscriber,
+    _ body: (EventRecorder) async throws -> T
+) async throws -> T {
+    try await withRecordedEvents(of: subscriber.events, body)
+}
+
+private func withRecordedEvents<T: Sendable>(
+    of events: AsyncStream<RedisPubSubEvent>,
+    _ body: (EventRecorder) async throws -> T
+) async throws -> T {
     let recorder = EventRecorder()
     return try await withThrowingTaskGroup(of: Void.self) { group in
         group.addTask {
-            for await event in subscriber.events { recorder.append(event) }
+            for await event in events { recorder.append(event) }
         }
         defer { group.cancelAll() }
         return try await body(recorder)
