@@ -110,16 +110,13 @@ public struct Agent: Service {
     private func waitForWork(
         _ types: [String], on waiter: RedisBlockingConnection, running: RunningTasks, wake: AsyncStream<[String]>.Continuation
     ) async {
-        let markers = types.map { store.keys.marker($0) }
-        let typeOfMarker = Dictionary(zip(markers, types)) { first, _ in first }
         var backoff = RetryBackoff()
         wake.yield(types)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await running.waitForFreeSlot()
             if Task.isShuttingDownGracefully { break }
             do {
-                let woken = try await waiter.send(RedisCommand(["BZPOPMIN"] + markers + ["1"]), timeout: .seconds(6))
-                wake.yield(woken.array?.first?.string.flatMap { typeOfMarker[$0] }.map { [$0] } ?? types)
+                wake.yield(try await store.waitForWork(types, on: waiter).map { [$0] } ?? types)
                 backoff.reset()
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }

@@ -1,4 +1,5 @@
 import BatonCore
+import BatonStore
 import Foundation
 
 /// One entry of a tree's event stream, encoded once and shared by every client that gets it.
@@ -30,8 +31,8 @@ struct TreeEvent: Sendable {
         sseFrame = "id: \(id)\ndata: \(json)\n\n"
     }
 
-    /// Parses the reply of XRANGE / one stream of XREAD: `[[id, [field, value, …]], …]`.
-    static func parse(entries: [RedisReplyEntry]) -> [TreeEvent] {
+    /// The events of stream entries (an entry whose id does not parse is left out).
+    static func parse(entries: [StreamEntry]) -> [TreeEvent] {
         entries.compactMap { entry in
             guard let id = StreamID(entry.id) else { return nil }
             return TreeEvent(id: id, fields: entry.fields)
@@ -54,8 +55,3 @@ struct TreeEvent: Sendable {
     }
 }
 
-/// A stream entry as read from Redis.
-struct RedisReplyEntry: Sendable {
-    let id: String
-    let fields: [String: String]
-}

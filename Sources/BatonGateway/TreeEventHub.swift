@@ -86,7 +86,7 @@ final class TreeEventHub: Service, Sendable {
 
     init(store: BatonStore, settings: Settings, metrics: GatewayMetrics, logger: Logger) {
         keys = store.keys
-        log = TreeEventLog(configuration: store.redis.configuration, keys: store.keys)
+        log = TreeEventLog(store: store)
         subscriber = store.redis.makeShardedSubscriber(name: "baton-gateway-nudges")
         self.settings = settings
         self.metrics = metrics

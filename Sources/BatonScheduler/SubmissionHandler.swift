@@ -55,17 +55,8 @@ public struct SubmissionHandler: Sendable {
             object["request_id"] = requestIDText.map(JSONValue.string) ?? .null
             answer = .object(object)
         }
-        let text = answer.jsonString()
-        var commands = [RedisCommand(
-            "XADD", store.keys.submissionResults, "MAXLEN", "~", "10000", "*",
-            "entry_id", entryID, "request_id", requestIDText ?? "", "reply", text)]
-        if let requestID {
-            let replyKey = store.keys.submissionReply(requestID)
-            commands.append(RedisCommand("RPUSH", replyKey, text))
-            commands.append(RedisCommand("EXPIRE", replyKey, "3600"))
-        }
         do {
-            _ = try await store.redis.pipeline(commands)
+            try await store.answerSubmission(entryID: entryID, requestID: requestIDText, replyKeyID: requestID, answer: answer.jsonString())
         } catch {
             // Not answered: replaying the entry answers it (its tree, if stored, is found again).
             logger.error("cannot answer submission", metadata: ["baton.entry": "\(entryID)", "baton.error": "\(error)"])

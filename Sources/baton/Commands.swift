@@ -25,7 +25,7 @@ struct ClientOptions: ParsableArguments {
         let config = try connection.loadConfig()
         let store = try Runtime.makeStore(config, clientName: "baton-cli", failFast: .seconds(1))
         do {
-            _ = try await store.redis.send(RedisCommand("PING"), timeout: .milliseconds(1500))
+            try await store.ping(timeout: .milliseconds(1500))
         } catch {
             throw UnreachableRedis(description: "cannot reach Redis at \(config.redisURL): \(error)")
         }

@@ -12,20 +12,16 @@ struct TreeWatcher {
         defer { connection.close() }
         var lastID = "0"
         while true {
-            let reply = try await connection.send(
-                RedisCommand("XREAD", "COUNT", "500", "BLOCK", "1000", "STREAMS", store.keys.treeEvents(treeID), lastID),
-                timeout: .seconds(10))
-            if reply.isNull {
+            let entries = try await store.events(of: treeID, after: lastID, count: 500, blockMillis: 1000, on: connection)
+            if entries.isEmpty {
                 // Nothing new: the tree may have finished before its stream was trimmed past the event.
                 if try await store.treeRecord(treeID, userID: nil).isFinished { return }
                 continue
             }
-            for entry in reply.array?.first?.array?.last?.array ?? [] {
-                guard let parts = entry.array, parts.count == 2, let id = parts[0].string else { continue }
-                lastID = id
-                let event = parts[1].stringDictionary ?? [:]
-                onEvent(event)
-                if event["type"] == "tree_finished" { return }
+            for entry in entries {
+                lastID = entry.id
+                onEvent(entry.fields)
+                if entry.fields["type"] == "tree_finished" { return }
             }
         }
     }
