@@ -8,8 +8,12 @@
                                         the records and queues, append one row to --results
     chaos_audit.py table  RESULTS       print the table of every row; exit 1 if a row failed
     chaos_audit.py ping --port P        exit 0 once that Redis answers PONG (not LOADING)
+    chaos_audit.py cluster-check ...    check the cluster client against a live Redis Cluster
+    chaos_audit.py cluster-state ...    one look at a cluster (ready?, masters, replicas, slots)
 
-Redis is reached through the small RESP client below (one socket, pipelining, no dependency).
+Redis is reached through the small RESP client below (one socket, pipelining, no dependency);
+with --cluster NODES, through ClusterRedis on top of it: slots by CRC16 of the hash tag, one
+connection per node, MOVED/ASK followed, TRYAGAIN/CLUSTERDOWN and failed-over masters retried.
 """
 
 import argparse
@@ -17,6 +21,7 @@ import http.client
 import json
 import os
 import random
+import select
 import socket
 import sys
 import threading
@@ -24,7 +29,10 @@ import time
 
 TERMINAL = ("completed", "failed", "cancelled")
 # Counts that fail a scenario ("leaked" too with --strict / CHAOS_STRICT=1).
-FAILING = ("lost", "double", "illegal", "unfinished", "mismatch", "stale", "unanswered")
+FAILING = ("lost", "double", "illegal", "unfinished", "mismatch", "stale", "unanswered", "crossslot")
+# A service log line with one of these fails the scenario (`crossslot`): Redis Cluster refused a
+# command whose keys span slots, or Baton's client refused to send one (RedisError.crossSlot).
+CROSSSLOT_MARKERS = ("CROSSSLOT", "refused before sending")
 EXECUTORS = ("echo_executor", "sleep_executor", "fail_executor")
 
 
@@ -34,6 +42,10 @@ EXECUTORS = ("echo_executor", "sleep_executor", "fail_executor")
 
 class ReplyError(Exception):
     """An error reply (`-ERR …`)."""
+
+
+class NotSent(ConnectionError):
+    """No connection could be opened: nothing of the command reached Redis."""
 
 
 class Redis:
@@ -86,12 +98,34 @@ class Redis:
             return None if n < 0 else [self._read() for _ in range(n)]
         raise ConnectionError("unexpected reply %r" % line[:40])
 
-    def pipeline(self, commands, timeout=None):
+    def connect(self):
+        """Opens the socket unless it is open; NotSent when that fails (nothing was sent)."""
+        if self.sock is not None:
+            return
         try:
-            if self.sock is None:
-                self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
-                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-                self.rf = self.sock.makefile("rb")
+            self.sock = socket.create_connection((self.host, self.port), timeout=self.timeout)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.rf = self.sock.makefile("rb")
+        except OSError as error:
+            self.close()
+            raise NotSent("%s:%d: %s" % (self.host, self.port, error)) from error
+
+    def drop_if_closed(self):
+        """Closes an open socket that the server already closed (EOF or an error waiting to be
+        read), so that the next command opens a new one before sending anything: a command
+        written into a dead socket would have an unknown outcome."""
+        if self.sock is None:
+            return
+        try:
+            readable, _, _ = select.select([self.sock], [], [], 0)
+            if readable and not self.sock.recv(1, socket.MSG_PEEK):
+                self.close()
+        except (OSError, ValueError):
+            self.close()
+
+    def pipeline(self, commands, timeout=None):
+        self.connect()
+        try:
             self.sock.settimeout(timeout or self.timeout)
             self.sock.sendall(b"".join(self._encode(c) for c in commands))
             return [self._read() for _ in commands]
@@ -127,6 +161,309 @@ class Redis:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+
+
+    def scan(self, deadline, pattern, count=1000):
+        """Every key matching PATTERN (SCAN … MATCH, retried like `retry`)."""
+        keys = set()
+        cursor = "0"
+        while True:
+            cursor, batch = self.retry(deadline, "SCAN", cursor, "MATCH", pattern, "COUNT", count)
+            keys.update(batch)
+            if cursor == "0":
+                return keys
+
+
+# Redis Cluster (https://redis.io/docs/reference/cluster-spec/): a key's slot is CRC16 (XMODEM:
+# polynomial 0x1021, initial value 0) of its hash tag — the text between the first `{` and the
+# first `}` after it, when that is not empty — or of the whole key, modulo 16384.
+
+def _crc16_table():
+    table = []
+    for i in range(256):
+        crc = i << 8
+        for _ in range(8):
+            crc = ((crc << 1) ^ 0x1021) if crc & 0x8000 else crc << 1
+        table.append(crc & 0xFFFF)
+    return table
+
+
+CRC16_TABLE = _crc16_table()
+CLUSTER_SLOTS = 16384
+
+
+def crc16(data):
+    crc = 0
+    for byte in data:
+        crc = ((crc << 8) & 0xFFFF) ^ CRC16_TABLE[((crc >> 8) ^ byte) & 0xFF]
+    return crc
+
+
+def key_slot(key):
+    b = key if isinstance(key, bytes) else str(key).encode("utf-8", "surrogateescape")
+    start = b.find(b"{")
+    if start >= 0:
+        end = b.find(b"}", start + 1)
+        if end > start + 1:
+            b = b[start + 1:end]
+    return crc16(b) % CLUSTER_SLOTS
+
+
+# Commands without a key (sent to any master), and where the others keep their first key.
+KEYLESS = {"PING", "ECHO", "INFO", "CLUSTER", "ASKING", "READONLY", "READWRITE", "SCAN", "DBSIZE", "TIME",
+           "SCRIPT", "FUNCTION", "FLUSHALL", "FLUSHDB", "ROLE", "CONFIG", "COMMAND", "HELLO", "AUTH", "SELECT",
+           "WAIT", "CLIENT", "MULTI", "EXEC", "DISCARD", "RANDOMKEY", "KEYS", "LASTSAVE", "MEMORY"}
+
+
+def command_key(cmd):
+    name = str(cmd[0]).upper()
+    if name in KEYLESS:
+        return None
+    if name in ("XREAD", "XREADGROUP"):
+        for i, arg in enumerate(cmd):
+            if str(arg).upper() == "STREAMS" and i + 1 < len(cmd):
+                return cmd[i + 1]
+        return None
+    if name in ("XINFO", "XGROUP", "OBJECT"):
+        return cmd[2] if len(cmd) > 2 else None
+    if name in ("EVAL", "EVALSHA", "EVAL_RO", "EVALSHA_RO", "FCALL", "FCALL_RO"):
+        return cmd[3] if len(cmd) > 3 and int(cmd[2]) > 0 else None
+    return cmd[1] if len(cmd) > 1 else None
+
+
+# Error replies after which a command did not run and may be sent again once the cluster settled.
+CLUSTER_RETRY = ("TRYAGAIN", "CLUSTERDOWN", "MASTERDOWN", "LOADING", "BUSY")
+
+
+def parse_nodes(text):
+    """'redis://127.0.0.1:7000,127.0.0.1:7001' -> [('127.0.0.1', 7000), ('127.0.0.1', 7001)]"""
+    nodes = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        if "://" in part:
+            part = part.split("://", 1)[1]
+        part = part.rsplit("@", 1)[-1].split("/", 1)[0]
+        host, _, port = part.rpartition(":")
+        nodes.append((host or "127.0.0.1", int(port)))
+    return nodes
+
+
+class ClusterRedis:
+    """The same interface as `Redis`, over a Redis Cluster: one `Redis` connection per node, the
+    slot map from CLUSTER SLOTS (asked of the known masters, then the seeds, then every node seen).
+    `pipeline` sends each command to the master of its key's slot (a pipeline is split per node,
+    the replies come back in order), follows `MOVED` (and updates the map) and `ASK` (`ASKING`,
+    then the command, on the node named), and returns other error replies as values. A
+    connection failure marks the map stale (the next command re-reads it) and raises
+    ConnectionError — NotSent when nothing was sent. `retry`/`retry_pipeline` retry those and
+    TRYAGAIN/CLUSTERDOWN (the cluster is failing over or migrating) until their deadline. `scan`
+    walks every master. Keyless commands go to any master."""
+
+    cluster = True
+    MAX_REDIRECTS = 16
+
+    def __init__(self, seeds, timeout=3.0):
+        self.seeds = list(seeds)
+        self.known = list(seeds)
+        self.timeout = timeout
+        self.conns = {}
+        self.slots = [None] * CLUSTER_SLOTS
+        self.masters = []
+        self.stale = True
+        self.stats = dict(moved=0, ask=0, refreshes=0, connection_errors=0, retried=0)
+
+    def close(self):
+        for conn in self.conns.values():
+            conn.close()
+
+    def conn(self, node):
+        c = self.conns.get(node)
+        if c is None:
+            c = self.conns[node] = Redis(node[0], node[1], timeout=self.timeout)
+        return c
+
+    def refresh(self):
+        """Reads the slot map: the first answer that covers every slot, else the one covering most."""
+        self.stats["refreshes"] += 1
+        candidates = []
+        for node in self.masters + self.seeds + self.known:
+            if node not in candidates:
+                candidates.append(node)
+        best, errors = None, []
+        for node in candidates:
+            try:
+                self.conn(node).drop_if_closed()
+                reply = self.conn(node).pipeline([("CLUSTER", "SLOTS")], timeout=min(self.timeout, 2.0))[0]
+            except ConnectionError as error:
+                errors.append(str(error))
+                continue
+            if isinstance(reply, ReplyError) or not isinstance(reply, list):
+                errors.append("%s:%d: %s" % (node[0], node[1], reply))
+                continue
+            slots, masters, covered = [None] * CLUSTER_SLOTS, [], 0
+            for entry in reply:
+                start, end = int(entry[0]), int(entry[1])
+                addrs = []
+                for n in entry[2:]:
+                    host = n[0] if n[0] not in ("", "?", None) else node[0]
+                    addrs.append((host, int(n[1])))
+                master = addrs[0]
+                for slot in range(start, end + 1):
+                    slots[slot] = master
+                covered += end - start + 1
+                if master not in masters:
+                    masters.append(master)
+                for a in addrs:
+                    if a not in self.known:
+                        self.known.append(a)
+            if best is None or covered > best[0]:
+                best = (covered, slots, masters)
+            if covered == CLUSTER_SLOTS:
+                break
+        if best is None:
+            self.stale = True
+            raise NotSent("no cluster node answers CLUSTER SLOTS (%s)" % "; ".join(errors[-3:]))
+        _, self.slots, self.masters = best
+        self.stale = best[0] < CLUSTER_SLOTS
+
+    def node_for(self, cmd):
+        key = command_key(cmd)
+        node = self.slots[key_slot(key)] if key is not None else None
+        if node is None:
+            node = self.masters[0] if self.masters else self.seeds[0]
+        return node
+
+    def pipeline(self, commands, timeout=None):
+        if self.stale or not self.masters:
+            self.refresh()
+        commands = [tuple(c) for c in commands]
+        replies = [None] * len(commands)
+        todo = [(i, self.node_for(c), False) for i, c in enumerate(commands)]
+        sent = False
+        for _ in range(self.MAX_REDIRECTS):
+            groups = {}
+            for i, node, asking in todo:
+                groups.setdefault(node, []).append((i, asking))
+            again = []
+            for node, items in groups.items():
+                batch, where = [], []
+                for i, asking in items:
+                    if asking:
+                        batch.append(("ASKING",))
+                        where.append(None)
+                    batch.append(commands[i])
+                    where.append(i)
+                conn = self.conn(node)
+                conn.drop_if_closed()
+                try:
+                    got = conn.pipeline(batch, timeout)
+                except NotSent as error:
+                    self.stale = True
+                    self.stats["connection_errors"] += 1
+                    if sent:
+                        raise ConnectionError(str(error)) from error
+                    raise
+                except ConnectionError:
+                    self.stale = True
+                    self.stats["connection_errors"] += 1
+                    raise
+                sent = True
+                for i, reply in zip(where, got):
+                    if i is None:
+                        continue
+                    replies[i] = reply
+                    if isinstance(reply, ReplyError):
+                        text = str(reply)
+                        if text.startswith(("MOVED ", "ASK ")):
+                            kind, slot, addr = text.split()[:3]
+                            host, _, port = addr.rpartition(":")
+                            target = (host or node[0], int(port))
+                            if target not in self.known:
+                                self.known.append(target)
+                            if kind == "MOVED":
+                                self.stats["moved"] += 1
+                                self.slots[int(slot)] = target
+                                if target not in self.masters:
+                                    self.stale = True  # a new master: re-read the whole map
+                            else:
+                                self.stats["ask"] += 1
+                            again.append((i, target, kind == "ASK"))
+                        elif text.startswith("CLUSTERDOWN"):
+                            self.stale = True
+            if not again:
+                return replies
+            todo = again
+        return replies  # still redirected after MAX_REDIRECTS hops: the last MOVED/ASK replies
+
+    def call(self, *args, timeout=None):
+        reply = self.pipeline([args], timeout)[0]
+        if isinstance(reply, ReplyError):
+            raise reply
+        return reply
+
+    def retry(self, deadline, *args, timeout=None):
+        return self.retry_pipeline(deadline, [args], timeout)[0]
+
+    def retry_pipeline(self, deadline, commands, timeout=None):
+        """`pipeline` for idempotent commands: retried through connection failures (a failed
+        master, while its replica takes over), TRYAGAIN, CLUSTERDOWN, LOADING until DEADLINE."""
+        while True:
+            try:
+                replies = self.pipeline(commands, timeout)
+                for r in replies:
+                    if isinstance(r, ReplyError) and str(r).startswith(CLUSTER_RETRY + ("MOVED ", "ASK ")):
+                        raise ConnectionError(str(r))
+                for r in replies:
+                    if isinstance(r, ReplyError):
+                        raise r
+                return replies
+            except ConnectionError:
+                self.stats["retried"] += 1
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+    def scan(self, deadline, pattern, count=1000):
+        """Every key matching PATTERN on every master (each SCANned to its end). Starts again
+        from a fresh slot map when a node fails or the map does not cover every slot."""
+        while True:
+            try:
+                self.refresh()
+                if self.stale:
+                    raise ConnectionError("the slot map does not cover every slot")
+                keys = set()
+                for node in list(self.masters):
+                    cursor = "0"
+                    while True:
+                        reply = self.conn(node).pipeline([("SCAN", cursor, "MATCH", pattern, "COUNT", count)])[0]
+                        if isinstance(reply, ReplyError):
+                            raise ConnectionError("%s:%d: SCAN: %s" % (node[0], node[1], reply))
+                        cursor, batch = reply
+                        keys.update(batch)
+                        if cursor == "0":
+                            break
+                return keys
+            except ConnectionError:
+                self.stale = True
+                self.stats["retried"] += 1
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+def connect(args, timeout):
+    """The client for --cluster NODES (a Redis Cluster), else for --host/--port."""
+    if getattr(args, "cluster", None):
+        return ClusterRedis(parse_nodes(args.cluster), timeout=timeout)
+    return Redis(args.host, args.port, timeout=timeout)
+
+
+def stream_id(text):
+    """'1700000000000-3' -> (1700000000000, 3), for comparing stream entry ids."""
+    ms, _, seq = str(text).partition("-")
+    return int(ms), int(seq or 0)
 
 
 def pairs(flat):
@@ -290,10 +627,11 @@ class Client:
         self.answers = {}  # request id -> [reply, ...]
         self.stop = threading.Event()
         self.ns = args.ns
+        self.reader_stats = None
 
     def reader(self):
         """Follows <ns>:submit:results (every answer of the Redis-native entry)."""
-        r = Redis(self.args.host, self.args.port, timeout=4.0)
+        r = connect(self.args, 4.0)
         last = "0-0"
         key = "%s:submit:results" % self.ns
         while not self.stop.is_set():
@@ -302,6 +640,7 @@ class Client:
             except (ConnectionError, ReplyError):
                 time.sleep(0.2)
                 continue
+            self.reader_stats = getattr(r, "stats", None)
             for _, entries in reply or []:
                 for entry_id, fields in entries:
                     last = entry_id
@@ -320,6 +659,9 @@ class Client:
         'failed' (never reached Redis before the deadline)."""
         body = json.dumps(sub["tasks"], separators=(",", ":"))
         key = "%s:{bus}:submit" % self.ns
+        if getattr(r, "cluster", False):
+            return self.xadd_cluster(r, sub, deadline, ("XADD", key, "*", "request_id", sub["request_id"],
+                                                        "user_id", "chaos", "tasks", body))
         while True:
             sent = False
             try:
@@ -343,6 +685,32 @@ class Client:
                 if time.monotonic() > deadline:
                     return "failed"
                 time.sleep(0.2)
+
+    def xadd_cluster(self, r, sub, deadline, cmd):
+        """The XADD on a Redis Cluster: sent to the master of {bus}'s slot, following MOVED/ASK.
+        Sent again when it certainly did not run: no connection could be opened (the master
+        failed, its replica is not promoted yet) or the cluster answered TRYAGAIN/CLUSTERDOWN.
+        A connection lost after sending leaves the outcome unknown."""
+        while True:
+            try:
+                reply = r.pipeline([cmd], timeout=15.0)[0]
+            except NotSent:
+                if time.monotonic() > deadline:
+                    return "failed"
+                sub["retried_cluster"] = sub.get("retried_cluster", 0) + 1
+                time.sleep(0.2)
+                continue
+            except ConnectionError:
+                return "unknown"
+            if isinstance(reply, ReplyError):
+                if str(reply).startswith(CLUSTER_RETRY + ("MOVED ", "ASK ")) and time.monotonic() < deadline:
+                    sub["retried_cluster"] = sub.get("retried_cluster", 0) + 1
+                    time.sleep(0.2)
+                    continue
+                sub["xadd_error"] = str(reply)
+                return "failed"
+            sub["entry_id"] = reply
+            return "ok"
 
     def post(self, sub, deadline):
         """POST /v1/trees. Sets http_status/tree_id; 'unknown' when the connection broke after
@@ -410,7 +778,7 @@ class Client:
         subs = make_workload(a)
         reader = threading.Thread(target=self.reader, daemon=True)
         reader.start()
-        r = Redis(a.host, a.port, timeout=3.0)
+        r = connect(a, 3.0)
         start = time.monotonic()
         submit_deadline = start + a.duration + a.submit_grace
         gateway_queue = []
@@ -455,6 +823,8 @@ class Client:
                     s["answers"] = self.answers.get(s["request_id"], [])
                 s["tasks_json_bytes"] = len(json.dumps(s["tasks"]))
         out = {"subs": subs, "duration_s": round(time.monotonic() - start, 1)}
+        if getattr(r, "cluster", False):
+            out["cluster_client"] = {"submitter": r.stats, "reader": self.reader_stats}
         tmp = os.path.join(a.dir, "client.json.tmp")
         with open(tmp, "w") as f:
             json.dump(out, f)
@@ -483,11 +853,12 @@ class Audit:
     def __init__(self, args):
         self.args = args
         self.ns = args.ns
-        self.r = Redis(args.host, args.port, timeout=10.0)
+        self.r = connect(args, 10.0)
         self.problems = []  # (category, tree, task, text)
-        self.counts = dict(lost=0, double=0, illegal=0, unfinished=0, mismatch=0, stale=0, unanswered=0,
+        self.notes = {}  # [info] lines that repeated looks would repeat, by what they are about
+        self.counts = dict(lost=0, double=0, illegal=0, unfinished=0, mismatch=0, stale=0, unanswered=0, crossslot=0,
                            reexec=0, retries=0, lease_failed=0, trees=0, tasks=0, acked=0, extra_trees=0,
-                           refused=0, unknown=0, leaked=0)
+                           refused=0, taken_by_earlier_attempt=0, unknown=0, leaked=0, log_errors=0)
 
     @staticmethod
     def refusal_text(sub):
@@ -512,16 +883,33 @@ class Audit:
     def all_trees(self):
         d = self.deadline()
         trees = set(self.r.retry(d, "ZRANGE", "%s:trees" % self.ns, 0, -1))
-        cursor = "0"
         pattern = "%s:{t:*}:tree" % self.ns
         prefix = "%s:{t:" % self.ns
-        while True:
-            cursor, keys = self.r.retry(d, "SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
-            for key in keys:
-                trees.add(key[len(prefix):-len("}:tree")])
-            if cursor == "0":
-                break
+        for key in self.r.scan(d, pattern, 1000):  # on a cluster: every master
+            trees.add(key[len(prefix):-len("}:tree")])
         return trees
+
+    def check_logs(self):
+        """crossslot: every line of the scenario's logs (<dir>/logs/*.log but the audit's own)
+        naming CROSSSLOT or the client's refusal. Lines logged at error or critical level
+        (swift-log: `<timestamp> <level> <label> : …`) are counted, per log, for the record."""
+        logs = os.path.join(self.args.dir, "logs")
+        if not os.path.isdir(logs):
+            return
+        errors = {}
+        for name in sorted(os.listdir(logs)):
+            if not name.endswith(".log") or name == "audit.log":
+                continue
+            with open(os.path.join(logs, name), encoding="utf-8", errors="replace") as f:
+                for n, line in enumerate(f, 1):
+                    if any(m in line for m in CROSSSLOT_MARKERS):
+                        self.problem("crossslot", "-", "-", "%s:%d: %s" % (name, n, line.strip()[:400]))
+                    fields = line.split(None, 2)
+                    if len(fields) > 1 and fields[1] in ("error", "critical") and fields[0][:2] == "20":
+                        errors[name] = errors.get(name, 0) + 1
+        for name, n in sorted(errors.items()):
+            self.problems.append("[info] %s: %d lines logged at error/critical level" % (name, n))
+        self.counts["log_errors"] = sum(errors.values())
 
     def executors(self):
         return sorted(set(self.r.retry(self.deadline(), "SMEMBERS", "%s:executors" % self.ns)) | set(EXECUTORS))
@@ -585,19 +973,41 @@ class Audit:
             # finished the tree does not clear them
             leaked.append("%d reservation tokens left in {idx:*}:reserving for ids of stored trees (e.g. %s of %s)" % (
                 len(stored_held), stored_held[0], owners.get(stored_held[0])))
-        for stream in ("reports", "submit"):
-            key = "%s:{bus}:%s" % (self.ns, stream)
+        for key in self.bus_streams(d):
             try:
-                groups = self.r.retry(d, "XINFO", "GROUPS", key)
+                groups, info = self.r.retry_pipeline(d, [("XINFO", "GROUPS", key), ("XINFO", "STREAM", key)])
             except ReplyError:
-                continue
+                continue  # no such stream
+            last = pairs(info).get("last-generated-id")
             for g in groups:
                 g = pairs(g)
                 if g.get("pending"):
                     stale.append("%s: group %s has %s unacknowledged entries" % (key, g.get("name"), g.get("pending")))
-                if g.get("lag"):
-                    stale.append("%s: group %s has %s unread entries" % (key, g.get("name"), g.get("lag")))
+                # Unread: the group has not been handed the stream's last entry. (Not XINFO's
+                # `lag`: it is entries-added minus entries-read, and entries-read is not
+                # replicated exactly — redis/redis#12898 — so a promoted replica's lag stays off.)
+                delivered = g.get("last-delivered-id")
+                if last and delivered and stream_id(delivered) < stream_id(last):
+                    stale.append("%s: group %s has read up to %s, the stream's last entry is %s (lag %s)" % (
+                        key, g.get("name"), delivered, last, g.get("lag")))
+                elif g.get("lag"):
+                    self.notes["lag:%s:%s" % (key, g.get("name"))] = (
+                        "[info] %s: group %s has read every entry (last-delivered-id %s = last-generated-id), yet "
+                        "XINFO GROUPS says lag %s (entries-read %s): Redis's entries-read counter, not replicated "
+                        "exactly (redis/redis#12898)" % (key, g.get("name"), delivered, g.get("lag"), g.get("entries-read")))
         return stale, leaked
+
+    def bus_streams(self, deadline):
+        """The streams the schedulers consume: <ns>:{bus}:submit and the report shards
+        <ns>:{bus:<n>}:reports, n < <ns>:bus:shards (16 unless recorded otherwise; PROTOCOL "Bus"),
+        and the unsharded <ns>:{bus}:reports of older versions."""
+        shards = self.r.retry(deadline, "GET", "%s:bus:shards" % self.ns)
+        try:
+            n = int(shards) if shards is not None else 16
+        except ValueError:
+            n = 16
+        return (["%s:{bus}:submit" % self.ns, "%s:{bus}:reports" % self.ns] +
+                ["%s:{bus:%d}:reports" % (self.ns, i) for i in range(n)])
 
     def tree_status(self, trees):
         d = self.deadline()
@@ -953,13 +1363,17 @@ class Audit:
                                      "%s via %s refused as already existing, yet no tree %s is stored (%s)" % (
                                          s["request_id"], s["via"], s["expected_tree_id"], self.refusal_text(s)[:300]))
                     else:
-                        self.counts["refused"] += 1
+                        self.counts["taken_by_earlier_attempt"] += 1
                         self.problems.append("[info] %s via %s refused as already existing; stored by an earlier "
                                              "attempt" % (s["request_id"], s["via"]))
                 else:
-                    self.counts["refused"] += 1
-                    self.problems.append("[info] %s via %s not acknowledged: %s" % (
-                        s["request_id"], s["via"], self.refusal_text(s)[:300]))
+                    # Refused for good (or still refused when the client's deadline came, as a
+                    # gateway 503 retried for CHAOS_SUBMIT_S + 30 s): reported, not failing —
+                    # nothing was acknowledged — but printed under the row.
+                    self.problem("refused", s.get("expected_tree_id") or "-", "-", "%s via %s not acknowledged%s: %s" % (
+                        s["request_id"], s["via"],
+                        " (%d times 503, retried for %.0f s)" % (s["retried_503"], s.get("t_answered", 0) - s.get("t_sent", 0))
+                        if s.get("retried_503") else "", self.refusal_text(s)[:300]))
             if s["via"] == "native":
                 tree_ids = {x.get("tree_id") for x in s.get("answers", []) if x.get("ok")}
                 if len(tree_ids) > 1:
@@ -984,6 +1398,10 @@ class Audit:
             self.problem("stale", "-", "-", text)
         for text in leaked:
             self.problem("leaked", "-", "-", text)
+        self.problems.extend(self.notes.values())
+        self.check_logs()
+        if getattr(self.r, "cluster", False):
+            self.problems.append("[info] cluster client of the audit: %s" % json.dumps(self.r.stats))
         self.reexec_tasks.sort(reverse=True)
         row = dict(self.counts)
         row.update(scenario=a.scenario, duration_s=round(a.elapsed + time.monotonic() - started, 1),
@@ -1009,8 +1427,8 @@ class Audit:
 
 
 COLUMNS = [("scenario", 24), ("trees", 6), ("tasks", 6), ("acked", 6), ("lost", 5), ("double", 7), ("illegal", 8),
-           ("unfinished", 11), ("mismatch", 9), ("stale", 6), ("unanswered", 11), ("leaked", 7), ("reexec", 7), ("retries", 8),
-           ("lease_failed", 13), ("duration_s", 10)]
+           ("unfinished", 11), ("mismatch", 9), ("stale", 6), ("unanswered", 11), ("crossslot", 10), ("leaked", 7), ("refused", 8), ("reexec", 7), ("retries", 8),
+           ("lease_failed", 13), ("log_errors", 11), ("duration_s", 10)]
 
 
 def format_header():
@@ -1131,6 +1549,14 @@ def selftest(args):
                        [("HSET", "{ns}:{idx:3}:ids", "x1", "never-stored"),
                         ("HSET", "{ns}:{idx:3}:reserving", "x1", "tok")], {"leaked": 1}),
         "taken-not-stored": (two, created("a", "b") + done("a") + done("b") + fin, None, (), {"lost": 1}),
+        "crossslot": (two, created("a", "b") + done("a") + done("b") + fin, None, (), {"crossslot": 1}),
+        "bus-unread": (two, created("a", "b") + done("a") + done("b") + fin, None,
+                       [("XADD", "{ns}:{bus:3}:reports", "*", "x", "1"),
+                        ("XGROUP", "CREATE", "{ns}:{bus:3}:reports", "schedulers", "0")], {"stale": 1}),
+        # read to the end, but entries-read is off (as on a promoted replica): XINFO's lag is 1
+        "bus-lag-only": (two, created("a", "b") + done("a") + done("b") + fin, None,
+                         [("XADD", "{ns}:{bus}:submit", "*", "x", "1"),
+                          ("XGROUP", "CREATE", "{ns}:{bus}:submit", "schedulers", "$", "ENTRIESREAD", "0")], {}),
     }
     failures = 0
     for name, (tasks, events, record, extra, expect) in cases.items():
@@ -1148,6 +1574,12 @@ def selftest(args):
                          "expected_tree_id": "gone", "http_error": '{"error":{"code":"already_exists"}}'})
         with open(os.path.join(d, "client.json"), "w") as f:
             json.dump({"subs": subs}, f)
+        if name == "crossslot":
+            os.makedirs(os.path.join(d, "logs"), exist_ok=True)
+            with open(os.path.join(d, "logs", "scheduler-1.log"), "w") as f:
+                f.write("2026-12-01T14:00:00+0000 info baton.scheduler : started\n"
+                        "2026-12-01T14:00:01+0000 error baton.scheduler : store failed: refused before sending "
+                        "(CROSSSLOT): keys of 2 slots\n")
         a = argparse.Namespace(dir=d, host="127.0.0.1", port=args.port, ns=ns, scenario="selftest-" + name,
                                results=os.path.join(d, "results.jsonl"), wait_timeout=0, elapsed=0, strict=False)
         audit = Audit(a)
@@ -1164,8 +1596,157 @@ def selftest(args):
             print("chaos audit self-test %s: expected %s, counted %s" % (name, expect, got))
             for p in audit.problems:
                 print("    " + p)
-    print("chaos audit self-test: %d of %d cases as expected" % (len(cases) - failures, len(cases)))
+    # The cluster client's slot arithmetic (the spec's examples and Baton's hash tags).
+    slot_cases = [(crc16(b"123456789"), 0x31C3), (key_slot("123456789"), 12739), (key_slot("foo"), 12182),
+                  (key_slot("{user1000}.following"), key_slot("{user1000}.followers")),
+                  (key_slot("foo{}{bar}"), crc16(b"foo{}{bar}") % 16384), (key_slot("foo{{bar}}zap"), crc16(b"{bar") % 16384),
+                  (key_slot("foo{bar}{zap}"), crc16(b"bar") % 16384), (key_slot("ns:{bus}:submit"), key_slot("other:{bus}:reports")),
+                  (command_key(("XREAD", "COUNT", 5, "BLOCK", 1, "STREAMS", "k", "0")), "k"),
+                  (command_key(("XINFO", "GROUPS", "k")), "k"), (command_key(("SCAN", "0")), None)]
+    wrong_slots = [i for i, (got, want) in enumerate(slot_cases) if got != want]
+    if wrong_slots:
+        failures += 1
+        print("chaos audit self-test: cluster slot cases %s wrong: %s" % (wrong_slots, [slot_cases[i] for i in wrong_slots]))
+    print("chaos audit self-test: %d of %d cases as expected" % (len(cases) + 1 - failures, len(cases) + 1))
     return 1 if failures else 0
+
+
+def cluster_state(args):
+    """One look at a cluster for scripts/chaos (chaos_cluster.sh), printed as lines:
+        ready 1|0 <what is wrong>       1 when every node answers, says cluster_state:ok with all
+                                        16384 slots served and knows every node, none is flagged
+                                        failing (or in handshake), all agree on the slot map and
+                                        who replicates whom, and every replica's link is up, synced
+        master <port> <id> <slots> <replica port or -> <replica's offset lag in bytes or -> <first slot>
+        key <key> <slot> <port>         for each --key: its slot and the master serving it
+        slot <slot> <port>              for each --slot
+    The view (masters, slots) is that of the first node that answers, masters first."""
+    nodes = parse_nodes(args.cluster)
+    seen = {}
+    for node in nodes:
+        r = Redis(node[0], node[1], timeout=1.0)
+        try:
+            info, cnodes, repl = r.pipeline([("CLUSTER", "INFO"), ("CLUSTER", "NODES"), ("INFO", "replication")])
+        except ConnectionError as error:
+            seen[node] = error
+            continue
+        finally:
+            r.close()
+        if any(isinstance(x, ReplyError) for x in (info, cnodes, repl)):
+            seen[node] = ConnectionError("error reply: %s" % [x for x in (info, cnodes, repl) if isinstance(x, ReplyError)][0])
+            continue
+        seen[node] = (dict(l.split(":", 1) for l in info.splitlines() if ":" in l), cnodes,
+                      dict(l.split(":", 1) for l in repl.splitlines() if ":" in l))
+    reasons = []
+    view, views = None, {}
+    for node, got in seen.items():
+        name = "%s:%d" % node
+        if isinstance(got, Exception):
+            reasons.append("%s does not answer (%s)" % (name, got))
+            continue
+        info, cnodes, repl = got
+        if info.get("cluster_state") != "ok":
+            reasons.append("%s says cluster_state:%s" % (name, info.get("cluster_state")))
+        if info.get("cluster_slots_ok") != str(CLUSTER_SLOTS):
+            reasons.append("%s serves %s slots" % (name, info.get("cluster_slots_ok")))
+        if info.get("cluster_known_nodes") != str(len(nodes)):
+            reasons.append("%s knows %s nodes, not %d" % (name, info.get("cluster_known_nodes"), len(nodes)))
+        table = []
+        for line in cnodes.splitlines():
+            f = line.split()
+            if len(f) < 8:
+                continue
+            flags = f[2]
+            if any(x in flags for x in ("fail", "handshake", "noaddr")):
+                reasons.append("%s flags %s %s" % (name, f[1].split("@")[0], flags))
+            role = "master" if "master" in flags else "slave"
+            slots = [x for x in f[8:] if not x.startswith("[")]
+            table.append((f[0], f[1].split("@")[0], role, f[3], tuple(slots), flags))
+            if "[" in " ".join(f[8:]):
+                reasons.append("%s shows slots in migration: %s" % (name, " ".join(x for x in f[8:] if x.startswith("["))[:80]))
+        views[node] = sorted((t[0], t[2], t[3], t[4]) for t in table)
+        if repl.get("role") == "slave":
+            if repl.get("master_link_status") != "up":
+                reasons.append("%s is a replica whose master link is %s" % (name, repl.get("master_link_status")))
+            elif repl.get("master_sync_in_progress") == "1":
+                reasons.append("%s is a replica still syncing" % name)
+        if view is None or (view[0] == "replica" and repl.get("role") == "master"):
+            view = ("master" if repl.get("role") == "master" else "replica", node, table)
+    if len({tuple(v) for v in views.values()}) > 1:
+        reasons.append("the nodes disagree on the slot map or who replicates whom")
+    print("ready %d %s" % (0 if reasons else 1, "; ".join(dict.fromkeys(reasons))[:600]))
+    if view is None:
+        return 1
+    table = view[2]
+    slot_owner = [None] * CLUSTER_SLOTS
+    for nid, addr, role, master, slots, flags in table:
+        if role != "master" or "fail" in flags or not slots:
+            continue
+        port = int(addr.rsplit(":", 1)[1])
+        count, first = 0, CLUSTER_SLOTS
+        for rng in slots:
+            lo, _, hi = rng.partition("-")
+            lo, hi = int(lo), int(hi or lo)
+            count += hi - lo + 1
+            first = min(first, lo)
+            for slot in range(lo, hi + 1):
+                slot_owner[slot] = port
+        replica, lag = "-", "-"
+        for rid, raddr, rrole, rmaster, _, rflags in table:
+            if rrole == "slave" and rmaster == nid and "fail" not in rflags:
+                rnode = (raddr.rsplit(":", 1)[0], int(raddr.rsplit(":", 1)[1]))
+                got = seen.get(rnode)
+                if isinstance(got, tuple) and got[2].get("master_link_status") == "up":
+                    replica = rnode[1]
+                    mine = seen.get((addr.rsplit(":", 1)[0], port))
+                    if isinstance(mine, tuple):
+                        try:
+                            lag = int(mine[2].get("master_repl_offset", 0)) - int(got[2].get("slave_repl_offset", 0))
+                        except ValueError:
+                            pass
+                    break
+        print("master %d %s %d %s %s %d" % (port, nid, count, replica, lag, first))
+    for key in args.key or []:
+        slot = key_slot(key)
+        print("key %s %d %s" % (key, slot, slot_owner[slot] or "-"))
+    for slot in args.slot or []:
+        print("slot %d %s" % (slot, slot_owner[slot] or "-"))
+    return 0
+
+
+def cluster_check(args):
+    """Checks the cluster client on a live cluster (before a cluster scenario): its slot of each
+    key equals CLUSTER KEYSLOT's, a pipeline of keys on every master writes and reads back in
+    order, SCAN finds all of them on the masters, and they are deleted again."""
+    r = connect(args, 5.0)
+    d = time.monotonic() + 30
+    ns = "%s:check" % args.ns
+    keys = ["%s:{t:tree-%d}:tree" % (ns, i) for i in range(300)] + ["%s:{bus}:submit" % ns, "%s:submit:results" % ns,
+                                                                    "%s:{q:sleep_executor}:ready" % ns, "%s:trees" % ns]
+    problems = []
+    slots = r.retry_pipeline(d, [("CLUSTER", "KEYSLOT", k) for k in keys[:40]] + [("CLUSTER", "KEYSLOT", k) for k in keys[-4:]])
+    for k, slot in zip(keys[:40] + keys[-4:], slots):
+        if slot != key_slot(k):
+            problems.append("slot of %s: CLUSTER KEYSLOT says %s, the client %d" % (k, slot, key_slot(k)))
+    r.retry_pipeline(d, [("SET", k, "v-%d" % i) for i, k in enumerate(keys)])
+    got = r.retry_pipeline(d, [("GET", k) for k in keys])
+    if got != ["v-%d" % i for i in range(len(keys))]:
+        problems.append("a pipeline over every master read back %d wrong values" %
+                        sum(1 for i, g in enumerate(got) if g != "v-%d" % i))
+    found = r.scan(d, "%s:*" % ns, 50)
+    if found != set(keys):
+        problems.append("SCAN on every master found %d of %d keys (%d others)" % (
+            len(found & set(keys)), len(keys), len(found - set(keys))))
+    nodes = {r.node_for(("GET", k)) for k in keys}
+    if len(nodes) < 2:
+        problems.append("the keys map to %d node(s) only: %s" % (len(nodes), sorted(nodes)))
+    r.retry_pipeline(d, [("DEL", k) for k in keys])
+    r.close()
+    for p in problems:
+        print("chaos cluster check: " + p, file=sys.stderr)
+    print("chaos cluster check: %s (%d keys on %d masters, client %s)" % (
+        "ok" if not problems else "FAILED", len(keys), len(nodes), json.dumps(r.stats)), file=sys.stderr)
+    return 1 if problems else 0
 
 
 def main(argv):
@@ -1177,6 +1758,8 @@ def main(argv):
         q.add_argument("--host", default="127.0.0.1")
         q.add_argument("--port", type=int, required=True)
         q.add_argument("--ns", required=True)
+        q.add_argument("--cluster", default="",
+                       help="a Redis Cluster: its nodes, comma-separated (host:port or redis://host:port)")
 
     c = sub.add_parser("client")
     common(c)
@@ -1211,6 +1794,17 @@ def main(argv):
     g.add_argument("--port", type=int, required=True)
     g.add_argument("--timeout", type=float, default=10.0)
 
+    cc = sub.add_parser("cluster-check")
+    cc.add_argument("--host", default="127.0.0.1")
+    cc.add_argument("--port", type=int, default=0)
+    cc.add_argument("--cluster", required=True)
+    cc.add_argument("--ns", default="chaos-check")
+
+    cs = sub.add_parser("cluster-state")
+    cs.add_argument("--cluster", required=True)
+    cs.add_argument("--key", action="append")
+    cs.add_argument("--slot", type=int, action="append")
+
     st = sub.add_parser("selftest")
     st.add_argument("--port", type=int, required=True)
     st.add_argument("--dir", required=True)
@@ -1224,6 +1818,10 @@ def main(argv):
         return table(args.results)
     if args.command == "selftest":
         return selftest(args)
+    if args.command == "cluster-check":
+        return cluster_check(args)
+    if args.command == "cluster-state":
+        return cluster_state(args)
     return ping(args)
 
 

@@ -1,8 +1,9 @@
 # shellcheck shell=bash
 # Redis and Baton services of one scripts/chaos scenario (needs chaos_procs.sh).
 #
-# Inputs (set by chaos_scenario_setup): CHAOS_BIN (executables), CHAOS_SCENARIO_DIR,
-# CHAOS_REDIS_PORT, CHAOS_GATEWAY_PORT, and the exported BATON_* of the scenario.
+# Inputs (set by chaos_run_scenario): CHAOS_BIN (executables), CHAOS_SCENARIO_DIR,
+# CHAOS_REDIS_PORT (a standalone scenario's redis-server), CHAOS_CLUSTER and CHAOS_CLUSTER_PORTS
+# (a cluster scenario's nodes, chaos_cluster.sh), CHAOS_GATEWAY_PORT, and the exported BATON_*.
 
 # Executor types of agent N (1-based): several agents per type, every type on several agents.
 chaos_agent_executors() {
@@ -69,7 +70,16 @@ chaos_services_heal() {
         $(for ((i = 1; i <= CHAOS_AGENTS; i++)); do echo "agent-$i"; done); do
         chaos_signal "$name" CONT || true
     done
-    if ! chaos_alive redis; then chaos_redis_start || return 1; fi
+    if ((${CHAOS_CLUSTER:-0})); then
+        # Every node we killed runs again, every master has a synced replica, one slot map.
+        local port
+        for port in "${CHAOS_CLUSTER_PORTS[@]}"; do
+            chaos_cluster_node_alive "$port" || { chaos_log "heal: cluster node :$port was not running"; chaos_cluster_restart "$port"; }
+        done
+        chaos_cluster_wait_ready 60 || chaos_harness_problem "heal: the cluster was not whole within 60 s"
+    elif ! chaos_alive redis; then
+        chaos_redis_start || return 1
+    fi
     for ((i = 1; i <= CHAOS_SCHEDULERS; i++)); do
         chaos_alive "scheduler-$i" || { chaos_log "heal: scheduler-$i was not running"; _chaos_reap "scheduler-$i"; chaos_scheduler_start "$i"; }
     done
