@@ -78,7 +78,9 @@ extension BatonStore {
         let reply: RedisReply
         do {
             reply = try await run([treeCall(Scripts.addTask, tree.id, now: now, arguments)], operation: "add task")[0]
-        } catch {
+        } catch let error as BatonError where error.code != .unavailable {
+            // Refused by the script: nothing was written, the id goes back. (Any other failure
+            // leaves the outcome unknown: the task may be stored, so its id stays.)
             await releaseReservation([task.id], for: tree.id, token: token)
             throw error
         }

@@ -75,15 +75,16 @@ extension BatonStore {
         let ids = tree.tasks.map(\.id)
         // One mark per submission attempt (`<tree>\t<token>`): a refused retry of the same tree
         // removes its own mark, never the one an earlier attempt with an unknown outcome left.
+        // The mark is written before any id is reserved, so no reservation ever exists without
+        // the mark from which the sweep gives it back (found by scripts/chaos cluster-failover:
+        // a failed mark beside a successful reservation held the ids forever).
         let mark = "\(tree.treeID)\t\(token)"
-        async let marked = redis.send("ZADD", keys.inflightSubmissions, String(now), mark)
+        try await redis.send("ZADD", keys.inflightSubmissions, String(now), mark)
         do {
             try await reserve(ids, for: tree.treeID, token: token, tasks: tree.tasks)
-            _ = try await marked
             FaultPoint.reach("submit.after-reserve")
         } catch {
-            _ = try? await marked
-            _ = try? await redis.send("ZREM", keys.inflightSubmissions, mark)
+            await abandon(ids, for: tree.treeID, token: token, mark: mark)
             throw error
         }
 
@@ -125,8 +126,7 @@ extension BatonStore {
             replayed = reply.first?.string == "REPLAY"
         } catch let error as BatonError where error.code != .unavailable {
             // Refused by the script: nothing was written. Give the ids back, drop the mark.
-            await releaseReservation(ids, for: tree.treeID, token: token)
-            _ = try? await redis.send("ZREM", keys.inflightSubmissions, mark)
+            await abandon(ids, for: tree.treeID, token: token, mark: mark)
             throw error
         }
         // Any other failure (the connection dropped, Redis died) leaves the outcome unknown: the
@@ -258,12 +258,30 @@ extension BatonStore {
     /// Gives back reserved ids after a refused submission (best effort: a failure leaves ids that
     /// point at a tree that does not exist, which reads treat as missing).
     func releaseReservation(_ ids: [String], for treeID: String, token: String) async {
+        try? await releaseReservationOrThrow(ids, for: treeID, token: token)
+    }
+
+    private func releaseReservationOrThrow(_ ids: [String], for treeID: String, token: String) async throws {
         let buckets = Dictionary(grouping: ids, by: Keys.bucket(of:))
         let calls = buckets.map { bucket, members in
             RedisScriptCall(Scripts.releaseIDs, keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)],
                             arguments: [treeID, token] + members)
         }
-        _ = try? await redis.evalPipeline(calls)
+        // A bucket that refuses (it holds something that is not an index) holds none of ours:
+        // only a failure to reach Redis leaves ids behind.
+        _ = try await redis.evalPipeline(calls)
+    }
+
+    /// A submission that stored nothing gives its ids back and then drops its mark — the mark
+    /// only once the ids are back: if Redis fails in between, the mark stays, and the sweep
+    /// (``repairInflightSubmissions(olderThanMillis:limit:)``) gives them back after a minute.
+    func abandon(_ ids: [String], for treeID: String, token: String, mark: String) async {
+        do {
+            try await releaseReservationOrThrow(ids, for: treeID, token: token)
+            try await redis.send("ZREM", keys.inflightSubmissions, mark)
+        } catch {
+            // Left to the sweep.
+        }
     }
 
     /// Registers the new tasks as dependents of tasks in other trees; dependencies that already

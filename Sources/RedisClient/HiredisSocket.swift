@@ -163,6 +163,18 @@ final class HiredisSocket {
     /// Whether input is waiting on the socket or the wake pipe.
     var fileDescriptor: Int32 { context?.pointee.fd ?? -1 }
 
+    /// True when the server closed or reset an idle connection (it was restarted, or failed
+    /// over): nothing is expected from it, yet the socket is readable or hung up. Sending on it
+    /// would lose the command to a dead peer, so the caller reconnects first.
+    var peerClosed: Bool {
+        let fd = fileDescriptor
+        guard fd >= 0 else { return true }
+        var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0)]
+        // Readable or hung up while nothing is expected: end of stream, an error, or stray
+        // bytes (out of step): in every case the connection cannot be used as it is.
+        return poll(&fds, 1, 0) > 0
+    }
+
     private struct Readiness { var socket: Bool; var wake: Bool }
 
     private func wait(for events: Int16, deadline: ContinuousClock.Instant?, wakeFD: Int32) throws(RedisError) -> Readiness {

@@ -23,6 +23,10 @@ public struct RedisConfiguration: Sendable, Hashable {
     public var reconnectTimeout: Duration
     /// Name shown by `CLIENT LIST`.
     public var clientName: String?
+    /// A connection idle at least this long is checked for a close by the server (a restart,
+    /// a failover) before it is used again, so the command goes to a fresh connection instead
+    /// of being lost; `nil` never checks.
+    public var idleCheck: Duration? = .milliseconds(500)
 
     public init(
         endpoint: Endpoint = .tcp(host: "127.0.0.1", port: 6379),

@@ -172,6 +172,8 @@ final class ConnectionCore: Sendable {
 private final class ConnectionWorker {
     private let core: ConnectionCore
     private let socket: HiredisSocket
+    /// When the last reply arrived (an idle connection is checked before it is used again).
+    private var lastReply = ContinuousClock.now
 
     init(core: ConnectionCore) {
         self.core = core
@@ -203,6 +205,12 @@ private final class ConnectionWorker {
             if batch.isEmpty { return }
         }
         let shouldAbort = { [core] in core.isClosed || (core.interruptible && batch.contains(where: \.isCancelled)) }
+        // A connection idle for a while may have been closed by the server meanwhile (a restart,
+        // a failover): found out now, the batch goes to a fresh connection instead of being lost.
+        if socket.isConnected, let idleCheck = core.configuration.idleCheck, ContinuousClock.now - lastReply > idleCheck,
+           socket.peerClosed {
+            socket.close()
+        }
         if !socket.isConnected {
             do { try reconnect(shouldAbort: shouldAbort) } catch {
                 abandon(batch[...], reason: error)
@@ -236,6 +244,7 @@ private final class ConnectionWorker {
                     replies.append(try socket.readReply(deadline: deadline, wakeFD: core.wakeRead, shouldAbort: shouldAbort))
                 }
                 request.continuation.resume(returning: replies)
+                lastReply = .now
                 next += 1
                 if next == 1024 {  // under steady load this loop does not end: drop what is done
                     inFlight.removeFirst(next)

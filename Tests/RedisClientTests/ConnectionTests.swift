@@ -151,22 +151,44 @@ struct ConnectionTests {
     @Test func writeToConnectionClosedByServerFailsInsteadOfCrashing() async throws {
         let admin = try TestRedis.client()
         defer { admin.close() }
-        let connection = RedisConnection(configuration: try TestRedis.configuration())
+        var configuration = try TestRedis.configuration()
+        configuration.idleCheck = nil  // the write must meet the dead socket
+        let connection = RedisConnection(configuration: configuration)
         defer { connection.close() }
         let key = TestRedis.prefix()
+        // Built once, so that the write follows the kill at once.
+        let write = RedisCommand("SET", key, String(repeating: "x", count: 8 << 20))
         for attempt in 0..<3 {
             guard let id = try await connection.send(["CLIENT", "ID"]).int else {
                 throw TestSetupError(description: "CLIENT ID gave no id")
             }
             try await admin.send("CLIENT", "KILL", "ID", String(id))
-            // A write far larger than the socket buffers hits the closed socket (EPIPE): it must
-            // fail as a lost connection, not raise SIGPIPE and kill the process.
-            let big = String(repeating: "x", count: 8 << 20)
+            // A write far larger than the socket buffers, sent at once, hits the closed socket
+            // (EPIPE): it must fail as a lost connection, not raise SIGPIPE and kill the process.
             let error = await #expect(throws: RedisError.self, "attempt \(attempt)") {
-                try await connection.send(["SET", key, big])
+                try await connection.send(write)
             }
             #expect(error?.isConnectionError == true)
             #expect(try await connection.send(["PING"]) == .status("PONG"))
+        }
+    }
+
+    /// A connection the server closed while it was idle (a restart, a failover, `CLIENT KILL`)
+    /// is found dead before the next command is written: the command runs on a fresh one.
+    @Test func anIdleConnectionClosedByTheServerIsReplacedBeforeUse() async throws {
+        let admin = try TestRedis.client()
+        defer { admin.close() }
+        let connection = RedisConnection(configuration: try TestRedis.configuration())
+        defer { connection.close() }
+        let key = TestRedis.prefix()
+        for _ in 0..<3 {
+            guard let id = try await connection.send(["CLIENT", "ID"]).int else {
+                throw TestSetupError(description: "CLIENT ID gave no id")
+            }
+            try await admin.send("CLIENT", "KILL", "ID", String(id))
+            try await Task.sleep(for: .milliseconds(600))  // idle past the check's threshold (500 ms)
+            #expect(try await connection.send(["SET", key, "v"]) == .status("OK"))
+            #expect(try await connection.send(["CLIENT", "ID"]).int != id, "a new connection")
         }
     }
 
