@@ -73,7 +73,9 @@ struct CancelAndCopyTests {
     /// An executor that ignores cancellation: the answer says `cancelling`, the task stays
     /// in_progress until the executor returns, then becomes `cancelled` with its late result discarded.
     @Test func cancelRunningNonCooperative() async throws {
-        try await withDeployment { d in
+        // Steady leases: a 2 s lease lost to a loaded machine while the store waits for the stop
+        // would end the attempt (cancelled, correctly) before the executor returns.
+        try await withDeployment(environment: steadyLeases) { d in
             let submitted = try await d.submit("""
                 [{"id": "stubborn", "name": "stubborn", "executor": "sleep_executor", "inputs": {"seconds": 4, "ignore_cancel": true}}]
                 """)
