@@ -126,8 +126,10 @@ struct ClusterTests {
         }
         let sent = try await writers.value
         #expect(try await client.send("GET", key).int == sent)
-        try await admin.waitUntil("the replica became the master of the slot") {
-            try await admin.master(serving: key) == replica
+        try await admin.waitUntil("the replica became the master of the slot, and the old master a replica") {
+            let promoted = try await admin.master(serving: key) == replica
+            let demoted = try await admin.run(master, "ROLE").array?.first?.string == "slave"
+            return promoted && demoted
         }
     }
 
@@ -237,20 +239,30 @@ struct ClusterAdmin: Sendable {
         }
     }
 
+    /// The nodes that are masters by their own word (`ROLE`): right after a failover the
+    /// seed's `CLUSTER NODES` may still call the demoted node a master.
+    func masterNodes() async throws -> [Node] {
+        var masters: [Node] = []
+        for node in try await nodes() where node.isMaster {
+            if (try? await run(node.address, "ROLE"))?.array?.first?.string == "master" { masters.append(node) }
+        }
+        return masters
+    }
+
     func masters() async throws -> [NodeAddress] {
-        try await nodes().filter(\.isMaster).map(\.address)
+        try await masterNodes().map(\.address)
     }
 
     func master(serving key: String) async throws -> NodeAddress {
         let slot = ClusterSlot.of(key)
-        guard let node = try await nodes().first(where: { $0.isMaster && $0.slots.contains { $0.contains(slot) } }) else {
+        guard let node = try await masterNodes().first(where: { $0.slots.contains { $0.contains(slot) } }) else {
             throw TestSetupError(description: "no master serves slot \(slot)")
         }
         return node.address
     }
 
     func masters(serving keys: [String]) async throws -> [NodeAddress] {
-        let all = try await nodes().filter(\.isMaster)
+        let all = try await masterNodes()
         return keys.compactMap { key in
             let slot = ClusterSlot.of(key)
             return all.first { $0.slots.contains { $0.contains(slot) } }?.address
