@@ -176,19 +176,25 @@ final class ClusterRouter: Sendable {
                     unserved.append(index)
                 }
             }
-            let results = await withTaskGroup(of: (NodeAddress, [Int], Result<[RedisReply], any Error>).self) { group in
-                for (address, indices) in groups {
-                    let asked = Set(indices.filter { asking[$0] != nil })
-                    group.addTask {
-                        do {
-                            let pool = try self.pool(for: address)
-                            return (address, indices, .success(try await send(pool, indices, asked)))
-                        } catch {
-                            return (address, indices, .failure(error))
-                        }
-                    }
+            @Sendable func sendGroup(_ address: NodeAddress, _ indices: [Int], _ asked: Set<Int>) async -> (NodeAddress, [Int], Result<[RedisReply], any Error>) {
+                do {
+                    return (address, indices, .success(try await send(try self.pool(for: address), indices, asked)))
+                } catch {
+                    return (address, indices, .failure(error))
                 }
-                return await group.reduce(into: []) { $0.append($1) }
+            }
+            let results: [(NodeAddress, [Int], Result<[RedisReply], any Error>)]
+            if groups.count == 1, let (address, indices) = groups.first {
+                // One node (every single command, most pipelines): no task group on the hot path.
+                results = [await sendGroup(address, indices, Set(indices.filter { asking[$0] != nil }))]
+            } else {
+                results = await withTaskGroup(of: (NodeAddress, [Int], Result<[RedisReply], any Error>).self) { group in
+                    for (address, indices) in groups {
+                        let asked = Set(indices.filter { asking[$0] != nil })
+                        group.addTask { await sendGroup(address, indices, asked) }
+                    }
+                    return await group.reduce(into: []) { $0.append($1) }
+                }
             }
             pending = unserved
             var reload = !unserved.isEmpty

@@ -40,6 +40,10 @@ struct ClusterTopology: Sendable, Hashable {
 
     /// Records that `slot` is now served by `address` (a `MOVED` reply said so).
     mutating func assign(_ slots: ClosedRange<Int>, to address: NodeAddress) {
+        // The bounds come from a server's reply: clamped, so a bad range can neither trap nor
+        // make this loop run for ever.
+        let lower = max(slots.lowerBound, 0), upper = min(slots.upperBound, ClusterSlot.count - 1)
+        guard lower <= upper else { return }
         let index: Int
         if let known = masters.firstIndex(of: address) {
             index = known
@@ -47,7 +51,7 @@ struct ClusterTopology: Sendable, Hashable {
             masters.append(address)
             index = masters.count - 1
         }
-        for slot in slots where (0..<ClusterSlot.count).contains(slot) { owners[slot] = Int16(index) }
+        for slot in lower...upper { owners[slot] = Int16(index) }
     }
 
     /// Reads a `CLUSTER SHARDS` reply: per shard, `slots` (start, end, start, end, …) and `nodes`

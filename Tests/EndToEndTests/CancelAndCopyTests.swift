@@ -73,11 +73,12 @@ struct CancelAndCopyTests {
     /// An executor that ignores cancellation: the answer says `cancelling`, the task stays
     /// in_progress until the executor returns, then becomes `cancelled` with its late result discarded.
     @Test func cancelRunningNonCooperative() async throws {
-        // Steady leases: a 2 s lease lost to a loaded machine while the store waits for the stop
-        // would end the attempt (cancelled, correctly) before the executor returns.
+        // Steady leases, and a sleep long enough to outlast a loaded machine's slow start plus
+        // the store's 1.5 s wait for a stop: otherwise the attempt ends (cancelled, correctly)
+        // before the test looks.
         try await withDeployment(environment: steadyLeases) { d in
             let submitted = try await d.submit("""
-                [{"id": "stubborn", "name": "stubborn", "executor": "sleep_executor", "inputs": {"seconds": 4, "ignore_cancel": true}}]
+                [{"id": "stubborn", "name": "stubborn", "executor": "sleep_executor", "inputs": {"seconds": 8, "ignore_cancel": true}}]
                 """)
             try await waitUntilRunning(d, "stubborn")
             let outcome = try await d.store.cancel(taskID: "stubborn", userID: "alice", message: "stop now")
@@ -88,7 +89,7 @@ struct CancelAndCopyTests {
             #expect(task.status == .cancelled && task.error == "stop now", "\(tree.summary)\n\(d.diagnostics())")
             #expect(task.result == nil, "the late result is discarded")
             let started = try task.startedMillis()
-            #expect(try task.completedMillis() - started >= 3_500, "cancelled only when the executor returned")
+            #expect(try task.completedMillis() - started >= 7_500, "cancelled only when the executor returned")
             #expect(tree.tree.status == "cancelled")
             expectConsistentEvents(try await d.events(submitted.treeID), tree)
         }
