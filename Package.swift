@@ -120,6 +120,6 @@ let package = Package(
         .testTarget(name: "BatonStoreTests", dependencies: ["BatonStore"]),
         .testTarget(name: "BatonAgentTests", dependencies: ["BatonAgent"]),
         .testTarget(name: "BatonConfigTests", dependencies: ["BatonConfig"]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BatonStore", "BatonRuntime"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BatonStore", "BatonRuntime", "BatonConfig"]),
     ]
 )

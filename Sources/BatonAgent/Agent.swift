@@ -7,9 +7,9 @@ import ServiceLifecycle
 /// An executor agent: claims the best ready tasks of its executor types, runs them with their
 /// merged inputs, heartbeats their leases and reports the outcome with the claim's attempt.
 ///
-/// One blocking waiter per process: when its queues are empty the agent sleeps in one
-/// `BZPOPMIN` on their wake-up markers, and when woken it takes up to as many tasks as it has
-/// free slots in one script call per executor type. On graceful shutdown it stops claiming, lets
+/// One blocking waiter per process on a standalone server (one per slot on a cluster): when its
+/// queues are empty the agent sleeps in one `BZPOPMIN` on their wake-up markers, and when woken it
+/// takes up to as many tasks as it has free slots in one script call per queue shard. On graceful shutdown it stops claiming, lets
 /// running tasks finish for ``AgentSettings/shutdownGraceMillis`` and hands the rest back.
 public struct Agent: Service {
     let store: BatonStore
@@ -29,7 +29,7 @@ public struct Agent: Service {
         let reporter = Reporter(store: store, logger: logger)
         let slotGroups = await waiterGroups()
         let waiters = slotGroups.map { _ in store.redis.makeBlockingConnection(name: "baton-agent") }
-        let (wakes, wake) = AsyncStream<[String]>.makeStream(bufferingPolicy: .bufferingNewest(256))
+        let (wakes, wake) = AsyncStream<[ExecutorQueue]>.makeStream(bufferingPolicy: .bufferingNewest(256))
         defer { for waiter in waiters { waiter.close() } }
 
         await withDiscardingTaskGroup { group in
@@ -37,8 +37,8 @@ public struct Agent: Service {
             group.addTask { await self.heartbeat(running, reporter: reporter) }
             group.addTask { await self.announceServedTypes() }
             group.addTask { await self.listenForCancels(running) }
-            for (types, waiter) in zip(slotGroups, waiters) {
-                group.addTask { await self.waitForWork(types, on: waiter, running: running, wake: wake) }
+            for (queues, waiter) in zip(slotGroups, waiters) {
+                group.addTask { await self.waitForWork(queues, on: waiter, running: running, wake: wake) }
             }
             await withGracefulShutdownHandler {
                 await self.claimLoop(running: running, reporter: reporter, wakes: wakes, group: &group)
@@ -55,38 +55,37 @@ public struct Agent: Service {
 
     // MARK: Claiming
 
-    /// The executor types each waiter waits for. On a standalone server one waiter waits for all
+    /// The queue shards each waiter waits for. On a standalone server one waiter waits for all
     /// of them; on a cluster there is one per slot of the queues' markers, since a blocking wait
     /// never spans slots (Redis Cluster could not serve it). Asks Redis which it is, retrying
     /// until it answers (nothing can be claimed before) or the agent stops.
-    private func waiterGroups() async -> [[String]] {
+    private func waiterGroups() async -> [[ExecutorQueue]] {
         var backoff = RetryBackoff()
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                if try await store.redis.isCluster() {
-                    return Dictionary(grouping: settings.executorTypes) { ClusterSlot.of(store.keys.marker($0)) }.values.map { $0 }
-                }
-                return [settings.executorTypes]
+                return try await store.waiterGroups(settings.executorTypes)
             } catch {
                 logger.warning("cannot reach Redis; retrying", metadata: ["baton.error": "\(error)"])
                 try? await backoff.wait()
             }
         }
-        return [settings.executorTypes]
+        return [settings.executorTypes.flatMap(store.keys.queues(of:))]
     }
 
     /// Claims from the queues the waiters name, whenever the agent has free slots.
     private func claimLoop(
-        running: RunningTasks, reporter: Reporter, wakes: AsyncStream<[String]>, group: inout DiscardingTaskGroup
+        running: RunningTasks, reporter: Reporter, wakes: AsyncStream<[ExecutorQueue]>, group: inout DiscardingTaskGroup
     ) async {
         var backoff = RetryBackoff()
-        for await types in wakes {
+        var turn = 0
+        for await queues in wakes {
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             await running.waitForFreeSlot()
             if Task.isShuttingDownGracefully { break }
             do {
-                for task in try await claimAndStart(free: await running.free, from: types) {
-                    let control = TaskControl(task: task)
+                turn &+= 1
+                for (task, queue) in try await claimAndStart(free: await running.free, from: queues, turn: turn) {
+                    let control = TaskControl(task: task, queue: queue)
                     await running.add(control)
                     group.addTask {
                         await self.execute(control, reporter: reporter)
@@ -102,40 +101,44 @@ public struct Agent: Service {
         }
     }
 
-    /// Names the queues of `types` to claim from: all of them at first and after a quiet second
+    /// Names the queue shards to claim from: all of them at first and after a quiet second
     /// (a marker can be lost with an agent that popped it and died), else the one whose marker
     /// an enqueue set. It waits only while the agent has a free slot, so a busy agent leaves the
     /// markers to agents that can take the work. A queue left non-empty by a claim keeps its
     /// marker set, so a marker always means work.
     private func waitForWork(
-        _ types: [String], on waiter: RedisBlockingConnection, running: RunningTasks, wake: AsyncStream<[String]>.Continuation
+        _ queues: [ExecutorQueue], on waiter: RedisBlockingConnection, running: RunningTasks,
+        wake: AsyncStream<[ExecutorQueue]>.Continuation
     ) async {
         var backoff = RetryBackoff()
-        wake.yield(types)
+        wake.yield(queues)
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await running.waitForFreeSlot()
             if Task.isShuttingDownGracefully { break }
             do {
-                wake.yield(try await store.waitForWork(types, on: waiter).map { [$0] } ?? types)
+                wake.yield(try await store.waitForWork(queues, on: waiter).map { [$0] } ?? queues)
                 backoff.reset()
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
                 logger.warning("waiting for work failed; retrying", metadata: ["baton.error": "\(error)"])
                 try? await backoff.wait()
-                wake.yield(types)
+                wake.yield(queues)
             }
         }
     }
 
-    /// Takes up to `free` tasks from the given executor types' queues and starts them.
-    private func claimAndStart(free: Int, from types: [String]) async throws -> [StartedTask] {
+    /// Takes up to `free` tasks from the given queue shards and starts them. The shards are
+    /// visited in turn, from a start that moves on with every round (`turn`), so that with
+    /// `queue_shards` > 1 no shard is always served first.
+    private func claimAndStart(free: Int, from queues: [ExecutorQueue], turn: Int) async throws -> [(StartedTask, ExecutorQueue)] {
         var remaining = free
-        var started: [StartedTask] = []
-        for executor in types where remaining > 0 {
-            let claimed = try await store.claim(executor: executor, count: remaining, leaseMillis: settings.leaseMillis)
+        var started: [(StartedTask, ExecutorQueue)] = []
+        let first = queues.isEmpty ? 0 : turn % queues.count
+        for queue in queues[first...] + queues[..<first] where remaining > 0 {
+            let claimed = try await store.claim(queue, count: remaining, leaseMillis: settings.leaseMillis)
             if claimed.isEmpty { continue }
-            let begun = try await store.start(claimed, executor: executor)
-            started += begun
+            let begun = try await store.start(claimed, from: queue)
+            started += begun.map { ($0, queue) }
             remaining -= begun.count
         }
         return started
@@ -163,9 +166,9 @@ public struct Agent: Service {
             } catch {
                 return
             }
-            for (executor, members) in await running.membersByExecutor() {
+            for (queue, members) in await running.membersByQueue() {
                 do {
-                    let outcome = try await store.heartbeat(executor: executor, members: members, leaseMillis: settings.leaseMillis)
+                    let outcome = try await store.heartbeat(queue, members: members, leaseMillis: settings.leaseMillis)
                     for member in outcome.lost {
                         guard let control = await running.control(member) else { continue }
                         logger.warning("lease lost; abandoning the attempt", metadata: ["baton.task_id": "\(control.task.taskID)"])
@@ -196,7 +199,7 @@ public struct Agent: Service {
         defer { subscriber.close() }
         while !Task.isCancelled {
             do {
-                try await subscriber.ssubscribe(settings.executorTypes.map { store.keys.cancelChannel($0) })
+                try await subscriber.ssubscribe(settings.executorTypes.flatMap(store.keys.queues(of:)).map(store.keys.cancelChannel))
                 break
             } catch {
                 logger.warning("cannot subscribe to cancel signals; retrying", metadata: ["baton.error": "\(error)"])

@@ -5,6 +5,8 @@ import Synchronization
 /// The control handle of one running attempt.
 final class TaskControl: Sendable {
     let task: StartedTask
+    /// The queue shard the attempt was claimed from: its lease and cancel requests live there.
+    let queue: ExecutorQueue
     /// Given to the executor: set when cancellation was requested.
     let cancellation = CancellationFlag()
     /// Set when the agent gives the attempt up (lease lost, handed back): its outcome is not reported.
@@ -15,7 +17,10 @@ final class TaskControl: Sendable {
     /// The running executor and how to stop waiting for it, once ``attach(_:giveUp:)`` was called.
     private let attempt = Mutex<(work: Task<JSONValue, any Error>, giveUp: @Sendable () -> Void)?>(nil)
 
-    init(task: StartedTask) { self.task = task }
+    init(task: StartedTask, queue: ExecutorQueue) {
+        self.task = task
+        self.queue = queue
+    }
 
     /// Connects the attempt's executor task: from now on a cancel request cancels it and
     /// abandoning it stops the wait at once (`giveUp`). A request made before acts now.
@@ -57,20 +62,27 @@ actor RunningTasks {
     init(capacity: Int) { self.capacity = capacity }
 
     var free: Int { capacity - running.count }
+    /// Tasks waiting in ``waitForFreeSlot()`` now.
+    var waiterCount: Int { slotWaiters.count }
     var count: Int { running.count }
 
     func add(_ control: TaskControl) { running[control.member] = control }
 
     func remove(_ member: String) {
         running.removeValue(forKey: member)
-        if !slotWaiters.isEmpty { slotWaiters.removeFirst().resume() }
+        // Every waiter: the claim loop and the queue waiters all wait for a free slot, and one
+        // left waiting while a slot is free never wakes again (a waiter that took the marker
+        // cannot hand the work to a claim loop that still sleeps).
+        for waiter in slotWaiters { waiter.resume() }
+        slotWaiters.removeAll()
         if running.isEmpty {
             for waiter in idleWaiters { waiter.resume() }
             idleWaiters.removeAll()
         }
     }
 
-    /// Returns once a slot is free (or ``wakeAll()`` is called, on shutdown).
+    /// Returns once a slot is free (or ``wakeAll()`` is called, on shutdown). Several tasks may
+    /// wait at once; all of them wake when a slot frees.
     func waitForFreeSlot() async {
         if free > 0 { return }
         await withCheckedContinuation { slotWaiters.append($0) }
@@ -89,9 +101,9 @@ actor RunningTasks {
         idleWaiters.removeAll()
     }
 
-    /// Running attempts grouped by executor type (for heartbeats).
-    func membersByExecutor() -> [String: [String]] {
-        Dictionary(grouping: running.values, by: \.task.executor).mapValues { $0.map(\.member) }
+    /// Running attempts grouped by the queue shard that holds their leases (for heartbeats).
+    func membersByQueue() -> [ExecutorQueue: [String]] {
+        Dictionary(grouping: running.values, by: \.queue).mapValues { $0.map(\.member) }
     }
 
     func control(_ member: String) -> TaskControl? { running[member] }

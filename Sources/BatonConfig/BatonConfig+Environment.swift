@@ -38,6 +38,7 @@ extension BatonConfig {
             .integer("BATON_SCHEDULER_ORPHAN_SWEEP_MS") { $0.scheduler.orphanSweepMillis = $1 },
             .integer("BATON_RETENTION_FINISHED_S") { $0.retention.finishedSeconds = $1 },
             .integer("BATON_BUS_SHARDS") { $0.bus.shards = $1 },
+            .queueShards("BATON_EXECUTORS_QUEUE_SHARDS"),
             .string("BATON_GATEWAY_HOST") { $0.gateway.host = $1 },
             .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },
             .apiKeys("BATON_API_KEYS") { $0.gateway.apiKeys = $1 },
@@ -111,6 +112,21 @@ extension BatonConfig.EnvironmentOverride {
                 return key
             }
             set(&config, keys)
+        }
+    }
+
+    /// Comma-separated `type=shards` items: `executors.<type>.queue_shards` of each type named
+    /// (executor type names do not fit a variable name, so they are listed in the value).
+    static func queueShards(_ name: String) -> Self {
+        Self(name: name) { config, text in
+            for (index, item) in splitList(text).enumerated() {
+                guard let equals = item.lastIndex(of: "="), let count = Int(item[item.index(after: equals)...]),
+                      equals != item.startIndex
+                else {
+                    throw BatonConfigError.invalidValue(key: name, reason: "item \(index + 1) must be \"executor_type=shards\" (got \"\(item)\")")
+                }
+                config.executors[String(item[..<equals]), default: ExecutorTypeConfig()].queueShards = count
+            }
         }
     }
 

@@ -39,6 +39,12 @@ extension BatonConfig {
         try within("scheduler.orphan_sweep_ms", scheduler.orphanSweepMillis, 100...3_600_000)
         try within("retention.finished_s", retention.finishedSeconds, 0...RetentionConfig.maxSeconds)
         try within("bus.shards", bus.shards, 1...BusConfig.maxShards)
+        for (executor, settings) in executors.sorted(by: { $0.key < $1.key }) {
+            if !Self.isValidName(executor) {
+                throw fail("executors", "executor type \"\(executor)\" must be 1…255 bytes without braces or control characters")
+            }
+            try within("executors.\(executor).queue_shards", settings.queueShards, 1...ExecutorTypeConfig.maxQueueShards)
+        }
         if let name = scheduler.consumerName, !Self.isValidName(name) {
             throw fail("scheduler.consumer_name", "must be 1…255 bytes without braces or control characters (got \"\(name)\")")
         }

@@ -24,6 +24,8 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     public var retention = RetentionConfig()
     /// The agents' report bus (YAML section `bus`).
     public var bus = BusConfig()
+    /// Settings per executor type (YAML section `executors`: type name → settings).
+    public var executors: [String: ExecutorTypeConfig] = [:]
 
     /// Creates a configuration; every argument defaults to the value in `config/baton.yaml`.
     public init(
@@ -43,7 +45,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case redisURL = "redis_url"
         case redisAllowEviction = "redis_allow_eviction"
-        case namespace, agent, scheduler, gateway, retention, bus
+        case namespace, agent, scheduler, gateway, retention, bus, executors
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -60,6 +62,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
         gateway = try container.decodeIfPresent(GatewayConfig.self, forKey: .gateway) ?? defaults.gateway
         retention = try container.decodeIfPresent(RetentionConfig.self, forKey: .retention) ?? defaults.retention
         bus = try container.decodeIfPresent(BusConfig.self, forKey: .bus) ?? defaults.bus
+        executors = try container.decodeIfPresent([String: ExecutorTypeConfig].self, forKey: .executors) ?? defaults.executors
     }
 }
 

@@ -33,7 +33,7 @@ public enum Gateway {
             metrics: metrics, logger: logger)
         let services = GatewayServices(
             store: store, settings: settings, hub: hub, metrics: metrics,
-            idempotency: IdempotencyStore(redis: store.redis, keys: store.keys, ttlSeconds: settings.idempotencyTTLSeconds),
+            idempotency: IdempotencyStore(store: store, ttlSeconds: settings.idempotencyTTLSeconds),
             logger: logger)
 
         let authenticator = APIKeyAuthenticator(keys: settings.apiKeys)

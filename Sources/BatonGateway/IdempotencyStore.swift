@@ -1,6 +1,5 @@
 import BatonCore
 import BatonStore
-import RedisClient
 
 /// `Idempotency-Key` on `POST /v1/trees`: the first request with a key stores its answer in
 /// Redis (`Keys.idempotency`, one string per user and key, expiring); a repeat with the same body
@@ -23,14 +22,17 @@ struct IdempotencyStore: Sendable {
 
     /// A claimed key.
     struct Record: Sendable {
-        let redisKey: String
+        let userID: String
+        /// SHA-256 hex of the client's key.
+        let keyDigest: String
         let bodyDigest: String
-        /// The token of the one submission this key and body name (see ``BatonStore/submit``).
-        var submissionToken: String { "idem-" + SHA256.hex(Array((redisKey + "\n" + bodyDigest).utf8)) }
+        /// The record's key name (``Keys/idempotency(userID:keyDigest:)``): it names the user and the key.
+        let keyName: String
+        /// The token of the one submission this user, key and body name (see ``BatonStore/submit``).
+        var submissionToken: String { "idem-" + SHA256.hex(Array((keyName + "\n" + bodyDigest).utf8)) }
     }
 
-    let redis: RedisClient
-    let keys: Keys
+    let store: BatonStore
     /// Seconds an answer is remembered.
     let ttlSeconds: Int
     /// Seconds a claim without an answer holds (a crashed gateway frees the key after this).
@@ -48,12 +50,16 @@ struct IdempotencyStore: Sendable {
     /// Claims `key` for a request whose body has `bodyDigest`, or finds its earlier answer.
     /// - Throws: `conflict` when the key was used with another body, or its first request is still running.
     func claim(userID: String, key: String, bodyDigest: String) async throws -> Claim {
-        let redisKey = keys.idempotency(userID: userID, keyDigest: SHA256.hex(Array(key.utf8)))
+        let keyDigest = SHA256.hex(Array(key.utf8))
+        let record = Record(
+            userID: userID, keyDigest: keyDigest, bodyDigest: bodyDigest,
+            keyName: store.keys.idempotency(userID: userID, keyDigest: keyDigest))
         let pending = JSONValue.object(["state": "pending", "hash": .string(bodyDigest)]).jsonString()
         for _ in 0..<3 {
-            let set = try await redis.send(RedisCommand("SET", redisKey, pending, "NX", "EX", String(pendingSeconds)))
-            if set.string == "OK" { return .fresh(Record(redisKey: redisKey, bodyDigest: bodyDigest)) }
-            guard let text = try await redis.send(RedisCommand("GET", redisKey)).string else { continue }
+            if try await store.claimIdempotencyRecord(userID: userID, keyDigest: record.keyDigest, value: pending, seconds: pendingSeconds) {
+                return .fresh(record)
+            }
+            guard let text = try await store.idempotencyRecord(userID: userID, keyDigest: record.keyDigest) else { continue }
             let stored = (try? JSONValue(parsing: text)) ?? .null
             guard stored["hash"]?.stringValue == bodyDigest else {
                 throw BatonError.conflict(
@@ -64,7 +70,7 @@ struct IdempotencyStore: Sendable {
             else {
                 // The first request is still running, or died: the same token makes running this
                 // one too safe (both store one tree and give the same answer).
-                return .fresh(Record(redisKey: redisKey, bodyDigest: bodyDigest))
+                return .fresh(record)
             }
             return .replay(status: status, body: body)
         }
@@ -76,11 +82,11 @@ struct IdempotencyStore: Sendable {
         let value = JSONValue.object([
             "state": "done", "hash": .string(record.bodyDigest), "status": .int(status), "body": .string(body),
         ]).jsonString()
-        try await redis.send(RedisCommand("SET", record.redisKey, value, "EX", String(ttlSeconds)))
+        try await store.storeIdempotencyRecord(userID: record.userID, keyDigest: record.keyDigest, value: value, seconds: ttlSeconds)
     }
 
     /// Drops a claim whose request failed.
     func release(_ record: Record) async {
-        _ = try? await redis.send(RedisCommand("DEL", record.redisKey))
+        try? await store.dropIdempotencyRecord(userID: record.userID, keyDigest: record.keyDigest)
     }
 }

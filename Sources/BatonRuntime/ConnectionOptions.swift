@@ -53,7 +53,7 @@ public enum Runtime {
         }
         return BatonStore(
             redis: RedisClient(configuration: redis, poolSize: poolSize),
-            keys: Keys(namespace: config.namespace, busShards: config.bus.shards),
+            keys: Keys(namespace: config.namespace, busShards: config.bus.shards, queueShards: config.queueShards),
             eventsMaxLength: config.scheduler.eventsMaxLength,
             retentionMillis: Int64(config.retention.finishedSeconds) * 1000)
     }

@@ -40,13 +40,13 @@ public struct LeaseReaper: Service {
         }
     }
 
-    /// One pass over every executor type.
+    /// One pass over every queue shard of every executor type served lately.
     public func sweep() async throws {
         let executors = try await store.executorTypes()
-        for executor in executors {
-            let expired = try await store.reapExpiredLeases(executor: executor, holdMillis: settings.reapHoldMillis)
+        for queue in executors.flatMap(store.keys.queues(of:)) {
+            let expired = try await store.reapExpiredLeases(queue, holdMillis: settings.reapHoldMillis)
             if expired.isEmpty { continue }
-            logger.info("leases expired", metadata: ["baton.executor": "\(executor)", "baton.count": "\(expired.count)"])
+            logger.info("leases expired", metadata: ["baton.executor": "\(queue)", "baton.count": "\(expired.count)"])
             try await store.apply(expired)
         }
         try await store.promoteDelayed(executors: executors)

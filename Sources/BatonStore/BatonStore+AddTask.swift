@@ -62,10 +62,15 @@ extension BatonStore {
         let inTree = task.dependencies.filter { located[$0.id] == tree.id }
         let otherTrees = located.filter { $0.value != tree.id }
 
+        // Marked in flight before the id is reserved, as a submission is: if this process dies
+        // before the task is queued, the sweep queues it (or gives the id back if it was never stored).
         let token = TaskID.generate()
+        let mark = "\(tree.id)\t\(token)"
+        try await redis.send("ZADD", keys.inflightSubmissions, String(now), mark)
         do {
             try await reserve([task.id], for: tree.id, token: token, tasks: [task])
         } catch {
+            await abandon([task.id], for: tree.id, token: token, mark: mark)
             throw Self.singleTaskError(error)
         }
         var arguments = [task.id, parentID, String(otherTrees.count), String(inTree.count)]
@@ -77,11 +82,12 @@ extension BatonStore {
         arguments += fields
         let reply: RedisReply
         do {
-            reply = try await run([treeCall(Scripts.addTask, tree.id, now: now, arguments)], operation: "add task")[0]
+            reply = try await run([treeCall(.addTask, tree.id, now: now, arguments)], operation: "add task")[0]
         } catch let error as BatonError where error.code != .unavailable {
             // Refused by the script: nothing was written, the id goes back. (Any other failure
-            // leaves the outcome unknown: the task may be stored, so its id stays.)
-            await releaseReservation([task.id], for: tree.id, token: token)
+            // leaves the outcome unknown: the task may be stored, so its id and the mark stay
+            // for the sweep.)
+            await abandon([task.id], for: tree.id, token: token, mark: mark)
             throw error
         }
 
@@ -91,6 +97,7 @@ extension BatonStore {
             outputs.notifications += try await watchExternalDependencies(of: validated, in: otherTrees)
         }
         try await dispatch(outputs, now: now)
+        try await redis.send("ZREM", keys.inflightSubmissions, mark)
         return try await self.task(task.id, userID: nil)
     }
 

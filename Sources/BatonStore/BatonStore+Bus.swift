@@ -64,6 +64,29 @@ extension BatonStore {
         }
     }
 
+    /// Records the queue shard count of each executor type configured with more than one, and
+    /// refuses a count that differs from one recorded by another service (a gateway queueing a
+    /// task on a shard its agents do not claim from would strand it). A type recorded here with
+    /// shards but configured without them is refused too.
+    /// - Throws: `conflict` naming the executor type and both counts.
+    public func checkQueueShards() async throws {
+        let configured = keys.queueShards.sorted { $0.key < $1.key }
+        var commands = configured.map { RedisCommand("HSETNX", keys.queueShardCounts, $0.key, String($0.value)) }
+        commands.append(RedisCommand("HGETALL", keys.queueShardCounts))
+        let replies = try await redis.pipeline(commands)
+        if let failed = replies.first(where: { $0.errorMessage != nil }) { _ = try failed.throwingError() }
+        for (executor, recorded) in (replies.last?.stringDictionary ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let here = keys.queueShardCount(executor)
+            if recorded != String(here) {
+                throw BatonError.conflict(
+                    "executors.\(executor).queue_shards is \(here) here, but namespace '\(keys.namespace)' runs with \(recorded) "
+                        + "(\(keys.queueShardCounts)): give every service the same executors section (changing it needs the type's "
+                        + "queues drained and every service stopped)",
+                    field: "executors.\(executor).queue_shards")
+            }
+        }
+    }
+
     /// Creates the schedulers' consumer group on every bus stream (idempotent; one pipeline).
     public func createSchedulerGroup() async throws {
         let replies = try await redis.pipeline(keys.busStreams.map {

@@ -76,13 +76,13 @@ extension BatonStore {
         let text = message.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultCancelMessage
         let now = clock()
         let arguments = [userID == nil ? "0" : "1", userID ?? "", text, taskID == nil ? "tree" : "task", taskID ?? ""]
-        let reply = try await run([treeCall(Scripts.cancelTasks, treeID, now: now, arguments)], operation: "cancel")[0]
+        let reply = try await run([treeCall(.cancelTasks, treeID, now: now, arguments)], operation: "cancel")[0]
         guard let parts = reply.array, parts.count == 2 else { throw BatonError.internal("cancel: unexpected reply \(reply)") }
         try await dispatch(TreeOutputs(reply: parts[0], treeID: treeID), now: now)
 
         let fields = parts[1].array?.map { $0.string ?? "" } ?? []
         var outcomes: [CancelOutcome] = []
-        var stopping: [String: [(member: String, attempt: String)]] = [:]
+        var stopping: [ExecutorQueue: [(member: String, attempt: String)]] = [:]
         for i in stride(from: 0, to: fields.count - 3, by: 4) {
             let (id, outcome, executor, attempt) = (fields[i], fields[i + 1], fields[i + 2], fields[i + 3])
             if outcome == "cancelled" {
@@ -91,15 +91,13 @@ extension BatonStore {
                 outcomes.append(CancelOutcome(
                     taskID: id, status: "cancelling", stopConfirmed: false,
                     message: "Cancellation requested; the task stops when its executor does"))
-                stopping[executor, default: []].append((Keys.member(tree: treeID, task: id), attempt))
+                stopping[keys.queue(executor, tree: treeID, task: id), default: []].append((Keys.member(tree: treeID, task: id), attempt))
             }
         }
         if stopping.isEmpty { return outcomes }
 
-        let calls = stopping.map { executor, items in
-            RedisScriptCall(
-                Scripts.requestCancel, keys: [keys.leases(executor), keys.cancels(executor)],
-                arguments: [publish ? keys.cancelChannel(executor) : ""] + items.flatMap { [$0.member, $0.attempt] })
+        let calls = stopping.map { queue, attempts in
+            ScriptCall.requestCancel(queue, keys: keys, publish: publish, attempts: attempts)
         }
         // Attempts that still hold a lease have an agent to stop them: wait a little for it.
         let leased = try await run(calls, operation: "cancel").reduce(0) { $0 + ($1.int ?? 0) }

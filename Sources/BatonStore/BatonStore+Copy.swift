@@ -106,7 +106,7 @@ extension BatonStore {
                 arguments += [link.id, String(fields.count / 2)] + fields
             }
         }
-        _ = try await run([treeCall(Scripts.archiveTree, treeID, now: clock(), arguments)], operation: "archive")
+        _ = try await run([treeCall(.archiveTree, treeID, now: clock(), arguments)], operation: "archive")
         return try await treeRecord(treeID, userID: userID)
     }
 
@@ -203,7 +203,7 @@ extension BatonStore {
             treeID: treeID, rootIDs: roots.map { newID[source.tasks[$0].id]! }, tasks: records, externalDependencies: external)
         let result = try await store(tree, userID: ownerID, execute: false, now: now, origin: origin, links: links)
         let marked = selection.map { source.tasks[$0].id }
-        _ = try await run([RedisScriptCall(Scripts.markReferences, keys: [keys.tree(source.tree.id)], arguments: marked)],
+        _ = try await run([ScriptCall.treeRecord(.markReferences, tree: source.tree.id, keys: keys, arguments: marked)],
                           operation: origin, timeout: .seconds(60))
         return result
     }

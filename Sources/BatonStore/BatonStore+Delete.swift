@@ -19,7 +19,7 @@ extension BatonStore {
     public func deleteTree(_ treeID: String, userID: String?, mode: DeleteMode) async throws {
         let record = try await treeRecord(treeID, userID: userID)
         let now = clock()
-        let first = try await run([treeCall(Scripts.deleteTree, treeID, now: now, [mode.rawValue, "1000"])], operation: "delete")[0]
+        let first = try await run([treeCall(.deleteTree, treeID, now: now, [mode.rawValue, "1000"])], operation: "delete")[0]
         let ids = (first.array ?? []).dropFirst().compactMap(\.string)
         var cleanup = [
             RedisCommand("ZREM", keys.userTrees(record.userID ?? ""), treeID),
@@ -30,7 +30,7 @@ extension BatonStore {
         }
         _ = try await redis.pipeline(cleanup)
         var rounds = 0
-        while try await run([treeCall(Scripts.deleteTree, treeID, now: clock(), ["continue", "1000"])], operation: "delete")[0]
+        while try await run([treeCall(.deleteTree, treeID, now: clock(), ["continue", "1000"])], operation: "delete")[0]
             .string == "MORE" {
             rounds += 1
             if rounds > 10_000 { throw BatonError.internal("deleting tree \(treeID) did not end") }

@@ -25,8 +25,8 @@ extension BatonStore {
             rounds += 1
             var commands: [RedisCommand] = extra
             extra = []
-            for (executor, items) in Dictionary(grouping: pending.delayed, by: \.ready.executor) {
-                var zadd = RedisCommand("ZADD", keys.delayed(executor))
+            for (queue, items) in Dictionary(grouping: pending.delayed, by: { keys.queue($0.ready.executor, tree: $0.ready.treeID, task: $0.ready.taskID) }) {
+                var zadd = RedisCommand("ZADD", keys.delayed(queue))
                 for item in items {
                     zadd.append(String(item.dueMillis))
                     zadd.append("\(item.ready.priority)\t\(Keys.member(tree: item.ready.treeID, task: item.ready.taskID))")
@@ -41,7 +41,7 @@ extension BatonStore {
                 for n in notified[treeID] ?? [] {
                     arguments += [n.taskID, n.dependencyID, n.required ? "1" : "0", n.state, n.result, n.cause]
                 }
-                calls.append(treeCall(Scripts.resolveDependency, treeID, now: now, arguments))
+                calls.append(treeCall(.resolveDependency, treeID, now: now, arguments))
             }
 
             async let plain = redis.pipeline(commands)
@@ -57,25 +57,17 @@ extension BatonStore {
         }
     }
 
-    /// One `enqueue.lua` call per executor type: first the attempts that ended (their leases and
+    /// One `enqueue.lua` call per queue shard: first the attempts that ended (their leases and
     /// cancel requests go), then the tasks that became ready — atomically, so a task queued again
     /// right away cannot lose its next claim's lease to the old attempt's.
     func enqueueCalls(_ ready: [TreeOutputs.Ready], ending leases: [TreeOutputs.Lease] = []) -> [RedisScriptCall] {
-        let readyByExecutor = Dictionary(grouping: ready, by: \.executor)
-        let endedByExecutor = Dictionary(grouping: leases, by: \.executor)
-        return Set(readyByExecutor.keys).union(endedByExecutor.keys).sorted().map { executor in
-            let ended = (endedByExecutor[executor] ?? []).map { Keys.member(tree: $0.treeID, task: $0.taskID) }
-            let items = readyByExecutor[executor] ?? []
-            var arguments = [String(ended.count)] + ended
-            arguments.reserveCapacity(arguments.count + items.count * 2)
-            for item in items {
-                arguments.append(String(item.priority))
-                arguments.append(Keys.member(tree: item.treeID, task: item.taskID))
-            }
-            return RedisScriptCall(Scripts.enqueue,
-                                   keys: [keys.ready(executor), keys.readySequence(executor), keys.marker(executor),
-                                          keys.leases(executor), keys.cancels(executor)],
-                                   arguments: arguments)
+        let readyByQueue = Dictionary(grouping: ready) { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) }
+        let endedByQueue = Dictionary(grouping: leases) { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) }
+        return Set(readyByQueue.keys).union(endedByQueue.keys).sorted().map { queue in
+            ScriptCall.enqueue(
+                queue, keys: keys,
+                ending: (endedByQueue[queue] ?? []).map { Keys.member(tree: $0.treeID, task: $0.taskID) },
+                ready: (readyByQueue[queue] ?? []).map { (priority: $0.priority, member: Keys.member(tree: $0.treeID, task: $0.taskID)) })
         }
     }
 }

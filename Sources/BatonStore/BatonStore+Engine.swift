@@ -127,24 +127,22 @@ public struct Report: Sendable, Hashable {
 extension BatonStore {
     // MARK: Agents
 
-    /// Takes up to `count` of the best ready tasks of an executor type, each with a lease.
-    public func claim(executor: String, count: Int, leaseMillis: Int) async throws -> [(treeID: String, taskID: String)] {
+    /// Takes up to `count` of the best ready tasks of a queue shard, each with a lease.
+    public func claim(_ queue: ExecutorQueue, count: Int, leaseMillis: Int) async throws -> [(treeID: String, taskID: String)] {
         guard count > 0 else { return [] }
-        let reply = try await run([RedisScriptCall(
-            Scripts.claimQueue,
-            keys: [keys.ready(executor), keys.marker(executor), keys.leases(executor)],
-            arguments: [String(clock()), String(leaseMillis), String(count)])], operation: "claim")[0]
+        let reply = try await run([ScriptCall.claimQueue(queue, keys: keys, now: clock(), leaseMillis: leaseMillis, count: count)],
+                                  operation: "claim")[0]
         return (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }.map { ($0.tree, $0.task) }
     }
 
     /// Starts claimed tasks (one script call per tree, one round trip). Stale claims (a
     /// duplicate queue entry, a cancelled task) are dropped and their leases released.
-    public func start(_ claimed: [(treeID: String, taskID: String)], executor: String) async throws -> [StartedTask] {
+    public func start(_ claimed: [(treeID: String, taskID: String)], from queue: ExecutorQueue) async throws -> [StartedTask] {
         if claimed.isEmpty { return [] }
         let now = clock()
         let byTree = Dictionary(grouping: claimed, by: \.treeID)
         let trees = Array(byTree.keys)
-        let calls = trees.map { treeCall(Scripts.startTasks, $0, now: now, byTree[$0]!.map(\.taskID)) }
+        let calls = trees.map { treeCall(.startTasks, $0, now: now, byTree[$0]!.map(\.taskID)) }
         let replies = try await run(calls, operation: "start")
         var started: [StartedTask] = []
         var stale: [String] = []
@@ -160,7 +158,7 @@ extension BatonStore {
             }
         }
         if !stale.isEmpty {
-            try await redis.send(RedisCommand(["ZREM", keys.leases(executor)] + stale))
+            try await redis.send(RedisCommand(["ZREM", keys.leases(queue)] + stale))
         }
         // Back in claim order (best first): the script calls went out grouped by tree.
         let position = Dictionary(claimed.enumerated().map { (Keys.member(tree: $1.treeID, task: $1.taskID), $0) }) { first, _ in first }
@@ -213,18 +211,18 @@ extension BatonStore {
     /// lease was already gone (reaped: the task was handed to someone else and this attempt should
     /// stop) and the pending cancel requests of the queue's `cancels` hash: the heartbeat is the
     /// path that still cancels when the pub/sub signal was lost.
-    public func heartbeat(executor: String, members: [String], leaseMillis: Int) async throws -> HeartbeatOutcome {
+    public func heartbeat(_ queue: ExecutorQueue, members: [String], leaseMillis: Int) async throws -> HeartbeatOutcome {
         if members.isEmpty { return HeartbeatOutcome() }
         let expiry = String(clock() + Int64(leaseMillis))
-        var zadd = RedisCommand("ZADD", keys.leases(executor), "XX", "CH")
+        var zadd = RedisCommand("ZADD", keys.leases(queue), "XX", "CH")
         for member in members {
             zadd.append(expiry)
             zadd.append(member)
         }
         let replies = try await redis.pipeline([
             zadd,
-            RedisCommand(["ZMSCORE", keys.leases(executor)] + members),
-            RedisCommand(["HMGET", keys.cancels(executor)] + members),
+            RedisCommand(["ZMSCORE", keys.leases(queue)] + members),
+            RedisCommand(["HMGET", keys.cancels(queue)] + members),
         ])
         var outcome = HeartbeatOutcome()
         outcome.lost = zip(members, replies[1].array ?? []).filter { $0.1.isNull }.map(\.0)
@@ -248,7 +246,7 @@ extension BatonStore {
             for report in byTree[treeID]! {
                 arguments += [report.kind.rawValue, report.taskID, String(report.attempt), report.data, report.extra]
             }
-            return treeCall(Scripts.applyReports, treeID, now: now, arguments)
+            return treeCall(.applyReports, treeID, now: now, arguments)
         }
         let replies = try await redis.evalPipeline(calls)
         var outputs = TreeOutputs()
@@ -296,16 +294,14 @@ extension BatonStore {
         ])
     }
 
-    /// Takes the leases of an executor type that ran out (each held `holdMillis` longer, so no
+    /// Takes the leases of a queue shard that ran out (each held `holdMillis` longer, so no
     /// other reaper takes it too) and answers an `expired` report for each that names the attempt
     /// the lease belonged to — the task's attempt as it stands now. Applied, such a report counts
     /// only while the task is still at that attempt: a late one (its task was requeued and claimed
     /// again meanwhile) changes nothing.
-    public func reapExpiredLeases(executor: String, limit: Int = 500, holdMillis: Int) async throws -> [Report] {
-        let reply = try await run(
-            [RedisScriptCall(Scripts.reapLeases, keys: [keys.leases(executor)],
-                             arguments: [String(clock()), String(limit), String(holdMillis)])],
-            operation: "reap")[0]
+    public func reapExpiredLeases(_ queue: ExecutorQueue, limit: Int = 500, holdMillis: Int) async throws -> [Report] {
+        let reply = try await run([ScriptCall.reapLeases(queue, keys: keys, now: clock(), limit: limit, holdMillis: holdMillis)],
+                                  operation: "reap")[0]
         let taken = (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }
         if taken.isEmpty { return [] }
         let attempts = try await redis.pipeline(taken.map { RedisCommand("HGET", keys.task($0.tree, $0.task), "attempt") })
@@ -315,16 +311,12 @@ extension BatonStore {
         }
     }
 
-    /// Moves due retries of the given executor types to their ready queues.
+    /// Moves due retries of the given executor types (every queue shard) to their ready queues.
     @discardableResult
     public func promoteDelayed(executors: [String], limit: Int = 1000) async throws -> Int {
         if executors.isEmpty { return 0 }
-        let now = String(clock())
-        let calls = executors.map { executor in
-            RedisScriptCall(Scripts.promoteDelayed,
-                            keys: [keys.delayed(executor), keys.ready(executor), keys.readySequence(executor), keys.marker(executor)],
-                            arguments: [now, String(limit)])
-        }
+        let now = clock()
+        let calls = executors.flatMap(keys.queues(of:)).map { ScriptCall.promoteDelayed($0, keys: keys, now: now, limit: limit) }
         return try await run(calls, operation: "promote").reduce(0) { $0 + ($1.int ?? 0) }
     }
 }

@@ -53,7 +53,7 @@ extension BatonStore {
                 running.append((id, attempt, executor))
             }
             let leases = try await redis.pipeline(running.map {
-                RedisCommand("ZSCORE", keys.leases($0.executor), Keys.member(tree: treeID, task: $0.id))
+                RedisCommand("ZSCORE", keys.leases(keys.queue($0.executor, tree: treeID, task: $0.id)), Keys.member(tree: treeID, task: $0.id))
             })
             for (task, lease) in zip(running, leases) where lease.isNull {
                 orphans.append(Report(kind: .orphaned, treeID: treeID, taskID: task.id, attempt: task.attempt))

@@ -18,7 +18,7 @@ extension BatonStore {
         guard let treeID = try await treeID(ofTask: taskID) else { throw BatonError.taskNotFound(taskID).during("reexecute") }
         let now = clock()
         let arguments = [userID == nil ? "0" : "1", userID ?? "", taskID, includeCompleted ? "1" : "0"]
-        let reply = try await run([treeCall(Scripts.reexecuteTask, treeID, now: now, arguments)], operation: "reexecute")[0]
+        let reply = try await run([treeCall(.reexecuteTask, treeID, now: now, arguments)], operation: "reexecute")[0]
         guard let parts = reply.array, parts.count == 2 else {
             throw BatonError.internal("reexecute: unexpected reply \(reply)")
         }

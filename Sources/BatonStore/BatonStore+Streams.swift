@@ -95,15 +95,26 @@ extension BatonStore {
             firstID: info["first-entry"]?.array?.first?.string)
     }
 
+    /// The queue shards of `executors` grouped for blocking waits: all in one group on a
+    /// standalone server, one group per slot of their markers on a cluster (a blocking wait never
+    /// spans slots).
+    public func waiterGroups(_ executors: [String]) async throws -> [[ExecutorQueue]] {
+        let queues = executors.flatMap(keys.queues(of:))
+        if try await redis.isCluster() {
+            return Dictionary(grouping: queues) { ClusterSlot.of(keys.marker($0)) }.values.map { $0.sorted() }.sorted { $0[0] < $1[0] }
+        }
+        return [queues]
+    }
+
     /// Waits (on a blocking connection, up to `timeoutSeconds`) until an enqueue sets the marker
-    /// of one of these executor types' queues, and takes it. Returns that type, or `nil` after
-    /// the timeout. The types' markers must share a cluster slot on a cluster.
-    public func waitForWork(_ executors: [String], on connection: RedisBlockingConnection, timeoutSeconds: Int = 1) async throws -> String? {
-        let markers = executors.map { keys.marker($0) }
+    /// of one of these queue shards, and takes it. Returns that shard, or `nil` after the timeout.
+    /// The shards' markers must share a cluster slot on a cluster (``waiterGroups(_:)``).
+    public func waitForWork(_ queues: [ExecutorQueue], on connection: RedisBlockingConnection, timeoutSeconds: Int = 1) async throws -> ExecutorQueue? {
+        let markers = queues.map { keys.marker($0) }
         let woken = try await connection.send(
             RedisCommand(["BZPOPMIN"] + markers + [String(timeoutSeconds)]), timeout: .seconds(timeoutSeconds + 5))
         guard let marker = woken.array?.first?.string, let index = markers.firstIndex(of: marker) else { return nil }
-        return executors[index]
+        return queues[index]
     }
 
     /// Answers a Redis-native submission: on the results stream (capped at ~10,000 entries) and,

@@ -121,7 +121,7 @@ extension BatonStore {
         arguments.append(retention.map { String($0) } ?? "")
         let replayed: Bool
         do {
-            let reply = try await run([treeCall(Scripts.submitTree, tree.treeID, now: now, arguments)],
+            let reply = try await run([treeCall(.submitTree, tree.treeID, now: now, arguments)],
                                       operation: "submit", timeout: .seconds(300))
             replayed = reply.first?.string == "REPLAY"
         } catch let error as BatonError where error.code != .unavailable {
@@ -138,7 +138,7 @@ extension BatonStore {
             // queue again whatever is ready now (a started tree only; duplicates collapse).
             outputs = TreeOutputs()
             if execute {
-                let reply = try await run([treeCall(Scripts.startTree, tree.treeID, now: now, [])], operation: "submit")[0]
+                let reply = try await run([treeCall(.startTree, tree.treeID, now: now, [])], operation: "submit")[0]
                 outputs = TreeOutputs(reply: reply, treeID: tree.treeID)
             }
         }
@@ -176,7 +176,7 @@ extension BatonStore {
     public func startTree(_ treeID: String, userID: String?) async throws {
         try await checkOwner(ofTree: treeID, userID: userID)
         let now = clock()
-        let reply = try await run([treeCall(Scripts.startTree, treeID, now: now, [])], operation: "execute")[0]
+        let reply = try await run([treeCall(.startTree, treeID, now: now, [])], operation: "execute")[0]
         try await dispatch(TreeOutputs(reply: reply, treeID: treeID), now: now)
     }
 
@@ -217,8 +217,7 @@ extension BatonStore {
     func reserve(_ ids: [String], for treeID: String, token: String, tasks: [TaskRecord]) async throws {
         let buckets = Array(Dictionary(grouping: ids, by: Keys.bucket(of:)))
         let calls = buckets.map { bucket, members in
-            RedisScriptCall(Scripts.reserveIDs, keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)],
-                            arguments: [treeID, token] + members)
+            ScriptCall.ids(.reserveIDs, bucket: bucket, keys: keys, tree: treeID, token: token, ids: members)
         }
         let replies = try await redis.evalPipeline(calls)
         // Only the buckets that answered '' were reserved by this call: give back exactly those.
@@ -264,8 +263,7 @@ extension BatonStore {
     private func releaseReservationOrThrow(_ ids: [String], for treeID: String, token: String) async throws {
         let buckets = Dictionary(grouping: ids, by: Keys.bucket(of:))
         let calls = buckets.map { bucket, members in
-            RedisScriptCall(Scripts.releaseIDs, keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)],
-                            arguments: [treeID, token] + members)
+            ScriptCall.ids(.releaseIDs, bucket: bucket, keys: keys, tree: treeID, token: token, ids: members)
         }
         // A bucket that refuses (it holds something that is not an index) holds none of ours:
         // only a failure to reach Redis leaves ids behind.
@@ -294,8 +292,8 @@ extension BatonStore {
         for task in tree.tasks {
             for dependency in task.dependencies {
                 guard let dependencyTree = externalTrees[dependency.id] else { continue }
-                calls.append(RedisScriptCall(
-                    Scripts.watchDependency, keys: [keys.tree(dependencyTree)],
+                calls.append(ScriptCall.treeRecord(
+                    .watchDependency, tree: dependencyTree, keys: keys,
                     arguments: [dependency.id, tree.treeID, task.id, dependency.required ? "1" : "0"]))
                 edges.append((task.id, dependency))
             }
@@ -331,20 +329,62 @@ extension BatonStore {
             guard let mark = flat[index].string, let since = flat[index + 1].string.flatMap({ Double($0) }) else { continue }
             // `<tree>\t<token>` (a bare tree id: any token).
             let (treeID, token) = Keys.parseMember(mark).map { ($0.tree, Optional($0.task)) } ?? (mark, nil)
+            let abandoned = Double(now) - since >= Double(Self.abandonedSubmissionMillis)
             switch try await redis.send("HGET", keys.tree(treeID), "started").string {
             case "1":
-                let reply = try await run([treeCall(Scripts.startTree, treeID, now: now, [])], operation: "repair")[0]
+                let reply = try await run([treeCall(.startTree, treeID, now: now, [])], operation: "repair")[0]
                 try await dispatch(TreeOutputs(reply: reply, treeID: treeID), now: now)
+                if try await !settleReservations(of: treeID, token: token, abandoned: abandoned) { continue }
             case "0":
-                break  // stored without executing: nothing to queue
+                // Stored without executing: nothing to queue.
+                if try await !settleReservations(of: treeID, token: token, abandoned: abandoned) { continue }
             default:
-                if Double(now) - since < Double(Self.abandonedSubmissionMillis) { continue }
+                if !abandoned { continue }
                 try await releaseAbandonedReservation(of: treeID, token: token)
             }
             try await redis.send("ZREM", keys.inflightSubmissions, mark)
             handled += 1
         }
         return handled
+    }
+
+    /// Ends the reservations a mark's attempt (`token`) left on a stored tree: an id whose task is
+    /// stored keeps its index entry and drops the reservation; an id whose task is not (an added
+    /// task whose process died before its script) is given back once the attempt is `abandoned`.
+    /// - Returns: whether nothing is left reserved (the mark can go).
+    func settleReservations(of treeID: String, token: String?, abandoned: Bool) async throws -> Bool {
+        guard let token else { return true }
+        let held = try await reservations(of: treeID, token: token)
+        if held.isEmpty { return true }
+        let stored = try await redis.pipeline(held.map { RedisCommand("EXISTS", keys.task(treeID, $0)) })
+        let storedIDs = zip(held, stored).filter { $0.1.int == 1 }.map(\.0)
+        let missing = zip(held, stored).filter { $0.1.int != 1 }.map(\.0)
+        if !storedIDs.isEmpty {
+            _ = try await redis.pipeline(Dictionary(grouping: storedIDs, by: Keys.bucket(of:)).map { bucket, ids in
+                RedisCommand(["HDEL", keys.idReservations(bucket: bucket)] + ids)
+            })
+        }
+        if missing.isEmpty { return true }
+        if !abandoned { return false }
+        for (bucket, ids) in Dictionary(grouping: missing, by: Keys.bucket(of:)) {
+            _ = try await run([ScriptCall.ids(.releaseIDs, bucket: bucket, keys: keys, tree: treeID, token: token, ids: ids)],
+                              operation: "release")
+        }
+        return true
+    }
+
+    /// The ids reserved for `treeID` by the attempt `token` (the `reserving` buckets hold only
+    /// reservations in flight, so they are small to read).
+    func reservations(of treeID: String, token: String) async throws -> [String] {
+        let buckets = try await redis.pipeline((0..<Keys.indexBuckets).map { RedisCommand("HGETALL", keys.idReservations(bucket: $0)) })
+        var held: [String] = []
+        for (bucket, reply) in buckets.enumerated() {
+            let ours = (reply.stringDictionary ?? [:]).filter { $0.value == token }.map(\.key)
+            if ours.isEmpty { continue }
+            let owners = try await redis.send(RedisCommand(["HMGET", keys.idIndex(bucket: bucket)] + ours)).array ?? []
+            held += zip(ours, owners).filter { $0.1.string == treeID }.map(\.0)
+        }
+        return held
     }
 
     /// How long a submission may be in flight without its tree stored before it counts as
@@ -362,9 +402,8 @@ extension BatonStore {
             let owners = try await redis.send(RedisCommand(["HMGET", keys.idIndex(bucket: bucket)] + ids)).array ?? []
             let ours = zip(ids, owners).filter { $0.1.string == treeID && (token == nil || reserving[$0.0] == token) }.map(\.0)
             for (token, members) in Dictionary(grouping: ours, by: { reserving[$0] ?? "" }) {
-                _ = try await run([RedisScriptCall(
-                    Scripts.releaseIDs, keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)],
-                    arguments: [treeID, token] + members)], operation: "release")
+                _ = try await run([ScriptCall.ids(.releaseIDs, bucket: bucket, keys: keys, tree: treeID, token: token, ids: members)],
+                                  operation: "release")
             }
         }
     }

@@ -38,19 +38,14 @@ public final class BatonStore: Sendable {
 
     // MARK: Script plumbing
 
-    /// KEYS of a tree-scoped script.
-    func treeKeys(_ treeID: String) -> [String] {
-        [keys.tree(treeID), keys.treeTasks(treeID), keys.treeEvents(treeID)]
-    }
-
     /// The ARGV every tree-scoped script starts with.
     func treeArguments(_ treeID: String, now: Int64) -> [String] {
         [String(now), String(eventsMaxLength), keys.treeChannel(treeID), treeID]
     }
 
     /// A call of a tree-scoped script.
-    func treeCall(_ script: RedisScript, _ treeID: String, now: Int64, _ more: [String]) -> RedisScriptCall {
-        RedisScriptCall(script, keys: treeKeys(treeID), arguments: treeArguments(treeID, now: now) + more)
+    func treeCall(_ script: TreeScript, _ treeID: String, now: Int64, _ more: [String]) -> RedisScriptCall {
+        RedisScriptCall(script.script, keys: script.keys(keys, tree: treeID), arguments: treeArguments(treeID, now: now) + more)
     }
 
     /// Turns an error reply of a script into Baton's error vocabulary.

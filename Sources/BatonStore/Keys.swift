@@ -8,7 +8,7 @@ import BatonCore
 /// | scope | tag | keys |
 /// |---|---|---|
 /// | a tree | `{t:<tree_id>}` | `tree` (hash), `tasks` (zset), `task:<id>` (hash per task), `events` (stream) |
-/// | an executor type | `{q:<executor>}` | `ready`, `leases`, `delayed`, `marker` (zsets), `seq` (counter), `cancels` (hash) |
+/// | a queue shard of an executor type | `{q:<executor>}` (shard 0), `{q<n>:<executor>}` (shard n) | `ready`, `leases`, `delayed`, `marker` (zsets), `seq` (counter), `cancels` (hash) |
 /// | the id index | `{idx:<n>}` | `ids` (hash task id → tree id), 64 buckets |
 /// | a user | `{u:<user>}` | `trees` (zset of tree ids by creation time) |
 /// | the bus | `{bus}` | `submit` (stream), and per report shard `{bus:<n>}`: `reports` (stream) |
@@ -22,15 +22,22 @@ public struct Keys: Sendable, Hashable {
     /// must agree: ``BatonStore/checkBusShards()`` compares it with the count recorded in Redis.
     public let busShards: Int
 
+    /// Queue shards of the executor types that have more than one (`executors.<type>.queue_shards`);
+    /// every other type has one. Every service of a namespace must agree:
+    /// ``BatonStore/checkQueueShards()`` compares them with the counts recorded in Redis.
+    public let queueShards: [String: Int]
+
     /// Buckets of the task-id index.
     public static let indexBuckets = 64
 
     /// Keys under a namespace; it must pass ``validate(namespace:)``.
-    public init(namespace: String = "baton", busShards: Int = 16) {
+    public init(namespace: String = "baton", busShards: Int = 16, queueShards: [String: Int] = [:]) {
         precondition((try? Self.validate(namespace: namespace)) != nil, "invalid key namespace '\(namespace)'")
         precondition(busShards >= 1, "a bus needs at least one shard")
+        precondition(queueShards.values.allSatisfy { $0 >= 1 }, "a queue needs at least one shard")
         self.namespace = namespace
         self.busShards = busShards
+        self.queueShards = queueShards.filter { $0.value > 1 }
     }
 
     /// A namespace is non-empty and holds no braces (they would break the hash tags) and no
@@ -63,28 +70,67 @@ public struct Keys: Sendable, Hashable {
     /// Stream: the tree's event log, replayed by streaming clients.
     public func treeEvents(_ treeID: String) -> String { "\(treeTag(treeID)):events" }
 
-    // MARK: Executor scope — `{q:<executor>}`
+    // MARK: Queue scope — `{q:<executor>}`, `{q<n>:<executor>}`
+
+    /// How many queue shards an executor type has (`executors.<type>.queue_shards`, default 1).
+    public func queueShardCount(_ executor: String) -> Int { queueShards[executor] ?? 1 }
+
+    /// Every queue shard of an executor type, shard 0 first.
+    public func queues(of executor: String) -> [ExecutorQueue] {
+        (0..<queueShardCount(executor)).map { ExecutorQueue(executor: executor, shard: $0) }
+    }
+
+    /// The queue shard a task of `executor` always goes to: CRC16 of its queue member modulo the
+    /// type's shard count, so every process finds a task's queue, lease and cancel request alone.
+    public func queue(_ executor: String, tree treeID: String, task taskID: String) -> ExecutorQueue {
+        queue(executor, member: Self.member(tree: treeID, task: taskID))
+    }
+
+    /// The queue shard of a queue member (`<tree_id>\t<task_id>`).
+    public func queue(_ executor: String, member: String) -> ExecutorQueue {
+        let count = queueShardCount(executor)
+        let shard = count == 1 ? 0 : Int(ClusterSlot.crc16(Array(member.utf8))) % count
+        return ExecutorQueue(executor: executor, shard: shard)
+    }
+
+    /// The hash tag of a queue shard: `{q:<executor>}` for shard 0 (the only one by default),
+    /// `{q<n>:<executor>}` for shard n.
+    public func queueTag(_ queue: ExecutorQueue) -> String {
+        queue.shard == 0 ? "\(namespace):{q:\(queue.executor)}" : "\(namespace):{q\(queue.shard):\(queue.executor)}"
+    }
 
     /// Sorted set: tasks ready to run, member `<tree_id>\t<task_id>`, score `priority·2^32 + sequence`.
-    public func ready(_ executor: String) -> String { "\(namespace):{q:\(executor)}:ready" }
+    public func ready(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):ready" }
 
     /// Counter: the FIFO sequence of the ready queue.
-    public func readySequence(_ executor: String) -> String { "\(namespace):{q:\(executor)}:seq" }
+    public func readySequence(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):seq" }
 
     /// Sorted set with at most one member: wakes agents blocked in BZPOPMIN when work arrives.
-    public func marker(_ executor: String) -> String { "\(namespace):{q:\(executor)}:marker" }
+    public func marker(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):marker" }
 
     /// Sorted set: claimed tasks, member `<tree_id>\t<task_id>`, score = lease expiry (epoch ms).
-    public func leases(_ executor: String) -> String { "\(namespace):{q:\(executor)}:leases" }
+    public func leases(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):leases" }
 
     /// Sorted set: retries waiting for their backoff, member `<priority>\t<tree_id>\t<task_id>`, score = due time (epoch ms).
-    public func delayed(_ executor: String) -> String { "\(namespace):{q:\(executor)}:delayed" }
+    public func delayed(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):delayed" }
 
-    /// Hash: cancellation requests for running tasks of an executor type, field
+    /// Hash: cancellation requests for running tasks of a queue shard, field
     /// `<tree_id>\t<task_id>`, value = the attempt to stop. Written by `cancel` after the tree
     /// script (only while the task holds a lease), read by every agent heartbeat (so a lost
     /// pub/sub signal still cancels), removed when the lease is dropped.
-    public func cancels(_ executor: String) -> String { "\(namespace):{q:\(executor)}:cancels" }
+    public func cancels(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):cancels" }
+
+    // Shard 0 of an executor type's queue, by the type's name (tests and single-shard callers).
+    public func ready(_ executor: String) -> String { ready(ExecutorQueue(executor: executor)) }
+    public func readySequence(_ executor: String) -> String { readySequence(ExecutorQueue(executor: executor)) }
+    public func marker(_ executor: String) -> String { marker(ExecutorQueue(executor: executor)) }
+    public func leases(_ executor: String) -> String { leases(ExecutorQueue(executor: executor)) }
+    public func delayed(_ executor: String) -> String { delayed(ExecutorQueue(executor: executor)) }
+    public func cancels(_ executor: String) -> String { cancels(ExecutorQueue(executor: executor)) }
+
+    /// Hash: the queue shard count of each executor type that has more than one, as the first
+    /// service configured with it recorded it (``BatonStore/checkQueueShards()``).
+    public var queueShardCounts: String { "\(namespace):queues:shards" }
 
     /// Sorted set: executor types agents served, scored by when an agent last said so (epoch ms).
     /// The reaper sweeps only the types served within ``BatonStore/servedWindowMillis`` — a lease
@@ -182,9 +228,13 @@ public struct Keys: Sendable, Hashable {
         return String(channel.dropFirst(prefix.count).dropLast(suffix.count))
     }
 
-    /// Channel: cancellation signals for agents running tasks of an executor type; payload
-    /// `<tree_id>\t<task_id>\t<attempt>`.
-    public func cancelChannel(_ executor: String) -> String { "\(namespace):{q:\(executor)}:cancel" }
+    /// Shard channel: cancellation signals for agents running tasks of a queue shard; payload
+    /// `<tree_id>\t<task_id>\t<attempt>`. It carries the shard's tag, so `requestCancel.lua`
+    /// publishes it on the node of the leases it checked.
+    public func cancelChannel(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):cancel" }
+
+    /// The cancel channel of shard 0 of an executor type's queue.
+    public func cancelChannel(_ executor: String) -> String { cancelChannel(ExecutorQueue(executor: executor)) }
 
     // MARK: Members
 
@@ -196,4 +246,22 @@ public struct Keys: Sendable, Hashable {
         guard let tab = member.firstIndex(of: "\t") else { return nil }
         return (String(member[..<tab]), String(member[member.index(after: tab)...]))
     }
+}
+
+/// One shard of an executor type's queue. Shard 0 has the type's historic keys
+/// (`<ns>:{q:<executor>}:…`); a type with `executors.<type>.queue_shards: K` also has shards 1…K-1.
+public struct ExecutorQueue: Sendable, Hashable, Comparable, CustomStringConvertible {
+    /// The executor type.
+    public var executor: String
+    /// The shard, 0 ..< the type's shard count.
+    public var shard: Int
+
+    public init(executor: String, shard: Int = 0) {
+        self.executor = executor
+        self.shard = shard
+    }
+
+    public static func < (a: Self, b: Self) -> Bool { (a.executor, a.shard) < (b.executor, b.shard) }
+
+    public var description: String { shard == 0 ? executor : "\(executor)#\(shard)" }
 }

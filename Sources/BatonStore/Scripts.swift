@@ -1,33 +1,80 @@
 import Foundation
 import RedisClient
 
-/// The Lua scripts of `Lua/`, loaded from the module's resources. Tree-scoped scripts get
-/// `include.lua` prepended, so each is one self-contained EVALSHA body.
-public enum Scripts {
-    /// Scripts whose keys are one tree's (`{t:<tree>}`).
-    public static let submitTree = tree("submitTree")
-    public static let startTree = tree("startTree")
-    public static let startTasks = tree("startTasks")
-    public static let applyReports = tree("applyReports")
-    public static let resolveDependency = tree("resolveDependency")
-    public static let addTask = tree("addTask")
-    public static let cancelTasks = tree("cancelTasks")
-    public static let reexecuteTask = tree("reexecuteTask")
-    public static let archiveTree = tree("archiveTree")
-    public static let deleteTree = tree("deleteTree")
-    public static let watchDependency = plain("watchDependency")
-    public static let markReferences = plain("markReferences")
+/// The Lua scripts of `Lua/`, by the scope their keys belong to. Each case knows its `KEYS`, so
+/// a call's keys are decided here and nowhere else: the client routes a call by them, and
+/// `SlotTests` checks every case of these enums for the one-slot rule (a new script is checked
+/// the moment it is added).
+///
+/// Tree-scoped scripts get `include.lua` prepended, so each is one self-contained EVALSHA body.
+public enum TreeScript: String, CaseIterable, Sendable {
+    case submitTree, startTree, startTasks, applyReports, resolveDependency, addTask, cancelTasks,
+         reexecuteTask, archiveTree, deleteTree
 
-    /// Scripts whose keys are one executor type's queue (`{q:<executor>}`).
-    public static let enqueue = plain("enqueue")
-    public static let claimQueue = plain("claimQueue")
-    public static let promoteDelayed = plain("promoteDelayed")
-    public static let requestCancel = plain("requestCancel")
-    public static let reapLeases = plain("reapLeases")
+    /// The script body.
+    public var script: RedisScript { Scripts.tree[self]! }
 
-    /// Scripts over one bucket of the task-id index (`{idx:<n>}`).
-    public static let reserveIDs = plain("reserveIDs")
-    public static let releaseIDs = plain("releaseIDs")
+    /// `KEYS`: the tree's record, its task set and its event stream (task keys derive from the first).
+    public func keys(_ keys: Keys, tree treeID: String) -> [String] {
+        [keys.tree(treeID), keys.treeTasks(treeID), keys.treeEvents(treeID)]
+    }
+}
+
+/// Scripts that read or write one tree's task hashes through its record key alone.
+public enum TreeRecordScript: String, CaseIterable, Sendable {
+    case watchDependency, markReferences
+
+    public var script: RedisScript { Scripts.treeRecord[self]! }
+
+    /// `KEYS[1]`: the tree's record (task keys derive from it).
+    public func keys(_ keys: Keys, tree treeID: String) -> [String] { [keys.tree(treeID)] }
+}
+
+/// Scripts over one queue shard of an executor type (`{q:<executor>}`, `{q<n>:<executor>}`).
+public enum QueueScript: String, CaseIterable, Sendable {
+    case enqueue, claimQueue, promoteDelayed, requestCancel, reapLeases
+
+    public var script: RedisScript { Scripts.queue[self]! }
+
+    /// `KEYS`, in the order the script's header declares them.
+    public func keys(_ keys: Keys, queue: ExecutorQueue) -> [String] {
+        switch self {
+        case .enqueue:
+            [keys.ready(queue), keys.readySequence(queue), keys.marker(queue), keys.leases(queue), keys.cancels(queue)]
+        case .claimQueue: [keys.ready(queue), keys.marker(queue), keys.leases(queue)]
+        case .promoteDelayed: [keys.delayed(queue), keys.ready(queue), keys.readySequence(queue), keys.marker(queue)]
+        case .requestCancel: [keys.leases(queue), keys.cancels(queue)]
+        case .reapLeases: [keys.leases(queue)]
+        }
+    }
+}
+
+/// Scripts over one bucket of the task-id index (`{idx:<n>}`).
+public enum IndexScript: String, CaseIterable, Sendable {
+    case reserveIDs, releaseIDs
+
+    public var script: RedisScript { Scripts.index[self]! }
+
+    /// `KEYS`: the bucket's id → tree hash and its reservations.
+    public func keys(_ keys: Keys, bucket: Int) -> [String] {
+        [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)]
+    }
+}
+
+/// The loaded bodies, read once from the module's resources.
+enum Scripts {
+    static let tree = Dictionary(uniqueKeysWithValues: TreeScript.allCases.map {
+        ($0, RedisScript(name: $0.rawValue, source: source("include") + "\n" + source($0.rawValue)))
+    })
+    static let treeRecord = Dictionary(uniqueKeysWithValues: TreeRecordScript.allCases.map { ($0, plain($0.rawValue)) })
+    static let queue = Dictionary(uniqueKeysWithValues: QueueScript.allCases.map { ($0, plain($0.rawValue)) })
+    static let index = Dictionary(uniqueKeysWithValues: IndexScript.allCases.map { ($0, plain($0.rawValue)) })
+
+    /// Every script's name, as its file in `Lua/` is called (`include.lua` aside).
+    static var names: [String] {
+        TreeScript.allCases.map(\.rawValue) + TreeRecordScript.allCases.map(\.rawValue)
+            + QueueScript.allCases.map(\.rawValue) + IndexScript.allCases.map(\.rawValue)
+    }
 
     private static func source(_ name: String) -> String {
         guard let url = Bundle.module.url(forResource: name, withExtension: "lua", subdirectory: "Lua"),
@@ -39,8 +86,57 @@ public enum Scripts {
     private static func plain(_ name: String) -> RedisScript {
         RedisScript(name: name, source: source(name))
     }
+}
 
-    private static func tree(_ name: String) -> RedisScript {
-        RedisScript(name: name, source: source("include") + "\n" + source(name))
+/// Typed builders of the script calls whose arguments are more than a list of ids.
+enum ScriptCall {
+    /// Takes up to `count` of a queue shard's best ready tasks, each with a lease of `leaseMillis`.
+    static func claimQueue(_ queue: ExecutorQueue, keys: Keys, now: Int64, leaseMillis: Int, count: Int) -> RedisScriptCall {
+        call(.claimQueue, queue, keys, [String(now), String(leaseMillis), String(count)])
+    }
+
+    /// Ends the leases of `ending` (members), then queues `ready` by priority.
+    static func enqueue(
+        _ queue: ExecutorQueue, keys: Keys, ending: [String], ready: [(priority: Int, member: String)]
+    ) -> RedisScriptCall {
+        var arguments = [String(ending.count)] + ending
+        arguments.reserveCapacity(arguments.count + ready.count * 2)
+        for item in ready {
+            arguments.append(String(item.priority))
+            arguments.append(item.member)
+        }
+        return call(.enqueue, queue, keys, arguments)
+    }
+
+    /// Moves up to `limit` due retries of a queue shard to its ready set.
+    static func promoteDelayed(_ queue: ExecutorQueue, keys: Keys, now: Int64, limit: Int) -> RedisScriptCall {
+        call(.promoteDelayed, queue, keys, [String(now), String(limit)])
+    }
+
+    /// Takes up to `limit` expired leases of a queue shard, holding each `holdMillis` longer.
+    static func reapLeases(_ queue: ExecutorQueue, keys: Keys, now: Int64, limit: Int, holdMillis: Int) -> RedisScriptCall {
+        call(.reapLeases, queue, keys, [String(now), String(limit), String(holdMillis)])
+    }
+
+    /// Keeps cancel requests for the attempts (member, attempt) still leased, and publishes each on
+    /// the shard's cancel channel when `publish` is set.
+    static func requestCancel(
+        _ queue: ExecutorQueue, keys: Keys, publish: Bool, attempts: [(member: String, attempt: String)]
+    ) -> RedisScriptCall {
+        call(.requestCancel, queue, keys, [publish ? keys.cancelChannel(queue) : ""] + attempts.flatMap { [$0.member, $0.attempt] })
+    }
+
+    /// Reserves (`reserveIDs`) or releases (`releaseIDs`) task ids of one index bucket for a tree.
+    static func ids(_ script: IndexScript, bucket: Int, keys: Keys, tree treeID: String, token: String, ids: [String]) -> RedisScriptCall {
+        RedisScriptCall(script.script, keys: script.keys(keys, bucket: bucket), arguments: [treeID, token] + ids)
+    }
+
+    /// A script over the record of a tree.
+    static func treeRecord(_ script: TreeRecordScript, tree treeID: String, keys: Keys, arguments: [String]) -> RedisScriptCall {
+        RedisScriptCall(script.script, keys: script.keys(keys, tree: treeID), arguments: arguments)
+    }
+
+    private static func call(_ script: QueueScript, _ queue: ExecutorQueue, _ keys: Keys, _ arguments: [String]) -> RedisScriptCall {
+        RedisScriptCall(script.script, keys: script.keys(keys, queue: queue), arguments: arguments)
     }
 }

@@ -27,6 +27,9 @@ struct BatonBench: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Start a throwaway Redis Cluster of N masters instead of one redis-server; engine workloads then report per-master Redis CPU and the spread of work and keys.", valueName: "N"))
     var cluster: Int?
 
+    @Option(help: ArgumentHelp("Spread each executor type the engine workloads run over K queue shards (executors.<type>.queue_shards).", valueName: "K"))
+    var queueShards: Int = 1
+
     /// The entry point. (From main.swift's top-level code, `main()` would resolve to the
     /// synchronous `ParsableCommand.main()`, which refuses an async command.)
     static func start() async {
@@ -39,6 +42,7 @@ struct BatonBench: AsyncParsableCommand {
             throw ValidationError("unknown workload '\(name)'; known: \(known.sorted().joined(separator: ", "))")
         }
         if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
+        if !(1...256).contains(queueShards) { throw ValidationError("--queue-shards must be between 1 and 256") }
         if let cluster, cluster < 3 { throw ValidationError("--cluster needs at least 3 masters") }
         if cluster != nil, redisURL != nil { throw ValidationError("--cluster starts its own cluster: leave out --redis-url") }
     }
@@ -62,7 +66,8 @@ struct BatonBench: AsyncParsableCommand {
             url = started.url
         }
 
-        let context = BenchContext(redisURL: url, rounds: rounds)
+        var context = BenchContext(redisURL: url, rounds: rounds)
+        context.queueShards = queueShards
         for name in workloads {
             guard let workload = Workloads.all.first(where: { $0.name == name }) else { continue }
             BenchLog.info("running \(name)")

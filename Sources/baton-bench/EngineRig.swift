@@ -22,8 +22,13 @@ final class EngineRig: Sendable {
         try ensureBuilt(["baton-scheduler", "baton-agent"], in: binaries)
         let logs = NSTemporaryDirectory() + namespace
         try FileManager.default.createDirectory(atPath: logs, withIntermediateDirectories: true)
-        let environment = ["BATON_REDIS_URL": context.redisURL, "BATON_NAMESPACE": namespace, "BATON_LOG_LEVEL": "warning"]
-            .merging(extra) { $1 }
+        let types = executors.split(separator: ",").map(String.init)
+        let queueShards = context.queueShards > 1 ? Dictionary(uniqueKeysWithValues: types.map { ($0, context.queueShards) }) : [:]
+        var environment = ["BATON_REDIS_URL": context.redisURL, "BATON_NAMESPACE": namespace, "BATON_LOG_LEVEL": "warning"]
+        if !queueShards.isEmpty {
+            environment["BATON_EXECUTORS_QUEUE_SHARDS"] = queueShards.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        }
+        environment.merge(extra) { $1 }
         var children: [ChildProcess] = []
         for index in 0..<schedulers {
             children.append(try ChildProcess(
@@ -37,7 +42,7 @@ final class EngineRig: Sendable {
                 environment: environment, logPath: "\(logs)/agent-\(index).log"))
         }
         let redis = RedisClient(configuration: try RedisConfiguration(url: context.redisURL), poolSize: 2)
-        let store = BatonStore(redis: redis, keys: Keys(namespace: namespace))
+        let store = BatonStore(redis: redis, keys: Keys(namespace: namespace, queueShards: queueShards))
         try await Task.sleep(for: .milliseconds(300))  // let the processes connect and block on their queues
         return EngineRig(namespace: namespace, store: store, children: children, logDirectory: logs)
     }

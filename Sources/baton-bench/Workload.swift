@@ -33,6 +33,8 @@ struct BenchContext: Sendable {
     let redisURL: String
     /// Rounds per measurement; workloads report the median round.
     let rounds: Int
+    /// `executors.<type>.queue_shards` of the executor types the engine workloads run (`--queue-shards`).
+    var queueShards = 1
 
     /// Runs `measure` `rounds` times and returns the median result. Each round is logged with
     /// the CPU time this process spent on it.

@@ -32,7 +32,7 @@ private struct AgentHarness {
         let task = StartedTask(
             treeID: "tree-1", taskID: "task-1", attempt: 1, executor: executor, name: "task-1", inputs: inputs,
             params: .emptyObject, schemas: .emptyObject, timeoutSeconds: timeout, problem: problem)
-        let control = TaskControl(task: task)
+        let control = TaskControl(task: task, queue: ExecutorQueue(executor: task.executor))
         prepare(control)
         let reporter = Reporter(store: store, logger: agent.logger)
         let sending = Task { await reporter.run() }

@@ -162,6 +162,9 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         ("BATON_AGENT_REST_MAX_RESPONSE_BYTES", "-5", "agent.rest_max_response_bytes must be between 1 and 536870912 bytes"),
         ("BATON_AGENT_COMMAND_CWD", "tmp", "agent.command_cwd must be an absolute path"),
         ("BATON_AGENT_COMMAND_ENV_ALLOW", "GOOD,A-B", "agent.command_env_allow[1] must be a variable name"),
+        ("BATON_EXECUTORS_QUEUE_SHARDS", "echo=4,bad", "BATON_EXECUTORS_QUEUE_SHARDS item 2 must be \"executor_type=shards\""),
+        ("BATON_EXECUTORS_QUEUE_SHARDS", "echo=0", "executors.echo.queue_shards must be between 1 and 256 (got 0)"),
+        ("BATON_EXECUTORS_QUEUE_SHARDS", "=3", "BATON_EXECUTORS_QUEUE_SHARDS item 1 must be"),
     ])
     func badEnvironmentValueNamesTheKey(variable: String, value: String, message: String) throws {
         let path = try temporaryFile("")
@@ -185,6 +188,20 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         let badKey = try temporaryFile("gateway:\n  api_keys: [\"no-user\"]\n")
         let keyError = #expect(throws: BatonConfigError.self) { try BatonConfig.load(path: badKey, environment: [:]) }
         #expect(keyError?.description.contains("gateway.api_keys[0]") == true, "\(String(describing: keyError))")
+    }
+
+    @Test func queueShardsPerExecutorTypeFromTheFileAndTheEnvironment() throws {
+        let path = try temporaryFile("executors:\n  hot_type:\n    queue_shards: 8\n  cold:\n    queue_shards: 1\n")
+        let config = try BatonConfig.load(path: path, environment: [:])
+        #expect(config.queueShards == ["hot_type": 8, "cold": 1])
+        let overridden = try BatonConfig.load(path: path, environment: ["BATON_EXECUTORS_QUEUE_SHARDS": "hot_type=2, a b=3"])
+        #expect(overridden.queueShards == ["hot_type": 2, "cold": 1, "a b": 3])
+        let typo = try temporaryFile("executors:\n  hot:\n    queue_shard: 8\n")
+        let error = #expect(throws: BatonConfigError.self) { try BatonConfig.load(path: typo, environment: [:]) }
+        #expect(error?.description.contains("executors.hot.queue_shard: unknown key") == true, "\(String(describing: error))")
+        let braces = try temporaryFile("executors:\n  \"a{b}\":\n    queue_shards: 2\n")
+        let nameError = #expect(throws: BatonConfigError.self) { try BatonConfig.load(path: braces, environment: [:]) }
+        #expect(nameError?.description.contains("executor type \"a{b}\"") == true, "\(String(describing: nameError))")
     }
 
     @Test func missingExplicitFileIsAnError() {

@@ -48,6 +48,7 @@ import Testing
             claim(keys.allTrees, "\(namespace) all trees")
             for shard in 0..<keys.busShards { claim(keys.reports(shard: shard), "\(namespace) reports \(shard)") }
             claim(keys.busShardCount, "\(namespace) bus shards")
+            claim(keys.queueShardCounts, "\(namespace) queue shards")
             claim(keys.submissions, "\(namespace) submissions")
             claim(keys.submissionResults, "\(namespace) results")
             for bucket in 0..<Keys.indexBuckets { claim(keys.idIndex(bucket: bucket), "\(namespace) index \(bucket)") }
@@ -65,10 +66,14 @@ import Testing
                     #expect(ClusterSlot.of(key) == treeSlot, "\(key.debugDescription) left tree \(a.debugDescription)'s slot")
                     #expect(Self.hashTag(key) == "t:\(a)", "\(key.debugDescription) has another hash tag")
                 }
-                let queueKeys = [keys.ready(a), keys.readySequence(a), keys.marker(a), keys.leases(a), keys.delayed(a), keys.cancels(a)]
-                for (index, key) in queueKeys.enumerated() {
-                    claim(key, "\(namespace) queue key \(index) of \(a.debugDescription)")
-                    #expect(Self.hashTag(key) == "q:\(a)")
+                for shard in 0..<3 {
+                    let queue = ExecutorQueue(executor: a, shard: shard)
+                    let queueKeys = [keys.ready(queue), keys.readySequence(queue), keys.marker(queue), keys.leases(queue),
+                                     keys.delayed(queue), keys.cancels(queue)]
+                    for (index, key) in queueKeys.enumerated() {
+                        claim(key, "\(namespace) queue key \(index) of \(a.debugDescription) shard \(shard)")
+                        #expect(Self.hashTag(key) == (shard == 0 ? "q:\(a)" : "q\(shard):\(a)"))
+                    }
                 }
                 claim(keys.userTrees(a), "\(namespace) user trees \(a.debugDescription)")
                 claim(keys.idempotency(userID: a, keyDigest: "d"), "\(namespace) idempotency \(a.debugDescription)")

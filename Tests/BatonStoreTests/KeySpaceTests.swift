@@ -324,11 +324,11 @@ import Testing
                 #expect(ClusterSlot.of(keys.tree(tree)) == ClusterSlot.of(keys.task(tree, "any")), "markReferences \(tree)")
             }
         }
-        for script in [Scripts.cancelTasks, Scripts.reexecuteTask, Scripts.archiveTree, Scripts.markReferences] {
+        for script in [TreeScript.cancelTasks.script, TreeScript.reexecuteTask.script, TreeScript.archiveTree.script, TreeRecordScript.markReferences.script] {
             #expect(script.source.contains("string.sub(KEYS[1], 1, -5) .. 'task:'"), "\(script.name)")
             #expect(!script.source.contains("KEYS[4]"), "\(script.name) uses an undeclared KEYS slot")
         }
-        #expect(!Scripts.requestCancel.source.contains("KEYS[3]"))
+        #expect(!QueueScript.requestCancel.script.source.contains("KEYS[3]"))
     }
 }
 

@@ -57,7 +57,7 @@ import Testing
     }
 
     /// A tree call as the store makes it (`KEYS[1..3]`, the shared `ARGV[1..4]`).
-    func treeCall(_ store: BatonStore, _ script: RedisScript, _ treeID: String, _ arguments: [String]) async throws {
+    func treeCall(_ store: BatonStore, _ script: TreeScript, _ treeID: String, _ arguments: [String]) async throws {
         _ = try await store.run([store.treeCall(script, treeID, now: store.clock(), arguments)], operation: "test")
     }
 
@@ -124,7 +124,7 @@ import Testing
         let bucket = store.keys.idIndex(for: "a")
         try await Plant.zset.put(store, bucket)
         try await expectRefused(store, .conflict, naming: "index") {
-            try await call(store, Scripts.releaseIDs, keys: [bucket, store.keys.idReservations(bucket: Keys.bucket(of: "a"))], ["a", "", "a"])
+            try await call(store, IndexScript.releaseIDs.script, keys: [bucket, store.keys.idReservations(bucket: Keys.bucket(of: "a"))], ["a", "", "a"])
         }
     }
 
@@ -134,7 +134,7 @@ import Testing
         _ = try await store.submit(try submissions(Self.pair), userID: "u", execute: false)
         try await Plant.string.put(store, store.keys.task("a", "b"))
         try await expectRefused(store, .conflict, naming: "'b'") {
-            try await call(store, Scripts.markReferences, keys: [store.keys.tree("a")], ["a", "b"])
+            try await call(store, TreeRecordScript.markReferences.script, keys: [store.keys.tree("a")], ["a", "b"])
         }
     }
 
@@ -280,7 +280,7 @@ import Testing
         _ = try await store.submit(try submissions(Self.pair), userID: "u")
         try await Plant.string.put(store, store.keys.task("a", "b"))
         try await expectRefused(store, .conflict, naming: "'b'") {
-            try await call(store, Scripts.watchDependency, keys: [store.keys.tree("a")], ["b", "other", "t", "1"])
+            try await call(store, TreeRecordScript.watchDependency.script, keys: [store.keys.tree("a")], ["b", "other", "t", "1"])
         }
     }
 
@@ -310,7 +310,7 @@ import Testing
         let store = try makeStore(clock: TestClock())
         _ = try await store.submit(try submissions(Self.pair), userID: "u", execute: false)
         try await expectRefused(store, .invalidArgument) {
-            try await treeCall(store, Scripts.cancelTasks, "a", ["1", "someone else", "m", "", ""])
+            try await treeCall(store, .cancelTasks, "a", ["1", "someone else", "m", "", ""])
         }
     }
 
@@ -437,7 +437,7 @@ import Testing
         let key = which == "leases" ? keys.leases("x") : keys.cancels("x")
         try await Plant.string.put(store, key)
         try await expectRefused(store, .conflict, naming: key) {
-            try await call(store, Scripts.requestCancel, keys: [keys.leases("x"), keys.cancels("x")], ["", "t\trun", "1"])
+            try await call(store, QueueScript.requestCancel.script, keys: [keys.leases("x"), keys.cancels("x")], ["", "t\trun", "1"])
         }
     }
 

@@ -54,38 +54,37 @@ import Testing
     static let taskIDs = ["t", "child}", "{y}", "üñ", "task:with:colons", "a b c", String(repeating: "z", count: 255)]
     static let executors = ["rest_executor", "command executor", "a}b", "{q}", "ünï", "x{"]
 
-    /// A named call and its keys, built exactly as `BatonStore+*.swift` build them.
+    /// A named call and its keys.
     struct Call: CustomStringConvertible {
         var name: String
         var keys: [String]
         var description: String { "\(name) \(keys)" }
     }
 
-    /// Every multi-key call the store makes, mirrored from the sources.
+    /// Queue shards of the sample executor types: shard 0 and two more (`queue_shards: 3`).
+    static func queues(_ keys: Keys) -> [ExecutorQueue] { executors.flatMap(keys.queues(of:)) }
+
+    /// Every script call the store can make, built by the scripts' own key builders (the only
+    /// place the store takes a call's keys from), over sample ids, plus the multi-key commands.
     static func calls(_ keys: Keys) -> [Call] {
         var calls: [Call] = []
         for tree in treeIDs {
-            let treeKeys = [keys.tree(tree), keys.treeTasks(tree), keys.treeEvents(tree)]
-            for script in ["submitTree", "startTree", "startTasks", "applyReports", "resolveDependency",
-                           "addTask", "cancelTasks", "reexecuteTask", "archiveTree"] {
-                calls.append(Call(name: "\(script)(\(tree))", keys: treeKeys))
+            for script in TreeScript.allCases {
+                calls.append(Call(name: "\(script)(\(tree))", keys: script.keys(keys, tree: tree)))
             }
-            calls.append(Call(name: "watchDependency(\(tree))", keys: [keys.tree(tree)]))
-            calls.append(Call(name: "markReferences(\(tree))", keys: [keys.tree(tree)]))
+            for script in TreeRecordScript.allCases {
+                calls.append(Call(name: "\(script)(\(tree))", keys: script.keys(keys, tree: tree)))
+            }
         }
-        for executor in executors {
-            calls.append(Call(name: "enqueue(\(executor))",
-                              keys: [keys.ready(executor), keys.readySequence(executor), keys.marker(executor),
-                                     keys.leases(executor), keys.cancels(executor)]))
-            calls.append(Call(name: "claimQueue(\(executor))",
-                              keys: [keys.ready(executor), keys.marker(executor), keys.leases(executor)]))
-            calls.append(Call(name: "promoteDelayed(\(executor))",
-                              keys: [keys.delayed(executor), keys.ready(executor), keys.readySequence(executor), keys.marker(executor)]))
-            calls.append(Call(name: "requestCancel(\(executor))", keys: [keys.leases(executor), keys.cancels(executor)]))
+        for queue in queues(keys) {
+            for script in QueueScript.allCases {
+                calls.append(Call(name: "\(script)(\(queue))", keys: script.keys(keys, queue: queue)))
+            }
         }
         for bucket in 0..<Keys.indexBuckets {
-            calls.append(Call(name: "reserveIDs/releaseIDs(\(bucket))",
-                              keys: [keys.idIndex(bucket: bucket), keys.idReservations(bucket: bucket)]))
+            for script in IndexScript.allCases {
+                calls.append(Call(name: "\(script)(\(bucket))", keys: script.keys(keys, bucket: bucket)))
+            }
         }
         // Multi-key commands outside scripts.
         // A scheduler's bus reads on a cluster: one per slot of the bus streams.
@@ -95,9 +94,19 @@ import Testing
         return calls
     }
 
+    /// The number of `KEYS` each script's builder gives, by script name.
+    static func keyCounts(_ keys: Keys) -> [String: Int] {
+        var counts: [String: Int] = [:]
+        for script in TreeScript.allCases { counts[script.rawValue] = script.keys(keys, tree: "t").count }
+        for script in TreeRecordScript.allCases { counts[script.rawValue] = script.keys(keys, tree: "t").count }
+        for script in QueueScript.allCases { counts[script.rawValue] = script.keys(keys, queue: ExecutorQueue(executor: "x")).count }
+        for script in IndexScript.allCases { counts[script.rawValue] = script.keys(keys, bucket: 0).count }
+        return counts
+    }
+
     @Test(arguments: namespaces)
     func everyScriptCallStaysInOneSlot(namespace: String) {
-        let keys = Keys(namespace: namespace)
+        let keys = Keys(namespace: namespace, queueShards: Dictionary(uniqueKeysWithValues: Self.executors.map { ($0, 3) }))
         for call in Self.calls(keys) {
             let slots = Set(call.keys.map(ClusterSlot.of))
             #expect(slots.count == 1, "\(call) spans slots \(slots.sorted())")
@@ -125,8 +134,8 @@ import Testing
     /// The emulation above is only worth something if the scripts derive task keys that way.
     @Test func scriptsDeriveTaskKeysFromTheTreeKey() {
         let derivation = "string.sub(KEYS[1], 1, -5) .. 'task:'"
-        for script in [Scripts.submitTree, Scripts.startTree, Scripts.startTasks, Scripts.applyReports,
-                       Scripts.resolveDependency, Scripts.watchDependency] {
+        for script in [TreeScript.submitTree.script, TreeScript.startTree.script, TreeScript.startTasks.script, TreeScript.applyReports.script,
+                       TreeScript.resolveDependency.script, TreeRecordScript.watchDependency.script] {
             #expect(script.source.contains(derivation), "\(script.name) derives task keys differently")
             #expect(!script.source.contains("KEYS[4]"), "\(script.name) uses an undeclared KEYS slot")
         }
@@ -140,7 +149,8 @@ import Testing
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Sources/BatonStore/Lua")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".lua") }.sorted()
-        #expect(files.count >= 11)
+        #expect(Set(files) == Set(Scripts.names.map { $0 + ".lua" } + ["include.lua"]), "every Lua file has a script case, and back")
+        let builtKeys = Self.keyCounts(Keys())
         let keysIndex = /KEYS\[(\d+)\]/
         let tag = /\{([a-z]+):/
         for file in files where file != "include.lua" {
@@ -163,6 +173,8 @@ import Testing
             #expect(tags.count == 1, "\(file) declares keys of tags \(tags.sorted())")
             let used = code.matches(of: keysIndex).compactMap { Int($0.1) }.max() ?? 0
             #expect(used <= declared, "\(file) uses KEYS[\(used)] but declares \(declared)")
+            let name = String(file.dropLast(4))
+            #expect(builtKeys[name] == declared, "\(file) declares \(declared) KEYS, its builder gives \(builtKeys[name].map(String.init) ?? "none")")
             for literal in ["{t:", "{q:", "{idx:", "{u:", "{bus}"] {
                 #expect(!code.contains(literal), "\(file) builds a key with \(literal) itself")
             }
@@ -172,25 +184,44 @@ import Testing
         }
     }
 
-    /// The store's own call builders (internal) produce the keys mirrored in ``calls(_:)``.
-    @Test func storeBuildsTheMirroredKeys() throws {
-        let keys = Keys(namespace: "mirror")
+    /// The store's own calls take their keys from the script builders checked above, and a
+    /// sharded executor type's tasks go to the shard ``Keys/queue(_:tree:task:)`` names.
+    @Test func storeCallsUseTheScriptsKeys() throws {
+        let keys = Keys(namespace: "mirror", queueShards: ["rest_executor": 4])
         let store = BatonStore(redis: try RedisClient(url: "redis://127.0.0.1:1/0"), keys: keys, clock: { 0 })
         for tree in Self.treeIDs {
-            let call = store.treeCall(Scripts.applyReports, tree, now: 42, ["x"])
-            #expect(call.keys == [keys.tree(tree), keys.treeTasks(tree), keys.treeEvents(tree)])
+            let call = store.treeCall(.applyReports, tree, now: 42, ["x"])
+            #expect(call.keys == TreeScript.applyReports.keys(keys, tree: tree))
             #expect(call.arguments.prefix(4) == ["42", String(store.eventsMaxLength), keys.treeChannel(tree), tree])
-            #expect(Set(call.keys.map(ClusterSlot.of)).count == 1)
         }
         let ready = Self.executors.flatMap { executor in
             Self.taskIDs.map { TreeOutputs.Ready(treeID: "t", taskID: $0, executor: executor, priority: 1) }
         }
         let enqueues = store.enqueueCalls(ready)
-        #expect(enqueues.count == Self.executors.count)
-        for call in enqueues {
-            #expect(Set(call.keys.map(ClusterSlot.of)).count == 1, "enqueue \(call.keys)")
-            #expect(call.arguments.count == 1 + Self.taskIDs.count * 2 && call.arguments.first == "0")
+        let queues = Set(ready.map { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) })
+        #expect(enqueues.count == queues.count)
+        #expect(queues.filter { $0.executor == "rest_executor" }.count > 1, "the sample tasks spread over the shards")
+        var queued = 0
+        for queue in queues {
+            let call = try #require(enqueues.first { $0.keys == QueueScript.enqueue.keys(keys, queue: queue) }, "enqueue on \(queue)")
+            let members = stride(from: 2, to: call.arguments.count, by: 2).map { call.arguments[$0] }
+            #expect(call.arguments.first == "0")
+            for member in members { #expect(keys.queue(queue.executor, member: member) == queue) }
+            queued += members.count
         }
+        #expect(queued == ready.count)
+    }
+
+    @Test func queueShardsHaveTheirOwnTags() {
+        let keys = Keys(queueShards: ["hot": 3, "cold": 1])
+        #expect(keys.queues(of: "hot").map(keys.ready) == ["baton:{q:hot}:ready", "baton:{q1:hot}:ready", "baton:{q2:hot}:ready"])
+        #expect(keys.queues(of: "cold") == [ExecutorQueue(executor: "cold")])
+        #expect(keys.queueShards == ["hot": 3], "a count of 1 is the default and is not recorded")
+        #expect(keys.cancelChannel(ExecutorQueue(executor: "hot", shard: 2)) == "baton:{q2:hot}:cancel")
+        // A shard's tag differs from any executor type's shard 0: `q2:` cannot start a type's tag `q:<type>`.
+        #expect(ClusterSlot.of(keys.ready(ExecutorQueue(executor: "hot", shard: 2))) == ClusterSlot.of("{q2:hot}"))
+        let slots = Set(keys.queues(of: "hot").map { ClusterSlot.of(keys.ready($0)) })
+        #expect(slots.count == 3)
     }
 
     // MARK: Namespaces

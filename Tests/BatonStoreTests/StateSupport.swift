@@ -129,3 +129,23 @@ func expectUnchanged(_ before: [String: String], _ after: [String: String], igno
                      sourceLocation: sourceLocation)
     }
 }
+
+/// The store's queue calls on shard 0 of an executor type's queue, the only shard these tests'
+/// stores have (``Keys/queueShards`` empty).
+extension BatonStore {
+    func claim(executor: String, count: Int, leaseMillis: Int) async throws -> [(treeID: String, taskID: String)] {
+        try await claim(ExecutorQueue(executor: executor), count: count, leaseMillis: leaseMillis)
+    }
+
+    func start(_ claimed: [(treeID: String, taskID: String)], executor: String) async throws -> [StartedTask] {
+        try await start(claimed, from: ExecutorQueue(executor: executor))
+    }
+
+    func heartbeat(executor: String, members: [String], leaseMillis: Int) async throws -> HeartbeatOutcome {
+        try await heartbeat(ExecutorQueue(executor: executor), members: members, leaseMillis: leaseMillis)
+    }
+
+    func reapExpiredLeases(executor: String, limit: Int = 500, holdMillis: Int) async throws -> [Report] {
+        try await reapExpiredLeases(ExecutorQueue(executor: executor), limit: limit, holdMillis: holdMillis)
+    }
+}

@@ -33,7 +33,7 @@ import Testing
         let kid = TaskID.deterministic(seed: "1700000000000-0", position: 1)
         for id in ["r", kid] {
             let bucket = Keys.bucket(of: id)
-            _ = try await store.redis.eval(Scripts.reserveIDs, keys: [store.keys.idIndex(bucket: bucket), store.keys.idReservations(bucket: bucket)],
+            _ = try await store.redis.eval(IndexScript.reserveIDs.script, keys: [store.keys.idIndex(bucket: bucket), store.keys.idReservations(bucket: bucket)],
                                            arguments: ["r", "1700000000000-0", id])
         }
         // Another submission naming the same ids is told to retry: the holder's outcome is not
@@ -93,7 +93,7 @@ import Testing
         try await store.redis.send("ZADD", store.keys.inflightSubmissions, String(clock.now), "ghost\tdead-token")
         for id in ["ghost", "ghost-kid"] {
             let bucket = Keys.bucket(of: id)
-            _ = try await store.redis.eval(Scripts.reserveIDs, keys: [store.keys.idIndex(bucket: bucket), store.keys.idReservations(bucket: bucket)],
+            _ = try await store.redis.eval(IndexScript.reserveIDs.script, keys: [store.keys.idIndex(bucket: bucket), store.keys.idReservations(bucket: bucket)],
                                            arguments: ["ghost", "dead-token", id])
         }
         // A retry under another token is refused (the ids are taken) and leaves the dead attempt's mark.
@@ -108,5 +108,43 @@ import Testing
         #expect(try await store.treeID(ofTask: "ghost") == nil)
         #expect(try await store.treeID(ofTask: "ghost-kid") == nil)
         _ = try await store.submit(try submissions(#"[{"id": "ghost", "name": "g", "executor": "x"}, {"id": "ghost-kid", "name": "k", "executor": "x", "parent_id": "ghost"}]"#), userID: "u")
+    }
+
+    /// An added task (``BatonStore/addTask(_:userID:ownerID:validator:)``) is marked in flight like
+    /// a submission: a process that died after reserving its id gives the id back after a minute,
+    /// and one that died after storing it has it queued by the sweep.
+    @Test func anAddedTaskWhoseProcessDiedIsQueuedOrItsIDGivenBack() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        _ = try await store.submit(try submissions(#"[{"id": "p", "name": "p", "executor": "x"}]"#), userID: "u")
+        let added = try await store.addTask(
+            try submissions(#"[{"id": "added", "name": "a", "executor": "x", "parent_id": "p"}]"#)[0], userID: "u", ownerID: "u")
+        #expect(added.treeID == "p")
+        #expect(try await store.redis.send("EXISTS", store.keys.inflightSubmissions).int == 0, "a finished add leaves no mark")
+
+        // Died after the script, before queueing: the task is stored, its reservation and mark remain.
+        try await store.redis.send("ZREM", store.keys.ready("x"), Keys.member(tree: "p", task: "added"))
+        try await store.redis.send("HSET", store.keys.idReservations(bucket: Keys.bucket(of: "added")), "added", "stored-token")
+        try await store.redis.send("ZADD", store.keys.inflightSubmissions, String(clock.now), "p\tstored-token")
+        // Died after reserving, before the script: the id is reserved for the tree, nothing stored.
+        let lostBucket = Keys.bucket(of: "lost")
+        try await store.redis.send("ZADD", store.keys.inflightSubmissions, String(clock.now), "p\tlost-token")
+        _ = try await store.redis.eval(IndexScript.reserveIDs.script, keys: IndexScript.reserveIDs.keys(store.keys, bucket: lostBucket),
+                                       arguments: ["p", "lost-token", "lost"])
+
+        clock.advance(milliseconds: 10_001)
+        #expect(try await store.repairInflightSubmissions(olderThanMillis: 10_000) == 1, "the stored one is settled at once")
+        #expect(Set(try await readyMembers(store)) == [Keys.member(tree: "p", task: "p"), Keys.member(tree: "p", task: "added")])
+        #expect(try await store.redis.send("HEXISTS", store.keys.idReservations(bucket: Keys.bucket(of: "added")), "added").int == 0)
+        #expect(try await store.treeID(ofTask: "added") == "p", "a stored task keeps its index entry")
+        #expect(try await store.treeID(ofTask: "lost") == "p", "an id whose outcome is unknown stays reserved for a minute")
+        clock.advance(milliseconds: 60_000)
+        #expect(try await store.repairInflightSubmissions(olderThanMillis: 10_000) == 1)
+        #expect(try await store.treeID(ofTask: "lost") == nil)
+        #expect(try await store.redis.send("EXISTS", store.keys.inflightSubmissions).int == 0)
+        // The id is free again.
+        _ = try await store.addTask(
+            try submissions(#"[{"id": "lost", "name": "l", "executor": "x", "parent_id": "p"}]"#)[0], userID: "u", ownerID: "u")
+        #expect(try await store.task("lost", userID: nil).status == .pending)
     }
 }

@@ -48,7 +48,46 @@ class NotSent(ConnectionError):
     """No connection could be opened: nothing of the command reached Redis."""
 
 
-class Redis:
+class Calls:
+    """`call`, `retry` and `retry_pipeline` over a client's `pipeline`. RETRY_PREFIXES are the
+    error replies that mean "not now" (retried like a lost connection); `on_retry` counts them."""
+
+    RETRY_PREFIXES = ("LOADING", "BUSY", "TRYAGAIN")
+
+    def on_retry(self):
+        pass
+
+    def call(self, *args, timeout=None):
+        reply = self.pipeline([args], timeout)[0]
+        if isinstance(reply, ReplyError):
+            raise reply
+        return reply
+
+    def retry(self, deadline, *args, timeout=None):
+        """`call` for idempotent commands: retried through connection losses until DEADLINE."""
+        return self.retry_pipeline(deadline, [args], timeout)[0]
+
+    def retry_pipeline(self, deadline, commands, timeout=None):
+        """`pipeline` for idempotent commands: retried through connection losses and the
+        RETRY_PREFIXES replies until DEADLINE."""
+        while True:
+            try:
+                replies = self.pipeline(commands, timeout)
+                for r in replies:
+                    if isinstance(r, ReplyError) and str(r).startswith(self.RETRY_PREFIXES):
+                        raise ConnectionError(str(r))
+                for r in replies:
+                    if isinstance(r, ReplyError):
+                        raise r
+                return replies
+            except ConnectionError:
+                self.on_retry()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+
+
+class Redis(Calls):
     """A RESP2 client over one TCP socket. Errors inside replies are returned as ReplyError
     values by `pipeline` and raised by `call`; a broken connection raises ConnectionError and is
     reopened by the next command."""
@@ -135,33 +174,6 @@ class Redis:
         except ConnectionError:
             self.close()
             raise
-
-    def call(self, *args, timeout=None):
-        reply = self.pipeline([args], timeout)[0]
-        if isinstance(reply, ReplyError):
-            raise reply
-        return reply
-
-    def retry(self, deadline, *args, timeout=None):
-        """`call` for idempotent commands: retried through connection losses and LOADING."""
-        return self.retry_pipeline(deadline, [args], timeout)[0]
-
-    def retry_pipeline(self, deadline, commands, timeout=None):
-        while True:
-            try:
-                replies = self.pipeline(commands, timeout)
-                for r in replies:
-                    if isinstance(r, ReplyError) and str(r).startswith(("LOADING", "BUSY", "TRYAGAIN")):
-                        raise ConnectionError(str(r))
-                for r in replies:
-                    if isinstance(r, ReplyError):
-                        raise r
-                return replies
-            except ConnectionError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-
 
     def scan(self, deadline, pattern, count=1000):
         """Every key matching PATTERN (SCAN … MATCH, retried like `retry`)."""
@@ -250,7 +262,7 @@ def parse_nodes(text):
     return nodes
 
 
-class ClusterRedis:
+class ClusterRedis(Calls):
     """The same interface as `Redis`, over a Redis Cluster: one `Redis` connection per node, the
     slot map from CLUSTER SLOTS (asked of the known masters, then the seeds, then every node seen).
     `pipeline` sends each command to the master of its key's slot (a pipeline is split per node,
@@ -397,33 +409,10 @@ class ClusterRedis:
             todo = again
         return replies  # still redirected after MAX_REDIRECTS hops: the last MOVED/ASK replies
 
-    def call(self, *args, timeout=None):
-        reply = self.pipeline([args], timeout)[0]
-        if isinstance(reply, ReplyError):
-            raise reply
-        return reply
+    RETRY_PREFIXES = CLUSTER_RETRY + ("MOVED ", "ASK ")
 
-    def retry(self, deadline, *args, timeout=None):
-        return self.retry_pipeline(deadline, [args], timeout)[0]
-
-    def retry_pipeline(self, deadline, commands, timeout=None):
-        """`pipeline` for idempotent commands: retried through connection failures (a failed
-        master, while its replica takes over), TRYAGAIN, CLUSTERDOWN, LOADING until DEADLINE."""
-        while True:
-            try:
-                replies = self.pipeline(commands, timeout)
-                for r in replies:
-                    if isinstance(r, ReplyError) and str(r).startswith(CLUSTER_RETRY + ("MOVED ", "ASK ")):
-                        raise ConnectionError(str(r))
-                for r in replies:
-                    if isinstance(r, ReplyError):
-                        raise r
-                return replies
-            except ConnectionError:
-                self.stats["retried"] += 1
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
+    def on_retry(self):
+        self.stats["retried"] += 1
 
     def scan(self, deadline, pattern, count=1000):
         """Every key matching PATTERN on every master (each SCANned to its end). Starts again

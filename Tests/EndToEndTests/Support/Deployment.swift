@@ -1,3 +1,4 @@
+import BatonConfig
 import BatonCore
 import BatonRuntime
 import BatonStore
@@ -69,14 +70,18 @@ final class Deployment: Sendable {
         let namespace = "e2e-\(UUID().uuidString.prefix(8).lowercased())"
         self.namespace = namespace
         self.redisURL = redisURL
-        store = BatonStore(redis: try RedisClient(url: redisURL), keys: Keys(namespace: namespace))
+        baseEnvironment = Self.defaultTimings
+            .merging(["BATON_REDIS_URL": redisURL, "BATON_NAMESPACE": namespace]) { $1 }
+            .merging(environment) { $1 }
+        // The test's own store keys its queues and bus as the processes do.
+        let config = try BatonConfig.load(environment: baseEnvironment)
+        store = BatonStore(
+            redis: try RedisClient(url: redisURL),
+            keys: Keys(namespace: namespace, busShards: config.bus.shards, queueShards: config.queueShards))
         binaryDirectory = try Self.locateBinaries()
         logDirectory = FileManager.default.temporaryDirectory
             .appendingPathComponent("baton-\(namespace)").path
         try FileManager.default.createDirectory(atPath: logDirectory, withIntermediateDirectories: true)
-        baseEnvironment = Self.defaultTimings
-            .merging(["BATON_REDIS_URL": redisURL, "BATON_NAMESPACE": namespace]) { $1 }
-            .merging(environment) { $1 }
     }
 
     deinit {
