@@ -10,19 +10,20 @@ extension Agent {
     /// is too large or nested too deep (``ResultLimits``) fails the attempt instead of being sent.
     func execute(_ control: TaskControl, reporter: Reporter) async {
         let task = control.task
+        func report(_ report: Report) { reporter.send(report, of: task.executor) }
         let limits = ResultLimits(maxBytes: settings.maxResultBytes)
         if let problem = task.problem {
-            reporter.send(.failed(task, error: ResultLimits.errorText(problem)))
+            report(.failed(task, error: ResultLimits.errorText(problem)))
             return
         }
         guard let executor = registry[task.executor] else {
-            reporter.send(.failed(task, error: "No executor '\(task.executor)' is registered on this agent"))
+            report(.failed(task, error: "No executor '\(task.executor)' is registered on this agent"))
             return
         }
         var timeout: Duration?
         if let seconds = task.timeoutSeconds {
             guard TaskRecord.timeoutRange.contains(seconds), let duration = ExecutorSupport.checkedDuration(seconds: seconds) else {
-                reporter.send(.failed(task, error: "timeout_s '\(seconds)' is outside \(TaskRecord.timeoutRangeText)"))
+                report(.failed(task, error: "timeout_s '\(seconds)' is outside \(TaskRecord.timeoutRangeText)"))
                 return
             }
             timeout = duration
@@ -54,7 +55,7 @@ extension Agent {
                                    metadata: ["baton.task_id": "\(task.taskID)", "baton.error": "\(refused.message)"])
                 }
             }
-            reporter.send(Report(kind: .cancelled, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+            report(Report(kind: .cancelled, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
                                  extra: partial))
             return
         }
@@ -62,10 +63,10 @@ extension Agent {
         case .success(let result):
             switch limits.encode(result, as: "result") {
             case .success(let text):
-                reporter.send(Report(kind: .completed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+                report(Report(kind: .completed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
                                      data: text))
             case .failure(let refused):
-                reporter.send(.failed(task, error: refused.message))
+                report(.failed(task, error: refused.message))
             }
         case .failure(let failure as ExecutorFailure):
             var message = failure.message
@@ -76,13 +77,13 @@ extension Agent {
                 case .failure(let refused): message += " (\(refused.message); it was not kept)"
                 }
             }
-            reporter.send(Report(kind: .failed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+            report(Report(kind: .failed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
                                  data: ResultLimits.errorText(message), extra: partial))
         case .failure(is AttemptTimedOut):
             let seconds = ExecutorSupport.formatSeconds(task.timeoutSeconds ?? 0)
-            reporter.send(.failed(task, error: "timeout after \(seconds) s"))
+            report(.failed(task, error: "timeout after \(seconds) s"))
         case .failure(let error):
-            reporter.send(.failed(task, error: ResultLimits.errorText(String(describing: error))))
+            report(.failed(task, error: ResultLimits.errorText(String(describing: error))))
         }
     }
 

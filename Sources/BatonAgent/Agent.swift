@@ -1,4 +1,5 @@
 import BatonCore
+import Foundation
 import BatonStore
 import Logging
 import RedisClient
@@ -36,6 +37,7 @@ public struct Agent: Service {
             group.addTask { await reporter.run() }
             group.addTask { await self.heartbeat(running, reporter: reporter) }
             group.addTask { await self.announceServedTypes() }
+            group.addTask { await self.register(running, reporter: reporter) }
             group.addTask { await self.listenForCancels(running) }
             for (queues, waiter) in zip(slotGroups, waiters) {
                 group.addTask { await self.waitForWork(queues, on: waiter, running: running, wake: wake) }
@@ -157,6 +159,26 @@ public struct Agent: Service {
             }
             do { try await Task.sleep(for: .seconds(5)) } catch { return }
         }
+    }
+
+    /// Keeps this agent's record (``AgentRecord``) in Redis while it runs, refreshed every
+    /// ``BatonStore/agentRefreshMillis``; removes it when the agent stops.
+    private func register(_ running: RunningTasks, reporter: Reporter) async {
+        let startedAt = store.clock()
+        let process = ProcessInfo.processInfo
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            let record = AgentRecord(
+                id: settings.agentID, host: process.hostName, pid: Int(process.processIdentifier), version: BatonVersion.current,
+                executors: settings.executorTypes, concurrency: settings.concurrency, running: await running.count,
+                startedAt: startedAt, lastSeen: store.clock(), lastMinute: reporter.outcomes.lastMinute())
+            do {
+                try await store.registerAgent(record)
+            } catch {
+                logger.warning("refreshing the agent record failed", metadata: ["baton.error": "\(error)"])
+            }
+            do { try await Task.sleep(for: .milliseconds(BatonStore.agentRefreshMillis)) } catch { break }
+        }
+        try? await store.unregisterAgent(settings.agentID)
     }
 
     private func heartbeat(_ running: RunningTasks, reporter: Reporter) async {

@@ -1,9 +1,13 @@
+import Foundation
+
 /// Tunables of an agent process (from `config/baton.yaml`, `agent:` section, and flags).
 ///
 /// `baton-agent` builds it from a validated `BatonConfig` (every range is
 /// checked there, with errors naming the key); the agent only compares and adds these values as
 /// whole milliseconds and bytes, so none of them can make it trap.
 public struct AgentSettings: Sendable, Hashable {
+    /// This agent's id in its record (`GET /v1/agents`); unique per process.
+    public var agentID: String
     /// Executor types this agent takes work for.
     public var executorTypes: [String]
     /// Tasks run at once.
@@ -22,6 +26,7 @@ public struct AgentSettings: Sendable, Hashable {
     public static let defaultMaxResultBytes = 1 << 20
 
     public init(
+        agentID: String = "agent-\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)",
         executorTypes: [String],
         concurrency: Int = 8,
         leaseMillis: Int = 10_000,
@@ -29,6 +34,7 @@ public struct AgentSettings: Sendable, Hashable {
         shutdownGraceMillis: Int = 10_000,
         maxResultBytes: Int = defaultMaxResultBytes
     ) {
+        self.agentID = agentID
         self.executorTypes = executorTypes
         self.concurrency = max(1, concurrency)
         self.leaseMillis = leaseMillis

@@ -17,9 +17,16 @@ final class Reporter: Sendable {
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
-    func send(_ report: Report) {
+    /// Attempts that ended here lately, for the agent's record (``AgentRecord/lastMinute``).
+    let outcomes = RecentOutcomes()
+
+    /// Queues a report; one that ends an attempt of `executor` is counted in ``outcomes``.
+    func send(_ report: Report, of executor: String? = nil) {
         buffer.withLock { $0.append(report) }
         signal.yield()
+        if let executor, [.completed, .failed, .cancelled].contains(report.kind) {
+            outcomes.record(executor, report.kind.rawValue)
+        }
     }
 
     /// Stops after sending what is left.

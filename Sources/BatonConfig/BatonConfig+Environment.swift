@@ -43,6 +43,7 @@ extension BatonConfig {
             .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },
             .apiKeys("BATON_API_KEYS") { $0.gateway.apiKeys = $1 },
             .integer("BATON_GATEWAY_MAX_BODY_BYTES") { $0.gateway.maxBodyBytes = $1 },
+            .list("BATON_GATEWAY_KNOWN_EXECUTORS") { $0.gateway.knownExecutors = $1 },
             .seconds("BATON_GATEWAY_HEADER_TIMEOUT_S") { $0.gateway.headerTimeoutSeconds = $1 },
             .seconds("BATON_GATEWAY_IDLE_TIMEOUT_S") { $0.gateway.idleTimeoutSeconds = $1 },
             .integer("BATON_GATEWAY_MAX_REQUEST_LINE_BYTES") { $0.gateway.maxRequestLineBytes = $1 },
@@ -50,6 +51,38 @@ extension BatonConfig {
             .integer("BATON_GATEWAY_MAX_CONNECTIONS") { $0.gateway.maxConnections = $1 },
             .integer("BATON_GATEWAY_STREAM_BUFFER_BYTES") { $0.gateway.streamBufferBytes = $1 },
         ]
+    }
+
+    /// `BATON_*` variables Baton reads outside the override table (the file to read, logging,
+    /// the CLI's user, metrics, and the test and fault tooling).
+    public static let otherVariables: Set<String> = [
+        "BATON_CONFIG", "BATON_LOG_LEVEL", "BATON_USER", "BATON_METRICS_PORT", "BATON_FAULT", "BATON_BIN_DIR",
+        "BATON_E2E_KEEP_LOGS", "BATON_TEST_CHAOS", "BATON_TEST_CLUSTER", "BATON_FUZZ_TARGET", "BATON_FUZZ_SECONDS",
+    ]
+
+    /// One warning per `BATON_*` variable of `environment` that Baton does not read, naming the
+    /// nearest known one when it looks like a typo. (A warning, not an error: other tools may
+    /// share the prefix.)
+    public static func unknownVariableWarnings(_ environment: [String: String]) -> [String] {
+        let known = Set(environmentVariables).union(otherVariables)
+        return environment.keys.filter { $0.hasPrefix("BATON_") && !known.contains($0) }.sorted().map { name in
+            let nearest = known.map { ($0, editDistance(name, $0)) }.filter { $0.1 <= 3 }.min { ($0.1, $0.0) < ($1.1, $1.0) }
+            return "unknown environment variable \(name) is ignored" + (nearest.map { " (did you mean \($0.0)?)" } ?? "")
+        }
+    }
+
+    /// Levenshtein distance, for suggestions.
+    static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8), b = Array(b.utf8)
+        var previous = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var current = [i] + [Int](repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            previous = current
+        }
+        return a.isEmpty ? b.count : previous[b.count]
     }
 
     /// Applies every override present in `environment`.

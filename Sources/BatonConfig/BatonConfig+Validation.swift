@@ -60,6 +60,9 @@ extension BatonConfig {
             }
         }
         try within("gateway.max_body_bytes", gateway.maxBodyBytes, 1...1_073_741_824)
+        for (index, name) in gateway.knownExecutors.enumerated() where !Self.isValidName(name) {
+            throw fail("gateway.known_executors[\(index)]", "must be 1…255 bytes without braces or control characters (got \"\(name)\")")
+        }
         try validateGatewayConnections()
         for (subject, executors) in gateway.executorPolicy {
             for name in [subject] + executors where !Self.isValidName(name) {

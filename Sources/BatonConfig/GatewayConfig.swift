@@ -12,6 +12,10 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
     /// (`*` for all; for non-admins it leaves out `command_executor` and `rest_executor`, which must
     /// be named). YAML `executor_policy`; see `ExecutorPolicy` in BatonCore.
     public var executorPolicy: [String: [String]] = GatewayConfig.defaultExecutorPolicy
+    /// The executor types this deployment runs; a task naming another one is refused at
+    /// submission (every entry point: the gateway, Redis-native submissions, the CLI). Empty:
+    /// any type is accepted, and one no agent has ever served gets a warning. YAML `known_executors`.
+    public var knownExecutors: [String] = []
 
     /// The default ``executorPolicy``: every executor type for everyone, the privileged ones for admins.
     public static let defaultExecutorPolicy: [String: [String]] = ["*": ["*"], "admin": ["*"]]
@@ -50,6 +54,7 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
         case apiKeys = "api_keys"
         case maxBodyBytes = "max_body_bytes"
         case executorPolicy = "executor_policy"
+        case knownExecutors = "known_executors"
         case headerTimeoutSeconds = "header_timeout_s"
         case idleTimeoutSeconds = "idle_timeout_s"
         case maxRequestLineBytes = "max_request_line_bytes"
@@ -57,6 +62,9 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
         case maxConnections = "max_connections"
         case streamBufferBytes = "stream_buffer_bytes"
     }
+
+    /// ``knownExecutors`` as a validator's set (`nil` when every type is accepted).
+    public var knownExecutorSet: Set<String>? { knownExecutors.isEmpty ? nil : Set(knownExecutors) }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
     public init(from decoder: any Decoder) throws {
@@ -69,6 +77,7 @@ public struct GatewayConfig: Sendable, Codable, Equatable {
         maxBodyBytes = try container.decodeIfPresent(Int.self, forKey: .maxBodyBytes) ?? defaults.maxBodyBytes
         executorPolicy =
             try container.decodeIfPresent([String: [String]].self, forKey: .executorPolicy) ?? defaults.executorPolicy
+        knownExecutors = try container.decodeIfPresent([String].self, forKey: .knownExecutors) ?? defaults.knownExecutors
         headerTimeoutSeconds =
             try container.decodeIfPresent(Double.self, forKey: .headerTimeoutSeconds) ?? defaults.headerTimeoutSeconds
         idleTimeoutSeconds =

@@ -39,6 +39,7 @@ extension TaskSubmission {
     /// - Throws: ``BatonError`` `invalid_argument`, e.g. `tasks[3] must be an object`.
     public init(jsonValue: JSONValue, path: String = "task") throws(BatonError) {
         let reader = try JSONFieldReader(jsonValue, path: path)
+        try KnownFields.check(reader.members, known: KnownFields.task, ignored: KnownFields.apflowIgnored, path: path)
         self.init(
             id: try reader.string("id"),
             name: try reader.string("name"),
@@ -52,10 +53,12 @@ extension TaskSubmission {
             timeoutSeconds: try reader.double("timeout_s"),
             maxAttempts: try reader.int("max_attempts"),
             backoff: try reader.nested("backoff").map { (nested) throws(BatonError) in
-                try BackoffPolicy(reader: nested)
+                try KnownFields.check(nested.members, known: KnownFields.backoff, path: nested.path)
+                return try BackoffPolicy(reader: nested)
             }
         )
-        // `user_id` is accepted and ignored: the owner comes from the caller's identity.
+        // `user_id` is accepted and ignored: the owner comes from the caller's identity. So are
+        // apflow's state fields (``KnownFields/apflowIgnored``); any other key is refused.
     }
 
     private static func decodeDependencies(_ reader: JSONFieldReader) throws(BatonError) -> [DependencyReference] {
@@ -69,6 +72,7 @@ extension TaskSubmission {
                 references.append(.id(id))
             case .object(let members):
                 let item = JSONFieldReader(members, path: path)
+                try KnownFields.check(members, known: KnownFields.dependency, path: path)
                 let required = try item.bool("required") ?? true
                 if let id = try item.string("id") {
                     references.append(.id(id, required: required))

@@ -120,6 +120,14 @@ public struct TaskSubmission: Sendable, Hashable {
         return nil
     }
 
+    /// The executor type of each task with the field it came from, as `tasks[i].<key>` (or
+    /// `<key>` alone for a single task, `path` empty), in array order.
+    public static func executorFields(_ items: [TaskSubmission], single: Bool = false) -> [(executor: String, field: String)] {
+        items.enumerated().compactMap { index, item in
+            item.executorSource.map { ($0.value, single ? $0.field : "tasks[\(index)].\($0.field)") }
+        }
+    }
+
     /// The JSON object form; absent values are left out.
     public var jsonValue: JSONValue {
         var members: [String: JSONValue] = [

@@ -34,6 +34,7 @@ public struct GatewaySettings: Sendable {
         apiKeys = config.apiKeys
         maxBodyBytes = config.maxBodyBytes
         executorPolicy = ExecutorPolicy(config.executorPolicy)
+        knownExecutors = config.knownExecutorSet
         connections = ConnectionLimits(config)
         streamBufferBytes = config.streamBufferBytes
     }

@@ -55,6 +55,22 @@ enum OpenAPIDocument {
       }
     },
     "/v1/trees": {
+      "get": {
+        "operationId": "listTrees",
+        "summary": "The caller's trees (every user's for an admin), newest first, filtered by status and paginated",
+        "parameters": [
+          {"name": "status", "in": "query", "required": false, "schema": {"$ref": "#/components/schemas/TreeStatus"}},
+          {"name": "user_id", "in": "query", "required": false, "description": "Admins only: one user's trees", "schema": {"type": "string", "maxLength": 255}},
+          {"name": "limit", "in": "query", "required": false, "description": "Page size, default 50", "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+          {"name": "cursor", "in": "query", "required": false, "description": "next_cursor of the previous page", "schema": {"type": "string", "maxLength": 1024}}
+        ],
+        "responses": {
+          "200": {"description": "One page", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/TreePage"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
       "post": {
         "operationId": "createTree",
         "summary": "Validate and store a whole task array as one new tree",
@@ -270,6 +286,28 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/agents": {
+      "get": {
+        "operationId": "listAgents",
+        "summary": "The live agents: id, host, pid, version, executor types, concurrency, running tasks, last seen",
+        "responses": {
+          "200": {"description": "The agents", "content": {"application/json": {"schema": {"type": "object", "required": ["agents"], "properties": {"agents": {"type": "array", "items": {"$ref": "#/components/schemas/Agent"}}}}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/executors": {
+      "get": {
+        "operationId": "listExecutors",
+        "summary": "Per executor type served lately: ready tasks by priority, running, delayed, live agents and free slots, outcomes of the last minute",
+        "responses": {
+          "200": {"description": "The executor types", "content": {"application/json": {"schema": {"type": "object", "required": ["executors"], "properties": {"executors": {"type": "array", "items": {"$ref": "#/components/schemas/Executor"}}}}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
     "/v1/tasks": {
       "post": {
         "operationId": "createTask",
@@ -465,7 +503,8 @@ enum OpenAPIDocument {
         "required": ["tree_id", "task_ids"],
         "properties": {
           "tree_id": {"type": "string"},
-          "task_ids": {"type": "array", "items": {"type": "string"}, "description": "Every task id, in submission order"}
+          "task_ids": {"type": "array", "items": {"type": "string"}, "description": "Every task id, in submission order"},
+          "warnings": {"type": "array", "items": {"type": "string"}, "description": "What will keep tasks waiting although they were accepted, e.g. an executor type no agent has served"}
         }
       },
       "Task": {
@@ -502,7 +541,51 @@ enum OpenAPIDocument {
           "backoff": {"oneOf": [{"$ref": "#/components/schemas/Backoff"}, {"type": "null"}]},
           "max_lease_losses": {"type": "integer"},
           "lease_losses": {"type": "integer"},
-          "blocked_by": {"type": ["string", "null"], "description": "The failed or cancelled required dependency that keeps this pending task from running"}
+          "blocked_by": {"type": ["string", "null"], "description": "The failed or cancelled required dependency that keeps this pending task from running"},
+          "waiting": {"oneOf": [{"$ref": "#/components/schemas/Waiting"}, {"type": "null"}], "description": "Why a pending task is not running (GET /v1/tasks/{id} and GET /v1/trees/{id}); null for other statuses"}
+        }
+      },
+      "Waiting": {
+        "type": "object",
+        "required": ["reason"],
+        "properties": {
+          "reason": {"type": "string", "enum": ["not_started", "dependencies", "blocked", "queued", "no_agent", "retry_backoff", "throttled"]},
+          "unmet": {"type": "array", "description": "dependencies: the dependencies not resolved yet", "items": {"type": "object", "required": ["id", "status"], "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}},
+          "blocked_by": {"type": ["string", "null"], "description": "blocked: the failed or cancelled task at the origin"},
+          "position": {"type": ["integer", "null"], "description": "queued: 1-based place in its queue"},
+          "ahead": {"type": ["integer", "null"], "description": "queued: tasks of higher or equal priority ahead of it"},
+          "executor": {"type": ["string", "null"], "description": "queued, no_agent: the executor type"},
+          "retry_at": {"type": ["string", "null"], "format": "date-time", "description": "retry_backoff: when the next attempt may start"}
+        }
+      },
+      "TreePage": {
+        "type": "object",
+        "required": ["trees", "next_cursor"],
+        "properties": {
+          "trees": {"type": "array", "items": {"$ref": "#/components/schemas/TreeRecord"}},
+          "next_cursor": {"type": ["string", "null"], "description": "Pass as cursor for the next page; null on the last page"}
+        }
+      },
+      "Agent": {
+        "type": "object",
+        "required": ["id", "host", "pid", "version", "executors", "concurrency", "running", "free_slots", "started_at", "last_seen", "last_minute"],
+        "properties": {
+          "id": {"type": "string"}, "host": {"type": "string"}, "pid": {"type": "integer"}, "version": {"type": "string"},
+          "executors": {"type": "array", "items": {"type": "string"}}, "concurrency": {"type": "integer"}, "running": {"type": "integer"},
+          "free_slots": {"type": "integer"}, "started_at": {"type": "string", "format": "date-time"}, "last_seen": {"type": "string", "format": "date-time"},
+          "last_minute": {"type": "object", "description": "Attempts that ended on this agent in the last minute, per executor type and outcome", "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}}
+        }
+      },
+      "Executor": {
+        "type": "object",
+        "required": ["executor", "ready", "ready_total", "running", "delayed", "agents", "free_slots", "completed_last_minute", "failed_last_minute", "oldest_ready_age_s"],
+        "properties": {
+          "executor": {"type": "string"},
+          "ready": {"type": "object", "description": "Ready tasks by priority (keys 0-3)", "additionalProperties": {"type": "integer"}},
+          "ready_total": {"type": "integer"}, "running": {"type": "integer"}, "delayed": {"type": "integer"},
+          "agents": {"type": "integer"}, "free_slots": {"type": "integer"},
+          "completed_last_minute": {"type": "integer"}, "failed_last_minute": {"type": "integer"},
+          "oldest_ready_age_s": {"type": ["number", "null"]}
         }
       },
       "TaskNode": {

@@ -65,6 +65,15 @@ struct RequestInput {
     }
 
     /// An optional string query parameter; an empty value counts as absent.
+    /// `?limit=`: an integer from 1 to 1000, `fallback` when absent.
+    static func limit(_ request: Request, default fallback: Int) throws -> Int {
+        guard let text = try string(request, "limit") else { return fallback }
+        guard let value = Int(text), (1...1000).contains(value) else {
+            throw GatewayError.badQuery("limit", "must be an integer from 1 to 1000")
+        }
+        return value
+    }
+
     static func string(_ request: Request, _ name: String) throws -> String? {
         guard let text = request.uri.queryParameters.get(name), !text.isEmpty else { return nil }
         guard !text.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) }),

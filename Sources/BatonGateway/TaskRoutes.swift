@@ -33,8 +33,11 @@ struct TaskRoutes {
         }
         let record = try await services.store.addTask(
             item, userID: identity.scope, ownerID: identity.userID, validator: services.validator)
+        let warnings = try await services.store.unservedExecutorWarnings(TaskSubmission.executorFields([item], single: true))
+        guard case .object(var answer) = record.jsonValue else { return JSONResponse.make(record.jsonValue, status: .created) }
+        answer["warnings"] = .array(warnings.map(JSONValue.string))
         return JSONResponse.make(
-            record.jsonValue, status: .created, headers: [.location: "/v1/tasks/\(TreeRoutes.escapePath(record.id))"])
+            .object(answer), status: .created, headers: [.location: "/v1/tasks/\(TreeRoutes.escapePath(record.id))"])
     }
 
     /// The caller's tasks (everyone's for an admin), filtered and paginated.
@@ -52,13 +55,7 @@ struct TaskRoutes {
             filter.treeID = treeID
         }
         filter.executor = try RequestInput.string(request, "executor")
-        var limit = 100
-        if let text = try RequestInput.string(request, "limit") {
-            guard let value = Int(text), (1...1000).contains(value) else {
-                throw GatewayError.badQuery("limit", "must be an integer from 1 to 1000")
-            }
-            limit = value
-        }
+        let limit = try RequestInput.limit(request, default: 100)
         let cursor = try RequestInput.string(request, "cursor")
         let page = try await services.store.listTasks(userID: identity.scope, filter: filter, limit: limit, cursor: cursor)
         return JSONResponse.make(.object([
@@ -71,7 +68,10 @@ struct TaskRoutes {
     @Sendable func get(_ request: Request, context: GatewayContext) async throws -> Response {
         let identity = try context.requireIdentity()
         let taskID = try RequestInput.pathID(context)
-        return JSONResponse.make(try await services.store.task(taskID, userID: identity.scope).jsonValue)
+        let record = try await services.store.task(taskID, userID: identity.scope)
+        guard case .object(var object) = record.jsonValue else { return JSONResponse.make(record.jsonValue) }
+        object["waiting"] = try await services.store.waiting(ofTask: taskID, userID: identity.scope)?.jsonValue ?? .null
+        return JSONResponse.make(.object(object))
     }
 
     /// SPEC "Cancellation": `{"task_id", "status", "stop_confirmed", "message"?}`.

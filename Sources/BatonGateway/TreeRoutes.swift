@@ -9,6 +9,7 @@ struct TreeRoutes {
 
     func register(on group: RouterGroup<GatewayContext>) {
         group.post("trees", use: create)
+        group.get("trees", use: list)
         group.get("trees/:id", use: get)
         group.delete("trees/:id", use: delete)
         group.post("trees/:id/execute", use: execute)
@@ -39,7 +40,8 @@ struct TreeRoutes {
             let result = try await services.store.submit(
                 parsed.items, userID: identity.userID, execute: parsed.execute ?? true, validator: rules.validator,
                 token: record?.submissionToken ?? TaskID.generate(), retentionSeconds: parsed.retentionSeconds)
-            let answer = Self.created(result).jsonString()
+            let warnings = try await services.store.unservedExecutorWarnings(TaskSubmission.executorFields(parsed.items))
+            let answer = Self.created(result, warnings: warnings).jsonString()
             if let record { try await services.idempotency.remember(record, status: 201, body: answer) }
             return JSONResponse.make(text: answer, status: .created, headers: [.location: "/v1/trees/\(Self.escapePath(result.treeID))"])
         } catch {
@@ -53,9 +55,34 @@ struct TreeRoutes {
         let identity = try context.requireIdentity()
         let treeID = try RequestInput.pathID(context)
         let flat = try RequestInput.flag(request, "flat")
-        let snapshot = try await services.store.tree(treeID, userID: identity.scope)
-        return JSONResponse.make(flat ? snapshot.flatJSON : snapshot.nestedJSON)
+        let (snapshot, waiting) = try await services.store.treeWithWaiting(treeID, userID: identity.scope)
+        return JSONResponse.make(flat ? snapshot.flatJSON(waiting: waiting) : snapshot.nestedJSON(waiting: waiting))
     }
+
+    /// The caller's trees, newest first (`?status=`, `?limit=` 1…1000, `?cursor=`); an admin sees
+    /// every user's, or one user's with `?user_id=`.
+    @Sendable func list(_ request: Request, context: GatewayContext) async throws -> Response {
+        let identity = try context.requireIdentity()
+        let status = try RequestInput.string(request, "status")
+        if let status, !Self.treeStatuses.contains(status) {
+            throw GatewayError.badQuery("status", "must be one of \(Self.treeStatuses.joined(separator: ", "))")
+        }
+        var scope = identity.scope
+        if let userID = try RequestInput.string(request, "user_id") {
+            guard identity.isAdmin else { throw GatewayError.badQuery("user_id", "is for admins only") }
+            guard RequestInput.isValidID(userID) else { throw GatewayError.badQuery("user_id", "is not a valid id") }
+            scope = userID
+        }
+        let limit = try RequestInput.limit(request, default: 50)
+        let page = try await services.store.listTrees(
+            userID: scope, status: status, limit: limit, cursor: try RequestInput.string(request, "cursor"))
+        return JSONResponse.make([
+            "trees": .array(page.trees.map(\.jsonValue)),
+            "next_cursor": page.nextCursor.map(JSONValue.string) ?? .null,
+        ])
+    }
+
+    static let treeStatuses = ["pending", "in_progress", "completed", "failed", "cancelled"]
 
     /// Deletes a finished or archived tree (issue 9, retention); `?cancel=true` cancels a running
     /// one first and deletes it once nothing of it runs (at once, or when its running tasks stopped).
@@ -90,8 +117,12 @@ struct TreeRoutes {
         ]))
     }
 
-    static func created(_ result: SubmitResult) -> JSONValue {
-        .object(["tree_id": .string(result.treeID), "task_ids": .array(result.taskIDs.map(JSONValue.string))])
+    /// The 201 answer; `warnings` (always present, often empty) says what will keep tasks waiting.
+    static func created(_ result: SubmitResult, warnings: [String] = []) -> JSONValue {
+        .object([
+            "tree_id": .string(result.treeID), "task_ids": .array(result.taskIDs.map(JSONValue.string)),
+            "warnings": .array(warnings.map(JSONValue.string)),
+        ])
     }
 
     /// An id as one path segment.

@@ -18,6 +18,10 @@ public struct ConnectionOptions: ParsableArguments {
     /// The configuration with `--redis-url` applied on top.
     public func loadConfig() throws -> BatonConfig {
         var config = try BatonConfig.load(path: configPath)
+        let logger = Logger(label: "baton.config")
+        for warning in BatonConfig.unknownVariableWarnings(ProcessInfo.processInfo.environment) {
+            logger.warning("\(warning)")
+        }
         if let redisURL { config.redisURL = redisURL }
         return config
     }

@@ -138,6 +138,12 @@ public struct Keys: Sendable, Hashable {
     /// submitted (typos included) cost it nothing.
     public var executorsServed: String { "\(namespace):executors:served" }
 
+    /// Hash with a TTL: a live agent's record (``AgentRecord``), refreshed by its heartbeat.
+    public func agent(_ agentID: String) -> String { "\(namespace):agent:\(agentID)" }
+
+    /// Sorted set: agent ids by when they last refreshed their record (epoch ms).
+    public var agents: String { "\(namespace):agents" }
+
     // MARK: Indexes
 
     /// Hash bucket of the task-id index that holds `taskID` (task id → tree id).

@@ -73,14 +73,27 @@ public struct TreeSnapshot: Sendable, Hashable {
     public var tasks: [TaskRecord]
 
     /// `{...tree, "tasks": [...]}` with tasks flat, in submission order.
-    public var flatJSON: JSONValue {
+    public var flatJSON: JSONValue { flatJSON(waiting: nil) }
+
+    /// ``flatJSON`` where every task also carries `waiting` (``Waiting``; `null` unless pending).
+    public func flatJSON(waiting: [String: Waiting]?) -> JSONValue {
         guard case .object(var object) = tree.jsonValue else { return tree.jsonValue }
-        object["tasks"] = .array(tasks.map(\.jsonValue))
+        object["tasks"] = .array(tasks.map { Self.taskJSON($0, waiting: waiting) })
+        return .object(object)
+    }
+
+    /// A task's JSON, with `waiting` when the reasons were computed.
+    static func taskJSON(_ task: TaskRecord, waiting: [String: Waiting]?) -> JSONValue {
+        guard let waiting, case .object(var object) = task.jsonValue else { return task.jsonValue }
+        object["waiting"] = waiting[task.id]?.jsonValue ?? .null
         return .object(object)
     }
 
     /// `{...tree, "tasks": [root nodes]}` where every task carries its `children`, nested by parent.
-    public var nestedJSON: JSONValue {
+    public var nestedJSON: JSONValue { nestedJSON(waiting: nil) }
+
+    /// ``nestedJSON`` where every task also carries `waiting` (``Waiting``; `null` unless pending).
+    public func nestedJSON(waiting: [String: Waiting]?) -> JSONValue {
         guard case .object(var object) = tree.jsonValue else { return tree.jsonValue }
         let ids = Set(tasks.map(\.id))
         var children: [String: [Int]] = [:]
@@ -102,7 +115,7 @@ public struct TreeSnapshot: Sendable, Hashable {
                 for kid in kids.reversed() { stack.append((kid, false)) }
                 continue
             }
-            guard case .object(var node) = tasks[index].jsonValue else { continue }
+            guard case .object(var node) = Self.taskJSON(tasks[index], waiting: waiting) else { continue }
             node["children"] = .array(kids.compactMap { built.removeValue(forKey: $0) })
             built[index] = .object(node)
         }

@@ -29,6 +29,7 @@ struct SchedulerCommand: AsyncParsableCommand {
             reclaimIdleMillis: config.scheduler.reclaimIdleMillis,
             consumerName: config.scheduler.consumerName ?? Runtime.processName("scheduler"))
         settings.submissionRules = SubmissionRules(
+            validator: TreeValidator(knownExecutors: config.gateway.knownExecutorSet),
             executorPolicy: ExecutorPolicy(config.gateway.executorPolicy), maxBodyBytes: config.gateway.maxBodyBytes)
         settings.adminUsers = Set(config.gateway.apiKeys.filter(\.isAdmin).map(\.userID))
         settings.inflightRepairMillis = Int64(config.scheduler.inflightRepairMillis)

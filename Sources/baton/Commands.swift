@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonConfig
 import BatonCore
 import BatonRuntime
 import BatonStore
@@ -18,6 +19,11 @@ struct ClientOptions: ParsableArguments {
     var user: String?
 
     var userID: String { user ?? ProcessInfo.processInfo.environment["BATON_USER"] ?? "dev" }
+
+    /// The submission rules of the configuration (`gateway.known_executors`).
+    func validator() throws -> TreeValidator {
+        TreeValidator(knownExecutors: try BatonConfig.load(path: connection.configPath).gateway.knownExecutorSet)
+    }
 
     /// A store whose Redis answered: a person waiting at a terminal learns within ~2 s that
     /// Redis is unreachable, with its URL, instead of after the services' 10 s of retries.
@@ -50,7 +56,10 @@ struct Submit: AsyncParsableCommand {
     func run() async throws {
         let store = try await options.store()
         let items = try TreeFile.load(file)
-        let result = try await store.submit(items, userID: options.userID, execute: !noExecute)
+        let result = try await store.submit(items, userID: options.userID, execute: !noExecute, validator: try options.validator())
+        for warning in try await store.unservedExecutorWarnings(TaskSubmission.executorFields(items)) {
+            FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
+        }
         guard wait else {
             print(result.treeID)
             return

@@ -204,6 +204,25 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         #expect(nameError?.description.contains("executor type \"a{b}\"") == true, "\(String(describing: nameError))")
     }
 
+    @Test func unknownVariablesAreWarnedAboutWithTheNearestName() {
+        let warnings = BatonConfig.unknownVariableWarnings([
+            "BATON_AGENT_CONCURENCY": "4", "BATON_REDIS_URL": "redis://x:1", "BATON_SOMETHING_ELSE_ENTIRELY": "1",
+            "BATON_LOG_LEVEL": "debug", "PATH": "/bin",
+        ])
+        #expect(warnings == [
+            "unknown environment variable BATON_AGENT_CONCURENCY is ignored (did you mean BATON_AGENT_CONCURRENCY?)",
+            "unknown environment variable BATON_SOMETHING_ELSE_ENTIRELY is ignored",
+        ])
+    }
+
+    @Test func knownExecutorsFromTheFileAndTheEnvironment() throws {
+        let path = try temporaryFile("gateway:\n  known_executors: [echo_executor, rest_executor]\n")
+        #expect(try BatonConfig.load(path: path, environment: [:]).gateway.knownExecutorSet == ["echo_executor", "rest_executor"])
+        let overridden = try BatonConfig.load(path: path, environment: ["BATON_GATEWAY_KNOWN_EXECUTORS": "a, b"])
+        #expect(overridden.gateway.knownExecutors == ["a", "b"])
+        #expect(try BatonConfig.load(path: try temporaryFile(""), environment: [:]).gateway.knownExecutorSet == nil)
+    }
+
     @Test func missingExplicitFileIsAnError() {
         #expect(throws: BatonConfigError.fileNotFound(path: "/nonexistent/baton.yaml")) {
             try BatonConfig.load(path: "/nonexistent/baton.yaml", environment: [:])

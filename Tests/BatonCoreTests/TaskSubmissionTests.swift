@@ -19,7 +19,7 @@ struct TaskSubmissionTests {
               "dependencies": ["a", {"id": "b", "required": false}, {"name": "c"}, {"name": "d", "required": true}],
               "inputs": {"url": "https://x"}, "params": {"k": 1}, "schemas": {"method": "m"},
               "timeout_s": 30, "max_attempts": 4, "backoff": {"strategy": "fixed", "base_s": 2.5},
-              "user_id": "mallory", "unknown_key": [1, 2]}]
+              "user_id": "mallory"}]
             """#
         let item = try #require(try TaskSubmission.decode(data: Data(json.utf8)).first)
         #expect(item.id == "t1")
@@ -34,6 +34,30 @@ struct TaskSubmissionTests {
         #expect(item.timeoutSeconds == 30)
         #expect(item.maxAttempts == 4)
         #expect(item.backoff == BackoffPolicy(strategy: .fixed, baseSeconds: 2.5))
+    }
+
+    /// A typo must not silently drop what it meant (issue 11): the field is named, and the
+    /// nearest known one suggested.
+    @Test(arguments: [
+        (#"[{"name": "a", "dependecies": ["b"]}]"#, "tasks[0].dependecies", "tasks[0]: unknown field 'dependecies' (did you mean 'dependencies'?)"),
+        (#"[{"name": "a"}, {"name": "b", "timout_s": 3}]"#, "tasks[1].timout_s", "unknown field 'timout_s' (did you mean 'timeout_s'?)"),
+        (#"[{"name": "a", "Priority": 1}]"#, "tasks[0].Priority", "(did you mean 'priority'?)"),
+        (#"[{"name": "a", "colour": "red"}]"#, "tasks[0].colour", "tasks[0]: unknown field 'colour'"),
+        (#"[{"name": "a", "dependencies": [{"id": "b", "requird": false}]}]"#, "tasks[0].dependencies[0].requird", "(did you mean 'required'?)"),
+        (#"[{"name": "a", "backoff": {"strategy": "fixed", "base": 2}}]"#, "tasks[0].backoff.base", "unknown field 'base'"),
+    ])
+    func unknownFieldsAreRefusedWithTheNearestName(json: String, field: String, message: String) {
+        let error = #expect(throws: BatonError.self) { try TaskSubmission.decode(data: Data(json.utf8)) }
+        #expect(error?.field == field, "\(String(describing: error))")
+        #expect(error?.message.contains(message) == true, "\(String(describing: error))")
+        if message.hasSuffix("'colour'") { #expect(error?.message.contains("did you mean") == false) }
+    }
+
+    /// apflow's documented task fields (its state and bookkeeping) are accepted and ignored.
+    @Test func apflowFieldsAreAccepted() throws {
+        let json = #"[{"name": "a", "status": "pending", "progress": 0, "result": null, "task_tree_id": "x", "has_children": false, "origin_type": "create", "created_at": "2026-01-01T00:00:00Z"}]"#
+        let items = try TaskSubmission.decode(data: Data(json.utf8))
+        #expect(items.map(\.name) == ["a"])
     }
 
     @Test func nullMeansAbsentAndDefaultsApply() throws {

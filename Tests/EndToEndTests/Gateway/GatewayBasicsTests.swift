@@ -8,7 +8,7 @@ struct GatewayBasicsTests {
     /// Every route of the issue, as `/openapi.json` must list it.
     static let routes: [(method: String, path: String)] = [
         ("get", "/healthz"), ("get", "/readyz"), ("get", "/metrics"), ("get", "/openapi.json"),
-        ("post", "/v1/trees"), ("get", "/v1/trees/{id}"), ("post", "/v1/trees/{id}/execute"),
+        ("post", "/v1/trees"), ("get", "/v1/trees"), ("get", "/v1/agents"), ("get", "/v1/executors"), ("get", "/v1/trees/{id}"), ("post", "/v1/trees/{id}/execute"),
         ("post", "/v1/trees/{id}/cancel"), ("post", "/v1/trees/{id}/copy"), ("post", "/v1/trees/{id}/link"),
         ("post", "/v1/trees/{id}/archive"), ("post", "/v1/trees/{id}/mixed"), ("get", "/v1/trees/{id}/events"),
         ("get", "/v1/trees/{id}/ws"), ("post", "/v1/tasks"), ("get", "/v1/tasks"), ("get", "/v1/tasks/{id}"),
