@@ -1,16 +1,28 @@
+import BatonStore
 import Foundation
 import Hummingbird
 
-/// Requires `Authorization: Bearer <key>` and puts the key's ``Identity`` in the context.
-/// A missing or unknown key answers 401 (`unauthorized`) with `WWW-Authenticate: Bearer`.
+/// Requires `Authorization: Bearer <key>` — or the dashboard's session cookie — and puts the
+/// caller's ``Identity`` in the context. A missing or unknown key answers 401 (`unauthorized`)
+/// with `WWW-Authenticate: Bearer`. A request signed in with the cookie that changes anything
+/// (any method but GET and HEAD) must carry the session's `X-Baton-CSRF` token, or it is 403:
+/// a page of another site can make the browser send the cookie, never the token.
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = GatewayContext
 
     let authenticator: APIKeyAuthenticator
+    let store: BatonStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
-        context.identity = try Self.identity(of: request, authenticator)
+        if request.headers[.authorization] == nil, let session = try await DashboardRoutes.session(of: request, store) {
+            if request.method != .get && request.method != .head && request.headers[.csrfToken] != session.csrf {
+                throw DashboardRoutes.csrfRefusal
+            }
+            context.identity = Identity(userID: session.userID, isAdmin: session.isAdmin)
+        } else {
+            context.identity = try Self.identity(of: request, authenticator)
+        }
         return try await next(request, context)
     }
 

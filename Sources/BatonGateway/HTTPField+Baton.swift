@@ -9,4 +9,9 @@ extension HTTPField.Name {
     static let lastEventID = HTTPField.Name("Last-Event-ID")!
     /// `X-Accel-Buffering: no` keeps proxies from buffering event streams.
     static let accelBuffering = HTTPField.Name("X-Accel-Buffering")!
+    /// `X-Baton-CSRF`: the dashboard session's token, required on state-changing requests made with its cookie.
+    static let csrfToken = HTTPField.Name("X-Baton-CSRF")!
+    static let xFrameOptions = HTTPField.Name("X-Frame-Options")!
+    static let referrerPolicy = HTTPField.Name("Referrer-Policy")!
+    static let xContentTypeOptions = HTTPField.Name("X-Content-Type-Options")!
 }

@@ -138,6 +138,10 @@ public struct Keys: Sendable, Hashable {
     /// submitted (typos included) cost it nothing.
     public var executorsServed: String { "\(namespace):executors:served" }
 
+    /// String with a TTL: a dashboard session (JSON `{user_id, admin, csrf}`), by the SHA-256
+    /// hex of its cookie token.
+    public func session(_ tokenDigest: String) -> String { "\(namespace):session:\(tokenDigest)" }
+
     /// Hash with a TTL: a live agent's record (``AgentRecord``), refreshed by its heartbeat.
     public func agent(_ agentID: String) -> String { "\(namespace):agent:\(agentID)" }
 

@@ -3,6 +3,7 @@
 #
 #   source scripts/lib/redis.sh
 #   baton_ensure_packages                 # redis-server, redis-cli, hiredis headers, python3 (apt-get)
+#   baton_ensure_browser                  # chromium (apt-get), for the dashboard's browser test
 #   port="$(baton_free_port)"             # a free TCP port on 127.0.0.1
 #   baton_start_redis "$port" "$dir"      # daemonized, no persistence, answers PING when it returns
 #   baton_stop_redis "$port" "$dir"       # SHUTDOWN NOSAVE, then kill if still alive
@@ -43,6 +44,20 @@ baton_ensure_packages() {
     "${sudo[@]}" apt-get update -qq || return 1
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
         apt-get install -y -qq redis-server libhiredis-dev pkg-config python3 >/dev/null || return 1
+}
+
+# Installs Chromium from Debian's packages when no chromium is on PATH (the dashboard's browser
+# test drives it headless).
+baton_ensure_browser() {
+    command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 && return 0
+    local sudo=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null 2>&1 || { echo "baton: chromium is missing and not root (no sudo): install chromium" >&2; return 1; }
+        sudo=(sudo)
+    fi
+    echo "baton: chromium is missing; installing it (the dashboard's browser test)" >&2
+    "${sudo[@]}" apt-get update -qq || return 1
+    "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null || return 1
 }
 
 # Prints a TCP port on 127.0.0.1 that nothing listens on right now.
