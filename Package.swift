@@ -22,6 +22,8 @@ let package = Package(
         // Default traits off: they recompile Hummingbird on every build/test switch and pull swift-configuration.
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: []),
         .package(url: "https://github.com/hummingbird-project/hummingbird-websocket.git", from: "2.8.1"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // C and Redis
@@ -36,7 +38,7 @@ let package = Package(
         .target(name: "BatonCore"),
         .target(
             name: "BatonStore",
-            dependencies: ["BatonCore", "RedisClient"],
+            dependencies: ["BatonCore", "RedisClient", .product(name: "Metrics", package: "swift-metrics")],
             resources: [.copy("Lua")]
         ),
         .target(name: "BatonConfig", dependencies: [.product(name: "Yams", package: "Yams")]),
@@ -46,6 +48,10 @@ let package = Package(
                 "BatonStore", "BatonConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .target(
@@ -53,6 +59,7 @@ let package = Package(
             dependencies: [
                 "BatonStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
@@ -61,6 +68,7 @@ let package = Package(
             dependencies: [
                 "BatonStore",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

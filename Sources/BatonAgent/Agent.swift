@@ -2,6 +2,7 @@ import BatonCore
 import Foundation
 import BatonStore
 import Logging
+import Metrics
 import RedisClient
 import ServiceLifecycle
 
@@ -89,8 +90,11 @@ public struct Agent: Service {
                 for (task, queue) in try await claimAndStart(free: await running.free, from: queues, turn: turn) {
                     let control = TaskControl(task: task, queue: queue)
                     await running.add(control)
+                    AgentMetrics.claimed(task.executor).increment()
                     group.addTask {
+                        let started = ContinuousClock.now
                         await self.execute(control, reporter: reporter)
+                        AgentMetrics.duration(task.executor).recordInterval(ContinuousClock.now - started)
                         await running.remove(control.member)
                     }
                 }
@@ -167,6 +171,8 @@ public struct Agent: Service {
         let startedAt = store.clock()
         let process = ProcessInfo.processInfo
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            AgentMetrics.running.record(await running.count)
+            AgentMetrics.free.record(await running.free)
             let record = AgentRecord(
                 id: settings.agentID, host: process.hostName, pid: Int(process.processIdentifier), version: BatonVersion.current,
                 executors: settings.executorTypes, concurrency: settings.concurrency, running: await running.count,
@@ -194,6 +200,7 @@ public struct Agent: Service {
                     for member in outcome.lost {
                         guard let control = await running.control(member) else { continue }
                         logger.warning("lease lost; abandoning the attempt", metadata: ["baton.task_id": "\(control.task.taskID)"])
+                        AgentMetrics.leaseLost(control.task.executor).increment()
                         // Hand the attempt back: if nobody requeued the task (its lease was dropped
                         // by a late expiry), this puts it back in its queue instead of leaving it
                         // in progress with no lease; if it was requeued, the report is stale.

@@ -26,6 +26,7 @@ final class Reporter: Sendable {
         signal.yield()
         if let executor, [.completed, .failed, .cancelled].contains(report.kind) {
             outcomes.record(executor, report.kind.rawValue)
+            AgentMetrics.finished(executor, report.kind.rawValue).increment()
         }
     }
 

@@ -56,7 +56,7 @@ extension BatonConfig {
     /// `BATON_*` variables Baton reads outside the override table (the file to read, logging,
     /// the CLI's user, metrics, and the test and fault tooling).
     public static let otherVariables: Set<String> = [
-        "BATON_CONFIG", "BATON_LOG_LEVEL", "BATON_USER", "BATON_METRICS_PORT", "BATON_FAULT", "BATON_BIN_DIR",
+        "BATON_CONFIG", "BATON_LOG_LEVEL", "BATON_USER", "BATON_METRICS_PORT", "BATON_METRICS_HOST", "BATON_FAULT", "BATON_BIN_DIR",
         "BATON_E2E_KEEP_LOGS", "BATON_TEST_CHAOS", "BATON_TEST_CLUSTER", "BATON_FUZZ_TARGET", "BATON_FUZZ_SECONDS",
     ]
 

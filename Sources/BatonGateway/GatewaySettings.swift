@@ -19,6 +19,8 @@ public struct GatewaySettings: Sendable {
     public var idempotencyTTLSeconds = 86_400
     /// Executor types this deployment runs (`nil`: any), checked at creation.
     public var knownExecutors: Set<String>?
+    /// More Prometheus text for `/metrics`: the process's swift-metrics (store, Redis scripts).
+    public var extraMetrics: @Sendable () -> String = { "" }
     /// Who may submit which executor types (`gateway.executor_policy`).
     public var executorPolicy: ExecutorPolicy = .default
     /// Timeouts, head sizes and open connections (`gateway.header_timeout_s` …).

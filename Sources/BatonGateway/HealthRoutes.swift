@@ -24,7 +24,7 @@ struct HealthRoutes {
         router.get("metrics") { _, _ in
             Response(
                 status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                body: ResponseBody(byteBuffer: ByteBuffer(string: services.metrics.render())))
+                body: ResponseBody(byteBuffer: ByteBuffer(string: services.metrics.render() + services.settings.extraMetrics())))
         }
         router.get("openapi.json") { _, _ in
             JSONResponse.make(text: OpenAPIDocument.json)

@@ -139,6 +139,9 @@ public struct BusConsumer: Service {
         if !reports.isEmpty {
             do {
                 try await store.apply(reports)
+                for (kind, count) in Dictionary(grouping: reports, by: \.kind.rawValue).mapValues(\.count) {
+                    SchedulerMetrics.applied(kind).increment(by: count)
+                }
             } catch let error as BatonError {
                 // A script refused a tree's reports (e.g. the tree vanished): the others are
                 // applied; acknowledging keeps one bad entry from blocking the bus forever.

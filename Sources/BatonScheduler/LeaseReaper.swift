@@ -46,6 +46,7 @@ public struct LeaseReaper: Service {
         for queue in executors.flatMap(store.keys.queues(of:)) {
             let expired = try await store.reapExpiredLeases(queue, holdMillis: settings.reapHoldMillis)
             if expired.isEmpty { continue }
+            SchedulerMetrics.leasesExpired(queue.executor).increment(by: expired.count)
             logger.info("leases expired", metadata: ["baton.executor": "\(queue)", "baton.count": "\(expired.count)"])
             try await store.apply(expired)
         }
@@ -63,6 +64,7 @@ public struct LeaseReaper: Service {
         repeat {
             let found = try await store.recoverOrphanedTasks(from: &position)
             if !found.isEmpty {
+                SchedulerMetrics.orphans.increment(by: found.count)
                 logger.warning("tasks in progress without a lease queued again", metadata: ["baton.count": "\(found.count)"])
             }
         } while position.nextRank != 0 && !Task.isShuttingDownGracefully

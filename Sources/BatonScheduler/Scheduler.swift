@@ -12,6 +12,7 @@ public enum Scheduler {
         return [
             BusConsumer(store: store, settings: settings, submissions: submissions, logger: logger),
             LeaseReaper(store: store, settings: settings, logger: logger),
+            QueueGauges(store: store, interval: .seconds(5), logger: logger),
         ]
     }
 }

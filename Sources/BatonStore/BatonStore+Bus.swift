@@ -234,3 +234,32 @@ extension BatonStore {
         return .submission(id: id, fields: result)
     }
 }
+
+/// How far the schedulers' consumer group is behind on the bus (`XINFO GROUPS`).
+public struct BusBacklog: Sendable, Hashable {
+    /// Entries delivered to a scheduler and not acknowledged yet.
+    public var pending = 0
+    /// Entries no scheduler has read yet (`lag`, Redis ≥ 7.0; 0 when unknown).
+    public var lag = 0
+}
+
+extension BatonStore {
+    /// The consumer group's backlog summed over every bus stream.
+    public func busBacklog() async throws -> BusBacklog {
+        let replies = try await redis.pipeline(keys.busStreams.map { RedisCommand("XINFO", "GROUPS", $0) })
+        var backlog = BusBacklog()
+        for reply in replies {
+            for group in reply.array ?? [] {
+                let fields = group.array ?? []
+                var info: [String: RedisReply] = [:]
+                for index in stride(from: 0, to: fields.count - 1, by: 2) {
+                    if let name = fields[index].string { info[name] = fields[index + 1] }
+                }
+                guard info["name"]?.string == Keys.schedulerGroup else { continue }
+                backlog.pending += info["pending"]?.int ?? 0
+                backlog.lag += info["lag"]?.int ?? 0
+            }
+        }
+        return backlog
+    }
+}

@@ -248,7 +248,7 @@ extension BatonStore {
             }
             return treeCall(.applyReports, treeID, now: now, arguments)
         }
-        let replies = try await redis.evalPipeline(calls)
+        let replies = try await evalPipeline(calls, operation: "apply")
         var outputs = TreeOutputs()
         var firstError: BatonError?
         for (treeID, reply) in zip(trees, replies) {

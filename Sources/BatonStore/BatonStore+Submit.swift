@@ -219,7 +219,7 @@ extension BatonStore {
         let calls = buckets.map { bucket, members in
             ScriptCall.ids(.reserveIDs, bucket: bucket, keys: keys, tree: treeID, token: token, ids: members)
         }
-        let replies = try await redis.evalPipeline(calls)
+        let replies = try await evalPipeline(calls, operation: "reserve")
         // Only the buckets that answered '' were reserved by this call: give back exactly those.
         let reserved = zip(buckets, replies).filter { $0.1.string == "" }.flatMap { $0.0.value }
         if reserved.count == ids.count { return }
@@ -267,7 +267,7 @@ extension BatonStore {
         }
         // A bucket that refuses (it holds something that is not an index) holds none of ours:
         // only a failure to reach Redis leaves ids behind.
-        _ = try await redis.evalPipeline(calls)
+        _ = try await evalPipeline(calls, operation: "release")
     }
 
     /// A submission that stored nothing gives its ids back and then drops its mark — the mark

@@ -1,5 +1,6 @@
 import BatonCore
 import Foundation
+import Metrics
 import RedisClient
 import Synchronization
 
@@ -67,10 +68,27 @@ public final class BatonStore: Sendable {
 
     /// Runs script calls in one round trip and throws the first script error.
     func run(_ calls: [RedisScriptCall], operation: String, timeout: Duration? = nil) async throws -> [RedisReply] {
-        let replies = try await redis.evalPipeline(calls, timeout: timeout)
+        let replies = try await evalPipeline(calls, operation: operation, timeout: timeout)
         for reply in replies {
             if let error = Self.scriptError(reply, operation: operation) { throw error }
         }
+        return replies
+    }
+
+    /// Script calls in one round trip, timed as `baton_redis_script_duration_seconds{operation}`;
+    /// a failure to reach Redis and every error reply count in `baton_redis_errors_total{operation}`.
+    func evalPipeline(_ calls: [RedisScriptCall], operation: String, timeout: Duration? = nil) async throws -> [RedisReply] {
+        let started = ContinuousClock.now
+        let replies: [RedisReply]
+        do {
+            replies = try await redis.evalPipeline(calls, timeout: timeout)
+        } catch {
+            StoreMetrics.redisErrors(operation).increment()
+            throw error
+        }
+        StoreMetrics.scriptDuration(operation).recordInterval(ContinuousClock.now - started)
+        let errors = replies.count { $0.errorMessage != nil }
+        if errors > 0 { StoreMetrics.redisErrors(operation).increment(by: errors) }
         return replies
     }
 

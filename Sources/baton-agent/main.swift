@@ -13,6 +13,8 @@ struct AgentCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
     @Option(name: .customLong("executor"), help: "Executor types to run, comma-separated (default: every built-in).")
     var executors: String?
 
@@ -21,6 +23,8 @@ struct AgentCommand: AsyncParsableCommand {
 
     func run() async throws {
         Runtime.bootstrapLogging()
+        ProcessMetrics.bootstrap()
+        let metricsPort = try metrics.resolvedPort()
         let config = try connection.loadConfig()
         let agent = config.agent
         let logger = Logger(label: "baton.agent")
@@ -57,8 +61,13 @@ struct AgentCommand: AsyncParsableCommand {
             maxResultBytes: agent.maxResultBytes)
         logger.info("agent starting", metadata: ["baton.executors": "\(types.joined(separator: ","))",
                                                  "baton.concurrency": "\(settings.concurrency)"])
+        var services: [any Service] = [Agent(store: store, registry: registry, settings: settings, logger: logger)]
+        if let metricsPort {
+            services.append(MetricsEndpoint.make(
+                host: metrics.resolvedHost(), port: metricsPort, store: store, serverName: "baton-agent", logger: logger))
+        }
         let group = ServiceGroup(
-            services: [Agent(store: store, registry: registry, settings: settings, logger: logger)],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         try await group.run()

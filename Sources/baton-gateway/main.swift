@@ -37,8 +37,10 @@ struct GatewayCommand: AsyncParsableCommand {
 
     func run() async throws {
         Runtime.bootstrapLogging()
+        ProcessMetrics.bootstrap()
         let config = try connection.loadConfig()
         var settings = GatewaySettings(config.gateway)
+        settings.extraMetrics = { ProcessMetrics.render() }
         if let host { settings.host = host }
         if let port { settings.port = port }
         let keepAliveText = ProcessInfo.processInfo.environment["BATON_GATEWAY_KEEP_ALIVE_S"]

@@ -14,8 +14,12 @@ struct SchedulerCommand: AsyncParsableCommand {
 
     @OptionGroup var connection: ConnectionOptions
 
+    @OptionGroup var metrics: MetricsOptions
+
     func run() async throws {
         Runtime.bootstrapLogging()
+        ProcessMetrics.bootstrap()
+        let metricsPort = try metrics.resolvedPort()
         let config = try connection.loadConfig()
         let logger = Logger(label: "baton.scheduler")
         // Commands give up on an unreachable Redis after 2 s (the loops retry): a SIGTERM is never
@@ -35,8 +39,13 @@ struct SchedulerCommand: AsyncParsableCommand {
         settings.inflightRepairMillis = Int64(config.scheduler.inflightRepairMillis)
         settings.orphanSweepMillis = config.scheduler.orphanSweepMillis
         logger.info("scheduler starting", metadata: ["baton.redis": "\(config.redisURL)", "baton.namespace": "\(config.namespace)"])
+        var services = Scheduler.services(store: store, settings: settings, logger: logger)
+        if let metricsPort {
+            services.append(MetricsEndpoint.make(
+                host: metrics.resolvedHost(), port: metricsPort, store: store, serverName: "baton-scheduler", logger: logger))
+        }
         let group = ServiceGroup(
-            services: Scheduler.services(store: store, settings: settings, logger: logger),
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger)
         try await group.run()
