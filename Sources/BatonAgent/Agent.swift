@@ -157,7 +157,7 @@ public struct Agent: Service {
     private func announceServedTypes() async {
         while !Task.isCancelled {
             do {
-                try await store.markServed(registry.names)
+                try await store.markServed(settings.executorTypes)
             } catch {
                 logger.warning("announcing executor types failed", metadata: ["baton.error": "\(error)"])
             }

@@ -52,7 +52,8 @@ public struct AgentRecord: Sendable, Hashable {
     var fields: [String] {
         let minute = JSONValue.object(lastMinute.mapValues { .object($0.mapValues(JSONValue.int)) }).jsonString()
         return [
-            "id", id, "host", host, "pid", String(pid), "version", version, "executors", executors.joined(separator: ","),
+            "id", id, "host", host, "pid", String(pid), "version", version,
+            "executors", JSONValue.array(executors.map(JSONValue.string)).jsonString(),
             "concurrency", String(concurrency), "running", String(running), "started_at", String(startedAt),
             "last_seen", String(lastSeen), "last_minute", minute,
         ]
@@ -66,6 +67,8 @@ public struct AgentRecord: Sendable, Hashable {
               let concurrency = hash["concurrency"].flatMap({ Int($0) }), let running = hash["running"].flatMap({ Int($0) }),
               let startedAt = hash["started_at"].flatMap({ Int64($0) }), let lastSeen = hash["last_seen"].flatMap({ Int64($0) })
         else { return nil }
+        // A JSON array of names (an executor type may hold a comma).
+        guard let executorList = (try? JSONValue(parsing: executors))?.arrayValue?.compactMap(\.stringValue) else { return nil }
         var lastMinute: [String: [String: Int]] = [:]
         if let text = hash["last_minute"], let object = (try? JSONValue(parsing: text))?.objectValue {
             for (executor, counts) in object {
@@ -74,7 +77,7 @@ public struct AgentRecord: Sendable, Hashable {
         }
         self.init(
             id: id, host: host, pid: pid, version: version,
-            executors: executors.split(separator: ",").map(String.init), concurrency: concurrency, running: running,
+            executors: executorList, concurrency: concurrency, running: running,
             startedAt: startedAt, lastSeen: lastSeen, lastMinute: lastMinute)
     }
 }

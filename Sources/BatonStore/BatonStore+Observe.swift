@@ -120,6 +120,7 @@ extension BatonStore {
     func waiting(tree: TreeRecord, hashes: [[String: String]], agents: [AgentRecord]) async throws -> [String: Waiting] {
         let statusByID = Dictionary(hashes.compactMap { hash in hash["id"].map { ($0, hash["status"] ?? "pending") } }) { first, _ in first }
         let served = Set(agents.flatMap(\.executors))
+        let now = clock()
         var result: [String: Waiting] = [:]
         var external: [(task: String, dependency: String)] = []
         var queued: [(task: String, executor: String)] = []
@@ -129,9 +130,10 @@ extension BatonStore {
                 result[id] = Waiting(reason: .notStarted)
             } else if let cause = hash["blocked_by"] {
                 result[id] = Waiting(reason: .blocked, blockedBy: cause)
-            } else if let retryAt = hash["retry_at"].flatMap({ Int64($0) }) {
+            } else if let retryAt = hash["retry_at"].flatMap({ Int64($0) }), retryAt > now {
                 result[id] = Waiting(reason: .retryBackoff, retryAt: retryAt)
             } else if (hash["waiting"].flatMap { Int($0) } ?? 0) > 0 {
+                // (A due retry keeps its `retry_at` until it starts: it is queued again by now.)
                 var waiting = Waiting(reason: .dependencies)
                 for (dependency, required) in Self.dependencies(hash) {
                     if let status = statusByID[dependency] ?? hash["xs:\(dependency)"] {

@@ -47,8 +47,14 @@ struct Submit: AsyncParsableCommand {
     @Argument(help: "A JSON or YAML file with an array of tasks (or {\"tasks\": [...]}).")
     var file: String
 
-    @Flag(help: "Wait until the tree finishes and print it as JSON.")
+    @Flag(help: "Wait until the tree finishes and print it as JSON. \(TreeOutcome.help)")
     var wait = false
+
+    @Flag(help: "After submitting, show the tree live (as baton watch). \(TreeOutcome.help)")
+    var watch = false
+
+    @Option(help: "With --wait or --watch: stop waiting after this many seconds (exit 4).")
+    var timeout: Double?
 
     @Flag(help: "Store the tree without running it.")
     var noExecute = false
@@ -60,16 +66,37 @@ struct Submit: AsyncParsableCommand {
         for warning in try await store.unservedExecutorWarnings(TaskSubmission.executorFields(items)) {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }
+        if watch {
+            FileHandle.standardError.write(Data("submitted tree \(result.treeID)\n".utf8))
+            try await Watch.watch(result.treeID, store: store, userID: options.userID, timeout: timeout)
+            return
+        }
         guard wait else {
             print(result.treeID)
             return
         }
         FileHandle.standardError.write(Data("submitted tree \(result.treeID)\n".utf8))
         let names = Dictionary(uniqueKeysWithValues: try await store.tree(result.treeID, userID: options.userID).tasks.map { ($0.id, $0.name) })
-        try await TreeWatcher(store: store).follow(result.treeID) { event in
-            FileHandle.standardError.write(Data((TreeWatcher.describe(event, names: names) + "\n").utf8))
+        let follow = Task {
+            try await TreeWatcher(store: store).follow(result.treeID) { event in
+                FileHandle.standardError.write(Data((TreeWatcher.describe(event, names: names) + "\n").utf8))
+            }
         }
-        print(try await store.tree(result.treeID, userID: options.userID).nestedJSON.jsonString())
+        if let timeout {
+            let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+            while !(try await store.treeRecord(result.treeID, userID: nil).isFinished) {
+                if ContinuousClock.now >= deadline {
+                    follow.cancel()
+                    FileHandle.standardError.write(Data("tree \(result.treeID) did not finish within \(timeout) s\n".utf8))
+                    throw ExitCode(TreeOutcome.timedOut)
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+        try await follow.value
+        let tree = try await store.tree(result.treeID, userID: options.userID)
+        print(tree.nestedJSON.jsonString())
+        if let exit = TreeOutcome.exitCode(forStatus: tree.tree.status) { throw exit }
     }
 }
 

@@ -76,7 +76,7 @@ struct Dev: AsyncParsableCommand {
         for child in children.reversed() { await child.stop() }
         await redis?.stop()
         await redisCluster?.stop()
-        try? FileManager.default.removeItem(atPath: workDir)
+        say("logs kept in \(workDir)")
     }
 
     private func runExample(_ config: BatonConfig) async throws {

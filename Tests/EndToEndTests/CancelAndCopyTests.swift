@@ -360,33 +360,13 @@ struct CancelAndCopyTests {
 
     /// Runs the `baton` CLI against the deployment; returns stdout (stderr too when it is expected to fail).
     private func runCLI(_ d: Deployment, _ arguments: [String], expectFailure: Bool = false) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "\(d.binaryDirectory)/baton")
-        process.arguments = arguments
-        process.environment = ProcessInfo.processInfo.environment.merging(
-            ["BATON_REDIS_URL": d.redisURL, "BATON_NAMESPACE": d.namespace, "BATON_LOG_LEVEL": "warning"]) { $1 }
-        let out = Pipe()
-        let err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        // Reading to the end blocks: do it on a thread of its own, never on the cooperative pool.
-        let (output, errors) = await withCheckedContinuation { (done: CheckedContinuation<(Data, Data), Never>) in
-            Thread {
-                let output = out.fileHandleForReading.readDataToEndOfFile()
-                let errors = err.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                done.resume(returning: (output, errors))
-            }.start()
-        }
-        let text = String(decoding: output, as: UTF8.self)
-        let errorText = String(decoding: errors, as: UTF8.self)
+        let run = try await d.cli(arguments)
         if expectFailure {
-            #expect(process.terminationStatus != 0, "baton \(arguments) should fail: \(text)")
-            return text + errorText
+            #expect(run.status != 0, "baton \(arguments) should fail: \(run.output)")
+            return run.output + run.errors
         }
-        #expect(process.terminationStatus == 0, "baton \(arguments): \(errorText)")
-        return text
+        #expect(run.status == 0, "baton \(arguments): \(run.errors)")
+        return run.output
     }
 }
 

@@ -85,7 +85,10 @@ struct DashboardTests {
     /// The dashboard in a real browser. Chromium comes from Debian's packages (`scripts/test`
     /// installs it); the checker drives it over the DevTools protocol.
     @Test func aRunningTreeUpdatesLiveInABrowser() async throws {
-        let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"].first { FileManager.default.isExecutableFile(atPath: $0) }
+        // Wherever `scripts/test` found or installed it: the first on PATH.
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin"
+        let chromium = path.split(separator: ":").flatMap { directory in ["chromium", "chromium-browser"].map { "\(directory)/\($0)" } }
+            .first { FileManager.default.isExecutableFile(atPath: $0) }
         try #require(chromium != nil, "Chromium is missing: scripts/test installs it (apt-get install chromium)")
         try await withGateway(agents: [AgentSpec(concurrency: 3)]) { d, users in
             var tasks = [#"{"id": "live", "name": "live", "executor": "echo_executor"}"#]
