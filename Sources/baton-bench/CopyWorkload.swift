@@ -50,7 +50,7 @@ struct CopyWorkload: Workload {
         }
     }
 
-    private static func deleteNamespace(_ redis: RedisClient, _ namespace: String) async {
+    static func deleteNamespace(_ redis: RedisClient, _ namespace: String) async {
         var cursor = "0"
         repeat {
             guard let reply = try? await redis.send("SCAN", cursor, "MATCH", "\(namespace):*", "COUNT", "1000"),

@@ -24,6 +24,7 @@ enum Workloads {
         CopyWorkload(),
         GatewayWorkload(),
         SoakWorkload(),
+        WaitingWorkload(),
     ]
 }
 
