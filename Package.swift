@@ -13,6 +13,9 @@ let package = Package(
         .library(name: "RedisClient", targets: ["RedisClient"]),
         .library(name: "BatonCore", targets: ["BatonCore"]),
         .library(name: "BatonStore", targets: ["BatonStore"]),
+        // Executors of your own in your own package: implement `Executor`, then
+        // `AgentMain.run(executors:builtins:)` (examples/custom-executor).
+        .library(name: "BatonAgent", targets: ["BatonAgent", "BatonAgentMain"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
@@ -64,6 +67,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "BatonAgentMain",
+            dependencies: [
+                "BatonAgent", "BatonRuntime",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
             name: "BatonAgent",
             dependencies: [
                 "BatonStore",
@@ -103,11 +115,7 @@ let package = Package(
         ),
         .executableTarget(
             name: "baton-agent",
-            dependencies: [
-                "BatonAgent", "BatonRuntime",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            dependencies: ["BatonAgentMain"]
         ),
         .executableTarget(
             name: "baton",

@@ -243,7 +243,8 @@ struct HardeningTests {
 /// two snapshots compare byte for byte — except the services' own liveness bookkeeping, which
 /// they refresh every few seconds whatever the callers do (`executors:served`, `scheduler:alive:*`).
 func keySpace(_ d: Deployment) async throws -> [String: [UInt8]] {
-    let liveness = [d.store.keys.executorsServed, d.store.keys.schedulerAlive("")]
+    // Liveness records change on their own: served types, schedulers' and agents' heartbeats.
+    let liveness = [d.store.keys.executorsServed, d.store.keys.schedulerAlive(""), d.store.keys.agent(""), d.store.keys.agents]
     var dump: [String: [UInt8]] = [:]
     var cursor = "0"
     repeat {
