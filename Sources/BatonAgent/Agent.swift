@@ -95,7 +95,11 @@ public struct Agent: Service {
                         let started = ContinuousClock.now
                         await self.execute(control, reporter: reporter)
                         AgentMetrics.duration(task.executor).recordInterval(ContinuousClock.now - started)
-                        await running.remove(control.member)
+                        if control.abandoned.isSet {
+                            await running.remove(control.member)
+                        } else {
+                            await running.settle(control, window: .milliseconds(3 * settings.leaseMillis))
+                        }
                     }
                 }
                 backoff.reset()
@@ -182,9 +186,15 @@ public struct Agent: Service {
             } catch {
                 logger.warning("refreshing the agent record failed", metadata: ["baton.error": "\(error)"])
             }
-            do { try await Task.sleep(for: .milliseconds(BatonStore.agentRefreshMillis)) } catch { break }
+            do {
+                try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(BatonStore.agentRefreshMillis)) }
+            } catch {
+                break
+            }
         }
-        try? await store.unregisterAgent(settings.agentID)
+        // Gone at once from the listings; a Redis that is down must not hold the shutdown up (the
+        // record expires by itself).
+        try? await store.unregisterAgent(settings.agentID, timeout: .milliseconds(500))
     }
 
     private func heartbeat(_ running: RunningTasks, reporter: Reporter) async {
@@ -198,7 +208,11 @@ public struct Agent: Service {
                 do {
                     let outcome = try await store.heartbeat(queue, members: members, leaseMillis: settings.leaseMillis)
                     for member in outcome.lost {
-                        guard let control = await running.control(member) else { continue }
+                        // A settled attempt's lease is gone once its report was applied: done.
+                        guard let control = await running.control(member) else {
+                            await running.forget(member)
+                            continue
+                        }
                         logger.warning("lease lost; abandoning the attempt", metadata: ["baton.task_id": "\(control.task.taskID)"])
                         AgentMetrics.leaseLost(control.task.executor).increment()
                         // Hand the attempt back: if nobody requeued the task (its lease was dropped

@@ -68,6 +68,21 @@ actor RunningTasks {
 
     func add(_ control: TaskControl) { running[control.member] = control }
 
+    /// Attempts that ended here whose report may not be applied yet, with when to stop keeping
+    /// their lease: heartbeats go on extending it (`ZADD XX`) until the scheduler drops it, so a
+    /// scheduler slow to apply the report cannot see the lease expire and run the task again.
+    private var settling: [String: (queue: ExecutorQueue, until: ContinuousClock.Instant)] = [:]
+
+    /// Frees the attempt's slot and keeps its lease alive for at most `window` while its report
+    /// is applied.
+    func settle(_ control: TaskControl, window: Duration) {
+        settling[control.member] = (control.queue, .now + window)
+        remove(control.member)
+    }
+
+    /// Stops keeping a settled attempt's lease (the scheduler dropped it).
+    func forget(_ member: String) { settling.removeValue(forKey: member) }
+
     func remove(_ member: String) {
         running.removeValue(forKey: member)
         // Every waiter: the claim loop and the queue waiters all wait for a free slot, and one
@@ -101,9 +116,14 @@ actor RunningTasks {
         idleWaiters.removeAll()
     }
 
-    /// Running attempts grouped by the queue shard that holds their leases (for heartbeats).
+    /// Running and settling attempts grouped by the queue shard that holds their leases (for
+    /// heartbeats); settling ones past their window are let go (the reaper takes over).
     func membersByQueue() -> [ExecutorQueue: [String]] {
-        Dictionary(grouping: running.values, by: \.queue).mapValues { $0.map(\.member) }
+        let now = ContinuousClock.now
+        settling = settling.filter { $0.value.until > now }
+        var members = Dictionary(grouping: running.values, by: \.queue).mapValues { $0.map(\.member) }
+        for (member, entry) in settling where running[member] == nil { members[entry.queue, default: []].append(member) }
+        return members
     }
 
     func control(_ member: String) -> TaskControl? { running[member] }

@@ -36,7 +36,8 @@ struct QueueGauges: Service {
             } catch {
                 logger.debug("sampling queue gauges failed", metadata: ["baton.error": "\(error)"])
             }
-            try? await Task.sleep(for: interval)
+            // A stopping scheduler does not wait out the interval.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) }
         }
     }
 

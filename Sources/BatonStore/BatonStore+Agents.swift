@@ -102,8 +102,8 @@ extension BatonStore {
     }
 
     /// Removes an agent's record (a clean shutdown).
-    public func unregisterAgent(_ id: String) async throws {
-        _ = try await redis.pipeline([RedisCommand("DEL", keys.agent(id)), RedisCommand("ZREM", keys.agents, id)])
+    public func unregisterAgent(_ id: String, timeout: Duration? = nil) async throws {
+        _ = try await redis.pipeline([RedisCommand("DEL", keys.agent(id)), RedisCommand("ZREM", keys.agents, id)], timeout: timeout)
     }
 
     /// The live agents, by id.

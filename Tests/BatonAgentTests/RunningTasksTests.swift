@@ -41,6 +41,24 @@ import Testing
     }
 }
 
+extension RunningTasksTests {
+    /// An attempt that ended keeps its lease heartbeated while its report is applied (the
+    /// scheduler drops the lease then), at most for its window; its slot is free at once.
+    @Test func aSettledAttemptKeepsItsLeaseUntilForgottenOrItsWindowEnds() async throws {
+        let running = RunningTasks(capacity: 2)
+        let done = control("done"), short = control("short")
+        await running.add(done)
+        await running.add(short)
+        await running.settle(done, window: .seconds(60))
+        await running.settle(short, window: .milliseconds(1))
+        #expect(await running.free == 2)
+        try await Task.sleep(for: .milliseconds(20))
+        #expect(await running.membersByQueue() == [ExecutorQueue(executor: "x"): [done.member]], "short's window passed")
+        await running.forget(done.member)
+        #expect(await running.membersByQueue().isEmpty)
+    }
+}
+
 private actor Counter {
     var value = 0
     func increment() { value += 1 }
