@@ -8,8 +8,10 @@ import ServiceLifecycle
 enum SchedulerMetrics {
     /// `baton_scheduler_reports_applied_total{kind}`: agents' reports applied.
     static func applied(_ kind: String) -> Counter {
-        Counter(label: "baton_scheduler_reports_applied_total", dimensions: [("kind", kind)])
+        appliedCounters.value(kind) { Counter(label: "baton_scheduler_reports_applied_total", dimensions: [("kind", $0)]) }
     }
+
+    private static let appliedCounters = MetricCache<Counter>()
 
     /// `baton_scheduler_leases_expired_total{executor}`: leases that ran out (the task is requeued
     /// or, past its lease-loss limit, failed).
