@@ -34,11 +34,14 @@ public struct Agent: Service {
         let (wakes, wake) = AsyncStream<[ExecutorQueue]>.makeStream(bufferingPolicy: .bufferingNewest(256))
         defer { for waiter in waiters { waiter.close() } }
 
+        // The agent's record: refreshed until the shutdown begins, removed once the drain is over
+        // (after the refreshing stopped, so a last refresh cannot bring it back).
+        let registration = Task { await self.register(running, reporter: reporter) }
+        defer { registration.cancel() }
         await withDiscardingTaskGroup { group in
             group.addTask { await reporter.run() }
             group.addTask { await self.heartbeat(running, reporter: reporter) }
             group.addTask { await self.announceServedTypes() }
-            group.addTask { await self.register(running, reporter: reporter) }
             group.addTask { await self.listenForCancels(running) }
             for (queues, waiter) in zip(slotGroups, waiters) {
                 group.addTask { await self.waitForWork(queues, on: waiter, running: running, wake: wake) }
@@ -51,6 +54,9 @@ public struct Agent: Service {
                 Task { await running.wakeAll() }
             }
             await self.drain(running: running, reporter: reporter)
+            await registration.value
+            // A Redis that is down must not hold the shutdown up: the record expires by itself.
+            try? await store.unregisterAgent(settings.agentID, timeout: .milliseconds(500))
             reporter.finish()
             group.cancelAll()
         }
@@ -170,7 +176,7 @@ public struct Agent: Service {
     }
 
     /// Keeps this agent's record (``AgentRecord``) in Redis while it runs, refreshed every
-    /// ``BatonStore/agentRefreshMillis``; removes it when the agent stops.
+    /// ``BatonStore/agentRefreshMillis``, until the shutdown begins.
     private func register(_ running: RunningTasks, reporter: Reporter) async {
         let startedAt = store.clock()
         let process = ProcessInfo.processInfo
@@ -192,9 +198,6 @@ public struct Agent: Service {
                 break
             }
         }
-        // Gone at once from the listings; a Redis that is down must not hold the shutdown up (the
-        // record expires by itself).
-        try? await store.unregisterAgent(settings.agentID, timeout: .milliseconds(500))
     }
 
     private func heartbeat(_ running: RunningTasks, reporter: Reporter) async {
