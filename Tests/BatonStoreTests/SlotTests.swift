@@ -40,7 +40,7 @@ import Testing
     @Test func indexBucketIsCRC16ModuloBuckets() {
         #expect(Keys.indexBuckets == 64)
         #expect(Keys.bucket(of: "123456789") == 0x31C3 % 64)
-        #expect(Keys.bucket(of: "foo") == 12182 % 64)  // 12182 < 16384: the slot is the CRC itself
+        #expect(Keys.bucket(of: "foo") == 12182 % 64)  // CRC16("foo") = 0xAF96; mod 16384 = 12182, and 64 divides 16384
         for id in ["a", "task-1", "ünï", "a}b", String(repeating: "x", count: 255)] {
             #expect((0..<64).contains(Keys.bucket(of: id)))
             #expect(Keys().idIndex(for: id) == Keys().idIndex(bucket: Keys.bucket(of: id)))
