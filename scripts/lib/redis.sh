@@ -2,7 +2,7 @@
 # Helpers to run a throwaway Redis for Baton's tests and local work.
 #
 #   source scripts/lib/redis.sh
-#   baton_ensure_packages                 # redis-server, redis-cli, hiredis headers, python3 (apt-get)
+#   baton_ensure_packages                 # redis-server, redis-cli, hiredis headers, python3, python3-venv (apt-get)
 #   baton_ensure_browser                  # chromium (apt-get), for the dashboard's browser test
 #   port="$(baton_free_port)"             # a free TCP port on 127.0.0.1
 #   baton_start_redis "$port" "$dir"      # daemonized, no persistence, answers PING when it returns
@@ -21,6 +21,8 @@ baton_ensure_packages() {
     command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
     command -v redis-cli >/dev/null 2>&1 || missing+=(redis-cli)
     command -v python3 >/dev/null 2>&1 || missing+=(python3)  # scripts/chaos's client and audit
+    # scripts/test-python's virtual environment: Debian's python3 has no ensurepip without it.
+    command -v python3 >/dev/null 2>&1 && ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1 && missing+=(python3-venv)
     if ! command -v pkg-config >/dev/null 2>&1; then
         missing+=(pkg-config)
     elif ! pkg-config --exists hiredis; then
@@ -35,15 +37,15 @@ baton_ensure_packages() {
         if command -v sudo >/dev/null 2>&1; then
             sudo=(sudo)
         else
-            echo "baton: missing ${missing[*]} and not root (no sudo): install redis-server libhiredis-dev pkg-config python3" >&2
+            echo "baton: missing ${missing[*]} and not root (no sudo): install redis-server libhiredis-dev pkg-config python3 python3-venv" >&2
             return 1
         fi
     fi
 
-    echo "baton: missing ${missing[*]}; installing redis-server libhiredis-dev pkg-config python3" >&2
+    echo "baton: missing ${missing[*]}; installing redis-server libhiredis-dev pkg-config python3 python3-venv" >&2
     "${sudo[@]}" apt-get update -qq || return 1
     "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
-        apt-get install -y -qq redis-server libhiredis-dev pkg-config python3 >/dev/null || return 1
+        apt-get install -y -qq redis-server libhiredis-dev pkg-config python3 python3-venv >/dev/null || return 1
 }
 
 # Installs Chromium from Debian's packages when no chromium is on PATH (the dashboard's browser
