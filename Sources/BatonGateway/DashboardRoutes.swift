@@ -46,7 +46,8 @@ struct DashboardRoutes {
     /// `POST /dashboard/login` with `api_key=…` (form-encoded): a known key gets a session cookie
     /// and goes to `/dashboard`; an unknown one back to the form with `?error=1`.
     @Sendable func signIn(_ request: Request, context: GatewayContext) async throws -> Response {
-        let body = try await request.body.collect(upTo: 8192)
+        // The form is one field: a larger body is refused as such (413), never a 500.
+        let body = try await RequestInput(maxBodyBytes: 8192).bytes(request)
         let form = Self.formFields(String(buffer: body))
         guard let key = form["api_key"], let identity = authenticator.identity(forKey: key) else {
             return Self.redirect("/dashboard/login?error=1")

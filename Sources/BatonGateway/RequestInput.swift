@@ -9,17 +9,21 @@ struct RequestInput {
     /// Largest accepted body, in bytes.
     let maxBodyBytes: Int
 
-    /// The body as JSON. An empty body is `nil` (or `body required` when `required`).
-    func json(_ request: Request, required: Bool) async throws -> JSONValue? {
+    /// The body's bytes, at most ``maxBodyBytes`` (a larger one is `payload_too_large`, 413).
+    func bytes(_ request: Request) async throws -> ByteBuffer {
         if let length = request.headers[.contentLength].flatMap({ Int($0) }), length > maxBodyBytes {
             throw GatewayError.bodyTooLarge(limit: maxBodyBytes)
         }
-        let buffer: ByteBuffer
         do {
-            buffer = try await request.body.collect(upTo: maxBodyBytes)
+            return try await request.body.collect(upTo: maxBodyBytes)
         } catch is NIOTooManyBytesError {
             throw GatewayError.bodyTooLarge(limit: maxBodyBytes)
         }
+    }
+
+    /// The body as JSON. An empty body is `nil` (or `body required` when `required`).
+    func json(_ request: Request, required: Bool) async throws -> JSONValue? {
+        let buffer = try await bytes(request)
         if buffer.readableBytes == 0 || buffer.readableBytesView.allSatisfy({ $0 == 0x20 || $0 == 0x0a || $0 == 0x0d || $0 == 0x09 }) {
             if required { throw GatewayError.bodyRequired }
             return nil

@@ -68,9 +68,9 @@ struct TaskRoutes {
     @Sendable func get(_ request: Request, context: GatewayContext) async throws -> Response {
         let identity = try context.requireIdentity()
         let taskID = try RequestInput.pathID(context)
-        let record = try await services.store.task(taskID, userID: identity.scope)
+        let (record, waiting) = try await services.store.taskWithWaiting(taskID, userID: identity.scope)
         guard case .object(var object) = record.jsonValue else { return JSONResponse.make(record.jsonValue) }
-        object["waiting"] = try await services.store.waiting(ofTask: taskID, userID: identity.scope)?.jsonValue ?? .null
+        object["waiting"] = waiting?.jsonValue ?? .null
         return JSONResponse.make(.object(object))
     }
 

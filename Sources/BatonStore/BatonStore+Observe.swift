@@ -106,13 +106,13 @@ extension BatonStore {
         return (snapshot, try await waiting(tree: record, hashes: hashes, agents: try await agents()))
     }
 
-    /// Why a pending task waits (`nil` for a task that is not pending).
-    public func waiting(ofTask taskID: String, userID: String?) async throws -> Waiting? {
-        let record = try await task(taskID, userID: userID)
-        guard record.status == .pending else { return nil }
+    /// A task (as ``task(_:userID:)`` reads it) and, when it is pending, why it waits: its hash
+    /// is read once for both.
+    public func taskWithWaiting(_ taskID: String, userID: String?) async throws -> (TaskRecord, Waiting?) {
+        let (record, hash) = try await taskAndHash(taskID, userID: userID)
+        guard record.status == .pending else { return (record, nil) }
         let tree = try await treeRecord(record.treeID, userID: nil)
-        let hash = try await redis.send("HGETALL", keys.task(record.treeID, taskID)).stringDictionary ?? [:]
-        return try await waiting(tree: tree, hashes: [hash], agents: try await agents())[taskID]
+        return (record, try await waiting(tree: tree, hashes: [hash], agents: try await agents())[taskID])
     }
 
     /// Why each pending task of `hashes` (raw task hashes of `tree`) waits. One pipeline for the
@@ -154,11 +154,15 @@ extension BatonStore {
         }
         // Dependencies in other trees not resolved yet: their current status.
         if !external.isEmpty {
-            var statuses: [String: String] = [:]
-            for dependency in Set(external.map(\.dependency)) {
-                guard let owner = try await treeID(ofTask: dependency) else { continue }
-                statuses[dependency] = try await redis.send("HGET", keys.task(owner, dependency), "status").string
+            // Two pipelines whatever their number: their trees from the id index, then their statuses.
+            let dependencies = Array(Set(external.map(\.dependency)))
+            let owners = try await treeIDs(ofTasks: dependencies)
+            let located = zip(dependencies, owners).compactMap { dependency, owner in
+                owner.flatMap { Identifier.isValid($0) ? (dependency, $0) : nil }
             }
+            let found = try await redis.pipeline(located.map { RedisCommand("HGET", keys.task($0.1, $0.0), "status") })
+            var statuses: [String: String] = [:]
+            for ((dependency, _), status) in zip(located, found) { statuses[dependency] = status.string }
             for (task, dependency) in external {
                 result[task]?.unmet.append(.init(id: dependency, status: statuses[dependency] ?? "unknown"))
             }

@@ -26,6 +26,11 @@ extension BatonStore {
     /// A task as its owner (or an admin, `userID == nil`) sees it.
     /// - Throws: `not_found` when it does not exist or belongs to another user.
     public func task(_ taskID: String, userID: String?) async throws -> TaskRecord {
+        try await taskAndHash(taskID, userID: userID).record
+    }
+
+    /// A task as its owner sees it, and its raw hash (engine fields included).
+    func taskAndHash(_ taskID: String, userID: String?) async throws -> (record: TaskRecord, hash: [String: String]) {
         guard let treeID = try await treeID(ofTask: taskID) else { throw BatonError.taskNotFound(taskID) }
         let hash = try await redis.send("HGETALL", keys.task(treeID, taskID)).stringDictionary ?? [:]
         guard TaskHash.record(from: hash).map({ userID == nil || $0.userID == userID }) == true,
@@ -33,7 +38,7 @@ extension BatonStore {
         else {
             throw BatonError.taskNotFound(taskID)
         }
-        return record
+        return (record, hash)
     }
 
     /// The tree record alone.

@@ -60,6 +60,7 @@ struct Submit: AsyncParsableCommand {
     var noExecute = false
 
     func run() async throws {
+        let limit = try TreeOutcome.timeout(timeout)
         let store = try await options.store()
         let items = try TreeFile.load(file)
         let result = try await store.submit(items, userID: options.userID, execute: !noExecute, validator: try options.validator())
@@ -68,7 +69,7 @@ struct Submit: AsyncParsableCommand {
         }
         if watch {
             FileHandle.standardError.write(Data("submitted tree \(result.treeID)\n".utf8))
-            try await Watch.watch(result.treeID, store: store, userID: options.userID, timeout: timeout)
+            try await Watch.watch(result.treeID, store: store, userID: options.userID, timeout: limit)
             return
         }
         guard wait else {
@@ -82,12 +83,12 @@ struct Submit: AsyncParsableCommand {
                 FileHandle.standardError.write(Data((TreeWatcher.describe(event, names: names) + "\n").utf8))
             }
         }
-        if let timeout {
-            let deadline = ContinuousClock.now + .milliseconds(Int(timeout * 1000))
+        if let limit {
+            let deadline = ContinuousClock.now + limit
             while !(try await store.treeRecord(result.treeID, userID: nil).isFinished) {
                 if ContinuousClock.now >= deadline {
                     follow.cancel()
-                    FileHandle.standardError.write(Data("tree \(result.treeID) did not finish within \(timeout) s\n".utf8))
+                    FileHandle.standardError.write(Data("tree \(result.treeID) did not finish within \(timeout ?? 0) s\n".utf8))
                     throw ExitCode(TreeOutcome.timedOut)
                 }
                 try await Task.sleep(for: .milliseconds(100))

@@ -19,6 +19,18 @@ enum TreeOutcome {
     }
 
     static let help = "Exits 0 when the tree completed, 2 when it failed, 3 when it was cancelled, 4 when --timeout passed first."
+
+    /// `--timeout` as a duration: more than 0 and at most a day.
+    static func timeout(_ seconds: Double?) throws -> Duration? {
+        guard let seconds else { return nil }
+        guard seconds.isFinite, seconds > 0, seconds <= 86_400 else {
+            throw ValidationError("--timeout must be a number of seconds from 0 to 86400 (got \(seconds))")
+        }
+        return .milliseconds(Int64((seconds * 1000).rounded(.up)))
+    }
+
+    /// A progress value read from a record as a whole percentage (0…100, whatever the record holds).
+    static func percent(_ fraction: Double) -> Int { fraction.isFinite ? Int(max(0, min(1, fraction)) * 100) : 0 }
 }
 
 /// Human words for a ``Waiting``.
@@ -92,7 +104,7 @@ struct TreeView {
         let counts = ["pending", "in_progress", "completed", "failed", "cancelled"]
             .compactMap { status in tree.counts[status].flatMap { $0 > 0 ? "\($0) \(status)" : nil } }
             .joined(separator: ", ")
-        var lines = ["tree \(tree.id)  \(tree.status)  \(Self.bar(tree.progress, width: 30)) \(Int(tree.progress * 100))%  \(counts)"]
+        var lines = ["tree \(tree.id)  \(tree.status)  \(Self.bar(tree.progress, width: 30)) \(TreeOutcome.percent(tree.progress))%  \(counts)"]
         // Running and waiting tasks first, then the finished ones, each in submission order.
         let order: [TaskStatus] = [.inProgress, .pending, .failed, .cancelled, .completed]
         let tasks = snapshot.tasks.sorted { (order.firstIndex(of: $0.status) ?? 9) < (order.firstIndex(of: $1.status) ?? 9) }
@@ -108,7 +120,7 @@ struct TreeView {
     }
 
     static func bar(_ fraction: Double, width: Int) -> String {
-        let filled = max(0, min(width, Int((fraction * Double(width)).rounded())))
+        let filled = Int((Double(width) * (fraction.isFinite ? max(0, min(1, fraction)) : 0)).rounded())
         return "[" + String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled) + "]"
     }
 }
@@ -127,12 +139,13 @@ struct Watch: AsyncParsableCommand {
     var timeout: Double?
 
     func run() async throws {
+        let limit = try TreeOutcome.timeout(timeout)
         let store = try await options.store()
-        try await Self.watch(treeID, store: store, userID: options.userID, timeout: timeout)
+        try await Self.watch(treeID, store: store, userID: options.userID, timeout: limit)
     }
 
-    static func watch(_ treeID: String, store: BatonStore, userID: String, timeout: Double?) async throws {
-        guard let status = try await TreeView(store: store, userID: userID).run(treeID, timeout: timeout.map { .milliseconds(Int($0 * 1000)) })
+    static func watch(_ treeID: String, store: BatonStore, userID: String, timeout: Duration?) async throws {
+        guard let status = try await TreeView(store: store, userID: userID).run(treeID, timeout: timeout)
         else { throw ExitCode(TreeOutcome.timedOut) }
         if let exit = TreeOutcome.exitCode(forStatus: status) { throw exit }
     }
@@ -175,14 +188,13 @@ struct Why: AsyncParsableCommand {
 
     func run() async throws {
         let store = try await options.store()
-        let task = try await store.task(taskID, userID: options.userID)
+        let (task, waiting) = try await store.taskWithWaiting(taskID, userID: options.userID)
         let label = task.name == task.id ? task.id : "\(task.name) (\(task.id))"
         switch task.status {
         case .pending:
-            let waiting = try await store.waiting(ofTask: taskID, userID: options.userID)
             print("\(label) is pending: \(waiting.map(WaitingText.describe) ?? "about to be queued")")
         case .inProgress:
-            print("\(label) is running (attempt \(task.attempt), progress \(Int(task.progress * 100))%) since \(task.startedAt ?? "?")")
+            print("\(label) is running (attempt \(task.attempt), progress \(TreeOutcome.percent(task.progress))%) since \(task.startedAt ?? "?")")
         case .completed:
             print("\(label) completed at \(task.completedAt ?? "?")")
         case .failed, .cancelled:

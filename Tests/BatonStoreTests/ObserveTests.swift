@@ -52,8 +52,9 @@ import Testing
         try await store.apply([Report.failed(try #require(again.first { $0.taskID == "flaky" }), error: "boom")])
         (_, waiting) = try await store.treeWithWaiting("root", userID: "u")
         #expect(waiting["doomed"] == Waiting(reason: .blocked, blockedBy: "flaky"))
-        #expect(try await store.waiting(ofTask: "doomed", userID: "u") == waiting["doomed"])
-        #expect(try await store.waiting(ofTask: "root", userID: "u") == nil)
+        #expect(try await store.taskWithWaiting("doomed", userID: "u").1 == waiting["doomed"])
+        #expect(try await store.taskWithWaiting("root", userID: "u").1 == nil)
+        await #expect(throws: BatonError.self) { _ = try await store.taskWithWaiting("doomed", userID: "someone else") }
     }
 
     @Test func agentsRegisterAndExecutorsSumTheirQueues() async throws {

@@ -27,6 +27,8 @@ struct CLIPeopleTests {
             let watched = try await d.cli(["watch", "boom"])
             #expect(watched.status == 2 && watched.output.contains("tree boom  failed"), "\(watched)")
             #expect(watched.output.contains("fail_executor failed"), "the error is shown: \(watched.output)")
+            let absurd = try await d.cli(["watch", "boom", "--timeout", "1e300"])
+            #expect(absurd.status != 0 && absurd.errors.contains("--timeout must be a number of seconds"), "\(absurd)")
             let slow = try file("slow.json", #"[{"id": "slow", "name": "slow", "executor": "sleep_executor", "inputs": {"seconds": 30}}]"#)
             let timedOut = try await d.cli(["submit", slow, "--watch", "--timeout", "1"])
             #expect(timedOut.status == 4, "\(timedOut)")

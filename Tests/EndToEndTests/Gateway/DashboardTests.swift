@@ -43,6 +43,8 @@ struct DashboardTests {
             #expect(form.headers["content-security-policy"]?.contains("default-src 'self'") == true)
             // A wrong key goes back to the form; a right one gets the cookie.
             let formType = ["Content-Type": "application/x-www-form-urlencoded"]
+            let huge = try await exchange(port, "POST", "/dashboard/login", headers: formType, body: "api_key=" + String(repeating: "k", count: 9000))
+            #expect(huge.status == 413 && huge.headers["set-cookie"] == nil, "a form larger than 8 KiB: \(huge.status)")
             let wrong = try await exchange(port, "POST", "/dashboard/login", headers: formType, body: "api_key=nope")
             #expect(wrong.status == 303 && wrong.headers["location"] == "/dashboard/login?error=1" && wrong.headers["set-cookie"] == nil)
             let signedIn = try await exchange(port, "POST", "/dashboard/login", headers: formType, body: "api_key=alice-key")
