@@ -213,4 +213,35 @@ import Testing
         #expect(quiet.ready.isEmpty)
         expectUnchanged(running, try await keySpace(store))
     }
+
+    /// The scheduler may die after applying a final failure and before dispatching what it
+    /// released (`apply.after-script`): the replayed report must release again the dependent whose
+    /// optional dependency failed, and notify again the other tree's dependent of a task the
+    /// failure blocked — and change nothing stored.
+    @Test func replayedFailureReReportsWhatItReleasedAndBlocked() async throws {
+        let store = try makeStore(clock: TestClock())
+        let keys = store.keys
+        _ = try await store.submit(try submissions("""
+            [{"id": "a", "name": "a", "executor": "x"},
+             {"id": "b", "name": "b", "executor": "y", "dependencies": [{"id": "a", "required": false}]},
+             {"id": "c", "name": "c", "executor": "y", "dependencies": ["a"]}]
+            """), userID: "u")
+        _ = try await store.submit(try submissions(#"[{"id": "e", "name": "e", "executor": "y", "dependencies": ["c"]}]"#), userID: "u")
+        let started = try await claimAndStart(store, executor: "x")
+        let report = Report.failed(started[0], error: "for good")
+        let first = try await store.apply([report])
+        #expect(first.ready.map(\.taskID) == ["b"])
+        #expect(first.notifications.map { [$0.taskID, $0.dependencyID, $0.state] } == [["e", "c", "blocked"]])
+        #expect(try await store.task("e", userID: "u").blockedBy == "a")
+        let before = try await keySpace(store)
+
+        let replayed = try await store.apply([report])
+        #expect(replayed.ready.map(\.taskID) == ["b"])
+        #expect(replayed.notifications.map { [$0.taskID, $0.dependencyID, $0.state, $0.cause] } == [["e", "c", "blocked", "a"]])
+        #expect(replayed.leases.map(\.taskID) == ["a"] || replayed.leases.isEmpty)
+        expectUnchanged(before, try await keySpace(store), ignoring: [keys.readySequence("y")])
+        // b is queued once, whatever the replays
+        let claimed = try await store.claim(executor: "y", count: 10, leaseMillis: 10_000)
+        #expect(claimed.map(\.taskID) == ["b"])
+    }
 }

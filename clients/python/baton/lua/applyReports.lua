@@ -1,7 +1,7 @@
 -- applyReports.lua — applies agents' reports (and the reaper's lease expiries) to one tree.
 -- Each report counts only for the attempt it names; a stale one is ignored. A report that was
--- already applied (a replayed bus entry) changes nothing but re-collects its outputs, so the
--- caller can redo the cross-slot work it may have missed.
+-- already applied (a replayed bus entry) changes nothing but re-collects its outputs (recollect),
+-- so the caller can redo the cross-slot work it may have missed.
 --
 -- KEYS[1..3], ARGV[1..4] as in include.lua.
 -- ARGV[5..] groups of 5: kind, task id, attempt, data, extra
@@ -46,23 +46,34 @@ local function lease_done(ctx, executor, id)
   l[#l + 1] = executor; l[#l + 1] = id
 end
 
--- Outputs of a completion that was already applied: dependents still queued, and other trees.
+-- Outputs of a report that was already applied and ended task `id` in `state` (completed,
+-- failed or cancelled): the dependents it released that are still queued, and the dependents in
+-- other trees of it and of the tasks its failure blocked. The dispatch that would have queued and
+-- notified them may have died with the process that applied the report; queueing is ZADD NX and
+-- resolving a cross-tree dependency is idempotent, so emitting them again is harmless.
 -- `id` is a reported task (its key was checked); its dependents are read with read_task.
-local function recollect(ctx, id)
-  local f = redis.call('HMGET', task_key(ctx, id), 'dependents', 'xdependents', 'result')
-  for _, line in ipairs(lines(f[2])) do
-    local tab = string.find(line, '\t', 1, true)
-    local n = ctx.notify
-    n[#n + 1] = string.sub(line, 2, tab - 1); n[#n + 1] = string.sub(line, tab + 1)
-    n[#n + 1] = (string.sub(line, 1, 1) == 'R') and '1' or '0'
-    n[#n + 1] = id; n[#n + 1] = 'completed'; n[#n + 1] = f[3] or 'null'; n[#n + 1] = id
-  end
-  for _, line in ipairs(lines(f[1])) do
-    local d = string.sub(line, 2)
-    local g = read_task(ctx, d, 'status', 'queued', 'executor', 'priority')
-    if g[1] == 'pending' and g[2] == '1' then
-      local r = ctx.released
-      r[#r + 1] = g[3]; r[#r + 1] = g[4]; r[#r + 1] = d
+local function recollect(ctx, id, state)
+  local stack = {{id, state}}
+  while #stack > 0 do
+    local top = table.remove(stack)
+    local f = read_task(ctx, top[1], 'dependents', 'xdependents', 'result')
+    for _, line in ipairs(lines(f[2])) do
+      local tab = string.find(line, '\t', 1, true)
+      local n = ctx.notify
+      n[#n + 1] = string.sub(line, 2, tab - 1); n[#n + 1] = string.sub(line, tab + 1)
+      n[#n + 1] = (string.sub(line, 1, 1) == 'R') and '1' or '0'
+      n[#n + 1] = top[1]; n[#n + 1] = top[2]
+      n[#n + 1] = (top[2] == 'completed' and f[3]) or 'null'; n[#n + 1] = id
+    end
+    for _, line in ipairs(lines(f[1])) do
+      local d = string.sub(line, 2)
+      local g = read_task(ctx, d, 'status', 'queued', 'executor', 'priority', 'blocked_by', 'retry_at')
+      if g[1] == 'pending' and g[2] == '1' and not g[6] then
+        local r = ctx.released
+        r[#r + 1] = g[3]; r[#r + 1] = g[4]; r[#r + 1] = d
+      elseif g[1] == 'pending' and g[5] == id and state ~= 'completed' then
+        stack[#stack + 1] = {d, 'blocked'}
+      end
     end
   end
 end
@@ -141,6 +152,9 @@ for i = 5, #ARGV, 5 do
   local running = status == 'in_progress' and current == attempt
   local old_progress = tonumber(f[5]) or 0
   local ends = kind == 'completed' or kind == 'failed' or kind == 'cancelled' or kind == 'handback'
+  -- A replay of the report (or of the expiry) that ended this attempt: its outputs again.
+  local ended_before = kind ~= 'progress' and current == attempt
+    and (status == 'completed' or status == 'failed' or status == 'cancelled')
 
   if running and ends and (f[14] or kind == 'cancelled') then
     local message = f[15] or (data ~= '' and data) or 'Cancellation requested'
@@ -162,8 +176,6 @@ for i = 5, #ARGV, 5 do
       emit(ctx, 'task_completed', id, 'completed', {'result', data, 'progress', '1'})
       lease_done(ctx, executor, id)
       settle(ctx, id, 'completed', id, {f[12], f[13], data})
-    elseif status == 'completed' and current == attempt then
-      recollect(ctx, id)
     end
 
   elseif kind == 'failed' then
@@ -229,6 +241,7 @@ for i = 5, #ARGV, 5 do
     -- at this attempt, and since attempts only grow, it has been so ever since.
     if running then lose_lease(ctx, key, id, executor, f, old_progress, 'lease lost') end
   end
+  if ended_before then recollect(ctx, id, status) end
 end
 local outputs = tree_outputs(ctx)
 if finished_before and outputs[5] == '' then
