@@ -28,7 +28,14 @@ public struct Agent: Service {
 
     public func run() async throws {
         let running = RunningTasks(capacity: settings.concurrency)
-        let reporter = Reporter(store: store, logger: logger)
+        // Attempts the reporter claimed and started itself, right after applying a report that
+        // released them (``Reporter``): run by a loop of their own below.
+        let (ownClaims, ownClaim) = AsyncStream<[TaskControl]>.makeStream()
+        let reporter = Reporter(
+            store: store, logger: logger,
+            claiming: settings.appliesReports ? Reporter.Claiming(
+                running: running, executorTypes: Set(settings.executorTypes), leaseMillis: settings.leaseMillis,
+                deliver: { ownClaim.yield($0) }) : nil)
         let slotGroups = await waiterGroups()
         let waiters = slotGroups.map { _ in store.redis.makeBlockingConnection(name: "baton-agent") }
         let (wakes, wake) = AsyncStream<[ExecutorQueue]>.makeStream(bufferingPolicy: .bufferingNewest(256))
@@ -43,6 +50,15 @@ public struct Agent: Service {
             group.addTask { await self.heartbeat(running, reporter: reporter) }
             group.addTask { await self.announceServedTypes() }
             group.addTask { await self.listenForCancels(running) }
+            group.addTask {
+                await withDiscardingTaskGroup { attempts in
+                    for await controls in ownClaims {
+                        for control in controls {
+                            attempts.addTask { await self.runAttempt(control, running: running, reporter: reporter) }
+                        }
+                    }
+                }
+            }
             for (queues, waiter) in zip(slotGroups, waiters) {
                 group.addTask { await self.waitForWork(queues, on: waiter, running: running, wake: wake) }
             }
@@ -51,9 +67,14 @@ public struct Agent: Service {
             } onGracefulShutdown: {
                 for waiter in waiters { waiter.close() }
                 wake.finish()
-                Task { await running.wakeAll() }
+                Task {
+                    await running.stopReserving()
+                    await running.wakeAll()
+                }
             }
+            await running.stopReserving()
             await self.drain(running: running, reporter: reporter)
+            ownClaim.finish()
             await registration.value
             // A Redis that is down must not hold the shutdown up: the record expires by itself.
             try? await store.unregisterAgent(settings.agentID, timeout: .milliseconds(500))
@@ -89,31 +110,43 @@ public struct Agent: Service {
         var turn = 0
         for await queues in wakes {
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
-            await running.waitForFreeSlot()
-            if Task.isShuttingDownGracefully { break }
+            // The reporter may reserve the slot that freed first (for a task it claims itself).
+            var slots = 0
+            while slots == 0 && !Task.isShuttingDownGracefully && !Task.isCancelled {
+                await running.waitForFreeSlot()
+                slots = await running.reserve(upTo: .max)
+            }
+            if slots == 0 { break }
             do {
                 turn &+= 1
-                for (task, queue) in try await claimAndStart(free: await running.free, from: queues, turn: turn) {
+                let started = try await claimAndStart(free: slots, from: queues, turn: turn)
+                for (task, queue) in started {
                     let control = TaskControl(task: task, queue: queue)
-                    await running.add(control)
+                    await running.add(control, reserved: true)
                     AgentMetrics.claimed(task.executor).increment()
-                    group.addTask {
-                        let started = ContinuousClock.now
-                        await self.execute(control, reporter: reporter)
-                        AgentMetrics.duration(task.executor).recordInterval(ContinuousClock.now - started)
-                        if control.abandoned.isSet {
-                            await running.remove(control.member)
-                        } else {
-                            await running.settle(control, window: .milliseconds(3 * settings.leaseMillis))
-                        }
-                    }
+                    group.addTask { await self.runAttempt(control, running: running, reporter: reporter) }
                 }
+                await running.unreserve(slots - started.count)
                 backoff.reset()
             } catch {
+                await running.unreserve(slots)
                 if Task.isShuttingDownGracefully { break }
                 logger.warning("claiming failed; retrying", metadata: ["baton.error": "\(error)"])
                 try? await backoff.wait()
             }
+        }
+    }
+
+    /// Runs one started attempt in its slot, which it frees when done (keeping the ended
+    /// attempt's lease alive until its report is applied).
+    private func runAttempt(_ control: TaskControl, running: RunningTasks, reporter: Reporter) async {
+        let started = ContinuousClock.now
+        await execute(control, reporter: reporter)
+        AgentMetrics.duration(control.task.executor).recordInterval(ContinuousClock.now - started)
+        if control.abandoned.isSet {
+            await running.remove(control.member)
+        } else {
+            await running.settle(control, window: .milliseconds(3 * settings.leaseMillis))
         }
     }
 

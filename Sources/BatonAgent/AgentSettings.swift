@@ -21,6 +21,8 @@ public struct AgentSettings: Sendable, Hashable {
     /// The largest compact JSON text of a result or partial result (`agent.max_result_bytes`);
     /// a larger one fails the attempt.
     public var maxResultBytes: Int
+    /// The agent applies its own reports and claims what they release (`agent.apply_reports`).
+    public var appliesReports: Bool
 
     /// The default of ``maxResultBytes``: 1 MiB.
     public static let defaultMaxResultBytes = 1 << 20
@@ -32,7 +34,8 @@ public struct AgentSettings: Sendable, Hashable {
         leaseMillis: Int = 10_000,
         heartbeatMillis: Int = 2_000,
         shutdownGraceMillis: Int = 10_000,
-        maxResultBytes: Int = defaultMaxResultBytes
+        maxResultBytes: Int = defaultMaxResultBytes,
+        appliesReports: Bool = true
     ) {
         self.agentID = agentID
         self.executorTypes = executorTypes
@@ -41,5 +44,6 @@ public struct AgentSettings: Sendable, Hashable {
         self.heartbeatMillis = heartbeatMillis
         self.shutdownGraceMillis = shutdownGraceMillis
         self.maxResultBytes = maxResultBytes
+        self.appliesReports = appliesReports
     }
 }

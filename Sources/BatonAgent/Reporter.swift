@@ -2,18 +2,37 @@ import BatonStore
 import Logging
 import Synchronization
 
-/// Sends reports to the schedulers in batches: whatever accumulates while one XADD is in flight
-/// goes out in the next one. A report is retried until Redis takes it.
+/// Sends reports in batches: whatever accumulates while one batch is in flight goes out in the
+/// next one. A report is retried until Redis takes it.
+///
+/// With ``Claiming`` (the agent's default) the agent applies its own reports
+/// (``BatonStore/applyOwn(_:leaseMillis:claimable:)``): each batch goes to the bus and is applied
+/// in one round trip, then its outputs are dispatched, and tasks it released that this agent
+/// runs are claimed in the same script call, into slots reserved for them, and started here —
+/// a chain's next step starts three round trips after the previous one ended, with no scheduler
+/// or queue wake-up in between. Without it, reports only go to the bus for the schedulers.
 final class Reporter: Sendable {
+    /// How the reporter claims the tasks its reports release.
+    struct Claiming: Sendable {
+        let running: RunningTasks
+        /// The executor types this agent runs: only their queues are claimed from.
+        let executorTypes: Set<String>
+        let leaseMillis: Int
+        /// Takes the attempts started here (already counted in `running`) to be run.
+        let deliver: @Sendable ([TaskControl]) -> Void
+    }
+
     private let store: BatonStore
     private let logger: Logger
+    private let claiming: Claiming?
     private let buffer = Mutex<[Report]>([])
     private let signals: AsyncStream<Void>
     private let signal: AsyncStream<Void>.Continuation
 
-    init(store: BatonStore, logger: Logger) {
+    init(store: BatonStore, logger: Logger, claiming: Claiming? = nil) {
         self.store = store
         self.logger = logger
+        self.claiming = claiming
         (signals, signal) = AsyncStream.makeStream(of: Void.self, bufferingPolicy: .bufferingNewest(1))
     }
 
@@ -62,7 +81,11 @@ final class Reporter: Sendable {
             if batch.isEmpty { return }
             while true {
                 do {
-                    try await store.publish(batch)
+                    if let claiming {
+                        try await applyOwn(batch, claiming)
+                    } else {
+                        try await store.publish(batch)
+                    }
                     break
                 } catch {
                     logger.warning("cannot send reports; retrying", metadata: ["baton.error": "\(error)"])
@@ -70,5 +93,42 @@ final class Reporter: Sendable {
                 }
             }
         }
+    }
+
+    /// Publishes and applies `batch`, claims into reserved slots what it released, and starts it.
+    /// A failure before the claim leaves nothing half done (the batch is sent again; applying it
+    /// again is a no-op that redoes the dispatch); the slots reserved are given back either way.
+    private func applyOwn(_ batch: [Report], _ claiming: Claiming) async throws {
+        let running = claiming.running
+        var reserved: [ExecutorQueue: Int] = [:]
+        let claimed: [ExecutorQueue: [(treeID: String, taskID: String)]]
+        do {
+            claimed = try await store.applyOwn(batch, leaseMillis: claiming.leaseMillis) { released in
+                for (queue, count) in released where claiming.executorTypes.contains(queue.executor) {
+                    let slots = await running.reserve(upTo: count)
+                    if slots > 0 { reserved[queue] = slots }
+                }
+                return reserved
+            }
+        } catch {
+            await running.unreserve(reserved.values.reduce(0, +))
+            throw error
+        }
+        var controls: [TaskControl] = []
+        for (queue, members) in claimed {
+            do {
+                for task in try await store.start(members, from: queue) {
+                    let control = TaskControl(task: task, queue: queue)
+                    await running.add(control, reserved: true)
+                    AgentMetrics.claimed(task.executor).increment()
+                    controls.append(control)
+                }
+            } catch {
+                // Claimed, not started: their leases run out and the reaper queues them again.
+                logger.warning("starting claimed tasks failed", metadata: ["baton.error": "\(error)"])
+            }
+        }
+        await running.unreserve(reserved.values.reduce(0, +) - controls.count)
+        if !controls.isEmpty { claiming.deliver(controls) }
     }
 }

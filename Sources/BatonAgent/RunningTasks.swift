@@ -59,14 +59,43 @@ actor RunningTasks {
     private var slotWaiters: [CheckedContinuation<Void, Never>] = []
     private var idleWaiters: [CheckedContinuation<Void, Never>] = []
 
+    /// Slots promised to tasks being claimed (``reserve(upTo:)``), not running yet.
+    private var reserved = 0
+    /// Set when the shutdown begins: nothing more is reserved.
+    private var closed = false
+
     init(capacity: Int) { self.capacity = capacity }
 
-    var free: Int { capacity - running.count }
+    /// Slots neither running an attempt nor reserved.
+    var free: Int { capacity - running.count - reserved }
     /// Tasks waiting in ``waitForFreeSlot()`` now.
     var waiterCount: Int { slotWaiters.count }
     var count: Int { running.count }
 
-    func add(_ control: TaskControl) { running[control.member] = control }
+    /// Adds a started attempt; `reserved`: it takes one of the slots ``reserve(upTo:)`` gave.
+    func add(_ control: TaskControl, reserved fromReservation: Bool = false) {
+        if fromReservation { reserved = max(0, reserved - 1) }
+        running[control.member] = control
+    }
+
+    /// Reserves up to `count` free slots for tasks about to be claimed (the claim loop and the
+    /// agent's own apply claim concurrently: neither may take a slot the other counted on).
+    /// Returns how many it got (none once ``stopReserving()`` was called).
+    func reserve(upTo count: Int) -> Int {
+        let granted = closed ? 0 : max(0, min(count, free))
+        reserved += granted
+        return granted
+    }
+
+    /// Gives back reserved slots that no started attempt took.
+    func unreserve(_ count: Int) {
+        guard count > 0 else { return }
+        reserved = max(0, reserved - count)
+        wakeSlotWaiters()
+    }
+
+    /// The shutdown began: no more reservations.
+    func stopReserving() { closed = true }
 
     /// Attempts that ended here whose report may not be applied yet, with when to stop keeping
     /// their lease: heartbeats go on extending it (`ZADD XX`) until the scheduler drops it, so a
@@ -85,15 +114,19 @@ actor RunningTasks {
 
     func remove(_ member: String) {
         running.removeValue(forKey: member)
-        // Every waiter: the claim loop and the queue waiters all wait for a free slot, and one
-        // left waiting while a slot is free never wakes again (a waiter that took the marker
-        // cannot hand the work to a claim loop that still sleeps).
-        for waiter in slotWaiters { waiter.resume() }
-        slotWaiters.removeAll()
+        wakeSlotWaiters()
         if running.isEmpty {
             for waiter in idleWaiters { waiter.resume() }
             idleWaiters.removeAll()
         }
+    }
+
+    /// Every waiter: the claim loop and the queue waiters all wait for a free slot, and one left
+    /// waiting while a slot is free never wakes again (a waiter that took the marker cannot hand
+    /// the work to a claim loop that still sleeps).
+    private func wakeSlotWaiters() {
+        for waiter in slotWaiters { waiter.resume() }
+        slotWaiters.removeAll()
     }
 
     /// Returns once a slot is free (or ``wakeAll()`` is called, on shutdown). Several tasks may

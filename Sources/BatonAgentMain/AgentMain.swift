@@ -100,7 +100,8 @@ struct AgentProcess: AsyncParsableCommand {
             leaseMillis: agent.leaseMillis,
             heartbeatMillis: agent.heartbeatIntervalMillis,
             shutdownGraceMillis: agent.shutdownGraceMillis,
-            maxResultBytes: agent.maxResultBytes)
+            maxResultBytes: agent.maxResultBytes,
+            appliesReports: agent.applyReports)
         logger.info("agent starting", metadata: ["baton.executors": "\(types.joined(separator: ","))",
                                                  "baton.concurrency": "\(settings.concurrency)"])
         var services: [any Service] = [Agent(store: store, registry: registry, settings: settings, logger: logger)]

@@ -26,6 +26,9 @@ public struct AgentConfig: Sendable, Codable, Equatable {
     public var restAllow: [String]
     /// The largest response body the REST executor accepts, in bytes. YAML `rest_max_response_bytes`.
     public var restMaxResponseBytes: Int
+    /// The agent applies its own reports and claims what they release (three round trips per
+    /// chain step); `false`: reports only go to the bus, for the schedulers. YAML `apply_reports`.
+    public var applyReports: Bool
 
     /// Creates agent tunables; every argument defaults to the value in `config/baton.yaml`.
     public init(
@@ -39,7 +42,8 @@ public struct AgentConfig: Sendable, Codable, Equatable {
         commandCwd: String = "/",
         restTimeoutSeconds: Double = 30,
         restAllow: [String] = [],
-        restMaxResponseBytes: Int = 1_048_576
+        restMaxResponseBytes: Int = 1_048_576,
+        applyReports: Bool = true
     ) {
         self.concurrency = concurrency
         self.heartbeatIntervalSeconds = heartbeatIntervalSeconds
@@ -52,6 +56,7 @@ public struct AgentConfig: Sendable, Codable, Equatable {
         self.restTimeoutSeconds = restTimeoutSeconds
         self.restAllow = restAllow
         self.restMaxResponseBytes = restMaxResponseBytes
+        self.applyReports = applyReports
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
@@ -66,6 +71,7 @@ public struct AgentConfig: Sendable, Codable, Equatable {
         case restTimeoutSeconds = "rest_timeout_s"
         case restAllow = "rest_allow"
         case restMaxResponseBytes = "rest_max_response_bytes"
+        case applyReports = "apply_reports"
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -87,6 +93,7 @@ public struct AgentConfig: Sendable, Codable, Equatable {
         restTimeoutSeconds = try value(.restTimeoutSeconds, defaults.restTimeoutSeconds)
         restAllow = try value(.restAllow, defaults.restAllow)
         restMaxResponseBytes = try value(.restMaxResponseBytes, defaults.restMaxResponseBytes)
+        applyReports = try value(.applyReports, defaults.applyReports)
     }
 
     /// ``heartbeatIntervalSeconds`` in whole milliseconds.

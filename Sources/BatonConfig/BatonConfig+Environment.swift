@@ -28,6 +28,7 @@ extension BatonConfig {
             .seconds("BATON_AGENT_REST_TIMEOUT_S") { $0.agent.restTimeoutSeconds = $1 },
             .list("BATON_AGENT_REST_ALLOW") { $0.agent.restAllow = $1 },
             .integer("BATON_AGENT_REST_MAX_RESPONSE_BYTES") { $0.agent.restMaxResponseBytes = $1 },
+            .boolean("BATON_AGENT_APPLY_REPORTS") { $0.agent.applyReports = $1 },
             .integer("BATON_SCHEDULER_BATCH_SIZE") { $0.scheduler.batchSize = $1 },
             .integer("BATON_SCHEDULER_BLOCK_MS") { $0.scheduler.blockMillis = $1 },
             .integer("BATON_SCHEDULER_REAPER_INTERVAL_MS") { $0.scheduler.reaperIntervalMillis = $1 },

@@ -31,6 +31,12 @@ extension BatonStore {
     /// pipeline; a tree's reports keep their order within its shard).
     public func publish(_ reports: [Report]) async throws {
         if reports.isEmpty { return }
+        let replies = try await redis.pipeline(busEntries(reports))
+        if let failed = replies.first(where: { $0.errorMessage != nil }) { _ = try failed.throwingError() }
+    }
+
+    /// The `XADD`s of ``publish(_:)``: one per report shard the reports go to.
+    func busEntries(_ reports: [Report]) -> [RedisCommand] {
         var entries: [String: RedisCommand] = [:]
         var order: [String] = []
         for report in reports {
@@ -43,8 +49,7 @@ extension BatonStore {
                 "kind", report.kind.rawValue, "tree", report.treeID, "task", report.taskID,
                 "attempt", String(report.attempt), "data", report.data, "extra", report.extra])
         }
-        let replies = try await redis.pipeline(order.map { entries[$0]! })
-        if let failed = replies.first(where: { $0.errorMessage != nil }) { _ = try failed.throwingError() }
+        return order.map { entries[$0]! }
     }
 
     /// Records the bus's shard count in Redis if nobody did, and refuses a different one: agents

@@ -6,8 +6,19 @@ extension BatonStore {
     /// leases and passes states on to dependents in other trees (whose own outputs are handled
     /// in the next round). Every step is idempotent, so a repeated dispatch is harmless.
     ///
-    /// - Parameter extra: plain commands to send with the first round (same round trip).
-    public func dispatch(_ outputs: TreeOutputs, now: Int64, alsoSending extra: [RedisCommand] = []) async throws {
+    /// - Parameters:
+    ///   - extra: plain commands to send with the first round (same round trip).
+    ///   - claiming: an agent applying its own reports claims up to this many tasks of these
+    ///     queue shards in the first round's enqueue call, with leases of `leaseMillis`: the
+    ///     released task it can run next costs no wake-up and no claim round trip.
+    /// - Returns: the claimed tasks by queue shard, best first (each now leased to the caller).
+    @discardableResult
+    public func dispatch(
+        _ outputs: TreeOutputs, now: Int64, alsoSending extra: [RedisCommand] = [],
+        claiming: [ExecutorQueue: Int] = [:], leaseMillis: Int = 0
+    ) async throws -> [ExecutorQueue: [(treeID: String, taskID: String)]] {
+        var claimed: [ExecutorQueue: [(treeID: String, taskID: String)]] = [:]
+        var claiming = claiming.filter { $0.value > 0 }
         var pending = outputs
         var rounds = 0
         var extra = extra
@@ -33,7 +44,9 @@ extension BatonStore {
                 }
                 commands.append(zadd)
             }
-            var calls = enqueueCalls(pending.ready, ending: pending.leases)
+            let enqueues = enqueueCallsByQueue(pending.ready, ending: pending.leases, claiming: claiming, now: now, leaseMillis: leaseMillis)
+            claiming = [:]
+            var calls = enqueues.map(\.call)
             let notified = Dictionary(grouping: pending.notifications, by: \.treeID)
             let notifiedTrees = Array(notified.keys)
             for treeID in notifiedTrees {
@@ -48,6 +61,10 @@ extension BatonStore {
             let replies = try await run(calls, operation: "dispatch")
             _ = try await plain
 
+            for ((queue, _), reply) in zip(enqueues, replies) {
+                let members = (reply.array ?? []).dropFirst().compactMap { $0.string.flatMap(Keys.parseMember) }
+                if !members.isEmpty { claimed[queue, default: []] += members.map { ($0.tree, $0.task) } }
+            }
             var next = TreeOutputs()
             for (treeID, reply) in zip(notifiedTrees, replies.suffix(notifiedTrees.count)) {
                 next.merge(TreeOutputs(reply: reply, treeID: treeID))
@@ -55,19 +72,30 @@ extension BatonStore {
             next.finished = []
             pending = next
         }
+        return claimed
     }
 
     /// One `enqueue.lua` call per queue shard: first the attempts that ended (their leases and
     /// cancel requests go), then the tasks that became ready — atomically, so a task queued again
     /// right away cannot lose its next claim's lease to the old attempt's.
     func enqueueCalls(_ ready: [TreeOutputs.Ready], ending leases: [TreeOutputs.Lease] = []) -> [RedisScriptCall] {
+        enqueueCallsByQueue(ready, ending: leases).map(\.call)
+    }
+
+    /// The calls of ``enqueueCalls(_:ending:)`` with their queue shards; a shard in `claiming`
+    /// also claims that many tasks (and gets a call even with nothing to queue).
+    func enqueueCallsByQueue(
+        _ ready: [TreeOutputs.Ready], ending leases: [TreeOutputs.Lease],
+        claiming: [ExecutorQueue: Int] = [:], now: Int64 = 0, leaseMillis: Int = 0
+    ) -> [(queue: ExecutorQueue, call: RedisScriptCall)] {
         let readyByQueue = Dictionary(grouping: ready) { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) }
         let endedByQueue = Dictionary(grouping: leases) { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) }
-        return Set(readyByQueue.keys).union(endedByQueue.keys).sorted().map { queue in
-            ScriptCall.enqueue(
+        return Set(readyByQueue.keys).union(endedByQueue.keys).union(claiming.keys).sorted().map { queue in
+            (queue, ScriptCall.enqueue(
                 queue, keys: keys,
                 ending: (endedByQueue[queue] ?? []).map { Keys.member(tree: $0.treeID, task: $0.taskID) },
-                ready: (readyByQueue[queue] ?? []).map { (priority: $0.priority, member: Keys.member(tree: $0.treeID, task: $0.taskID)) })
+                ready: (readyByQueue[queue] ?? []).map { (priority: $0.priority, member: Keys.member(tree: $0.treeID, task: $0.taskID)) },
+                claim: claiming[queue].map { (count: $0, now: now, leaseMillis: leaseMillis) }))
         }
     }
 }

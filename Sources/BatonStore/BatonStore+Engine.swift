@@ -146,19 +146,28 @@ extension BatonStore {
         let replies = try await run(calls, operation: "start")
         var started: [StartedTask] = []
         var stale: [String] = []
+        var early = RedisCommand("ZADD", keys.delayed(queue))
         for (treeID, reply) in zip(trees, replies) {
             for entry in reply.array ?? [] {
                 let fields = entry.array?.map { $0.string ?? "" } ?? []
                 guard fields.count >= 2 else { continue }
+                let member = Keys.member(tree: treeID, task: fields[0])
+                if fields[1] == "early", fields.count >= 4, let due = Int64(fields[2]), let priority = Int(fields[3]) {
+                    early.append(contentsOf: [String(due), "\(priority)\t\(member)"])
+                    stale.append(member)
+                    continue
+                }
                 guard fields[1] == "ok", fields.count >= 9 else {
-                    stale.append(Keys.member(tree: treeID, task: fields[0]))
+                    stale.append(member)
                     continue
                 }
                 started.append(Self.startedTask(treeID: treeID, fields: fields))
             }
         }
         if !stale.isEmpty {
-            try await redis.send(RedisCommand(["ZREM", keys.leases(queue)] + stale))
+            // An early retry goes back to its backoff (ZADD, like the failure's dispatch) first.
+            let parked = early.arguments.count > 2 ? [early] : []
+            _ = try await redis.pipeline(parked + [RedisCommand(["ZREM", keys.leases(queue)] + stale)])
         }
         // Back in claim order (best first): the script calls went out grouped by tree.
         let position = Dictionary(claimed.enumerated().map { (Keys.member(tree: $1.treeID, task: $1.taskID), $0) }) { first, _ in first }
@@ -238,6 +247,44 @@ extension BatonStore {
     @discardableResult
     public func apply(_ reports: [Report]) async throws -> TreeOutputs {
         if reports.isEmpty { return TreeOutputs() }
+        let (outputs, now, firstError) = try await applyScripts(reports)
+        FaultPoint.reach("apply.after-script")
+        try await dispatch(outputs, now: now)
+        if let firstError { throw firstError }
+        return outputs
+    }
+
+    /// An agent applies its own reports, so that a chain's next step needs three sequential round
+    /// trips, not five (issue 13): the reports go to the bus — the durable record the schedulers
+    /// replay, which changes nothing once applied but redoes a dispatch that died — and are
+    /// applied in the same round trip (progress is applied only: it has nothing to dispatch); then the outputs are dispatched, and up to
+    /// `claimable(released)` tasks of each queue shard where tasks were released are claimed in
+    /// the same script call that queues them (strict priority holds: the claim takes the shard's
+    /// best, not necessarily what was released).
+    ///
+    /// Should the agent die after applying and before dispatching, the schedulers' replay of the
+    /// bus entry, or else the expiry of the ended attempt's lease (which only the dispatch drops),
+    /// re-collects the outputs (`applyReports.lua`).
+    ///
+    /// - Parameter claimable: given the number of tasks released per queue shard, how many the
+    ///   agent takes from each (its free slots, reserved for them).
+    /// - Returns: the claimed tasks by queue shard, best first, each leased for `leaseMillis`.
+    public func applyOwn(
+        _ reports: [Report], leaseMillis: Int, claimable: ([ExecutorQueue: Int]) async -> [ExecutorQueue: Int]
+    ) async throws -> [ExecutorQueue: [(treeID: String, taskID: String)]] {
+        if reports.isEmpty { return [:] }
+        let (outputs, now, firstError) = try await applyScripts(reports, publishing: true)
+        FaultPoint.reach("agent.after-apply")
+        let released = Dictionary(grouping: outputs.ready) { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) }.mapValues(\.count)
+        let claims = released.isEmpty ? [:] : await claimable(released)
+        let claimed = try await dispatch(outputs, now: now, claiming: claims, leaseMillis: leaseMillis)
+        if let firstError { throw firstError }
+        return claimed
+    }
+
+    /// The `applyReports.lua` calls of `reports`, one per tree in one round trip (with the
+    /// reports' bus entries when `publishing`); their merged outputs and the first script error.
+    private func applyScripts(_ reports: [Report], publishing: Bool = false) async throws -> (TreeOutputs, Int64, BatonError?) {
         let now = clock()
         let byTree = Dictionary(grouping: reports.compactMap(\.checked), by: \.treeID)
         let trees = Array(byTree.keys)
@@ -248,7 +295,12 @@ extension BatonStore {
             }
             return treeCall(.applyReports, treeID, now: now, arguments)
         }
+        // Progress has nothing to dispatch and is not idempotent (a replay would set an older
+        // value again): an agent applying its own progress does not publish it.
+        let durable = publishing ? reports.filter { $0.kind != .progress } : []
+        async let published = durable.isEmpty ? [] : redis.pipeline(busEntries(durable))
         let replies = try await evalPipeline(calls, operation: "apply")
+        if let failed = try await published.first(where: { $0.errorMessage != nil }) { _ = try failed.throwingError() }
         var outputs = TreeOutputs()
         var firstError: BatonError?
         for (treeID, reply) in zip(trees, replies) {
@@ -258,10 +310,7 @@ extension BatonStore {
             }
             outputs.merge(TreeOutputs(reply: reply, treeID: treeID))
         }
-        FaultPoint.reach("apply.after-script")
-        try await dispatch(outputs, now: now)
-        if let firstError { throw firstError }
-        return outputs
+        return (outputs, now, firstError)
     }
 
     /// The executor types an agent served within ``servedWindowMillis`` (what the reaper sweeps).

@@ -22,7 +22,11 @@ extension BatonStore {
         guard let parts = reply.array, parts.count == 2 else {
             throw BatonError.internal("reexecute: unexpected reply \(reply)")
         }
-        try await dispatch(TreeOutputs(reply: parts[0], treeID: treeID), now: now)
+        var outputs = TreeOutputs(reply: parts[0], treeID: treeID)
+        // The queued tasks had ended: any lease of theirs still held (an agent keeps an ended
+        // attempt's lease until its report is dispatched) goes, or enqueue.lua would not queue them.
+        outputs.leases += outputs.ready.map { TreeOutputs.Lease(treeID: $0.treeID, taskID: $0.taskID, executor: $0.executor) }
+        try await dispatch(outputs, now: now)
         return parts[1].array?.compactMap(\.string) ?? []
     }
 }

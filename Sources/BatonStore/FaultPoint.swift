@@ -8,7 +8,8 @@ import Foundation
 /// there loses nothing. Release builds compile every point to nothing.
 ///
 /// Points: `submit.after-reserve`, `submit.after-store`, `submit.after-dispatch` (a submission,
-/// around `submitTree`), `apply.after-script` (reports applied, their outputs not dispatched).
+/// around `submitTree`), `apply.after-script` (a scheduler applied reports, their outputs not
+/// dispatched), `agent.after-apply` (an agent applied its own reports, not dispatched them).
 public enum FaultPoint {
     #if DEBUG
     /// The points named in `BATON_FAULT`, read once.

@@ -95,11 +95,13 @@ enum ScriptCall {
         call(.claimQueue, queue, keys, [String(now), String(leaseMillis), String(count)])
     }
 
-    /// Ends the leases of `ending` (members), then queues `ready` by priority.
+    /// Ends the leases of `ending` (members), then queues `ready` by priority, then claims up to
+    /// `claim.count` of the shard's best ready tasks with leases of `claim.leaseMillis`.
     static func enqueue(
-        _ queue: ExecutorQueue, keys: Keys, ending: [String], ready: [(priority: Int, member: String)]
+        _ queue: ExecutorQueue, keys: Keys, ending: [String], ready: [(priority: Int, member: String)],
+        claim: (count: Int, now: Int64, leaseMillis: Int)? = nil
     ) -> RedisScriptCall {
-        var arguments = [String(ending.count)] + ending
+        var arguments = [String(ending.count), String(claim?.count ?? 0), String(claim?.now ?? 0), String(claim?.leaseMillis ?? 0)] + ending
         arguments.reserveCapacity(arguments.count + ready.count * 2)
         for item in ready {
             arguments.append(String(item.priority))

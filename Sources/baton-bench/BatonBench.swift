@@ -30,6 +30,18 @@ struct BatonBench: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Spread each executor type the engine workloads run over K queue shards (executors.<type>.queue_shards).", valueName: "K"))
     var queueShards: Int = 1
 
+    @Option(help: ArgumentHelp("Agent processes of the engine workloads (default: each workload's own, 1 or 2).", valueName: "N"))
+    var agents: Int?
+
+    @Option(help: ArgumentHelp("Concurrency of each agent of the engine workloads (default: each workload's own, 8 or 64).", valueName: "C"))
+    var concurrency: Int?
+
+    @Option(help: ArgumentHelp("Scheduler processes of the engine workloads (default: 1).", valueName: "N"))
+    var schedulers: Int?
+
+    @Option(help: ArgumentHelp("Tasks of the bigtree workload (default: 100,000).", valueName: "N"))
+    var tasks: Int?
+
     /// The entry point. (From main.swift's top-level code, `main()` would resolve to the
     /// synchronous `ParsableCommand.main()`, which refuses an async command.)
     static func start() async {
@@ -43,6 +55,12 @@ struct BatonBench: AsyncParsableCommand {
         }
         if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
         if !(1...256).contains(queueShards) { throw ValidationError("--queue-shards must be between 1 and 256") }
+        for (flag, value, range) in [("--agents", agents, 1...64), ("--concurrency", concurrency, 1...4096),
+                                     ("--schedulers", schedulers, 1...16), ("--tasks", tasks, 4...10_000_000)] {
+            if let value, !range.contains(value) {
+                throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound)")
+            }
+        }
         if let cluster, cluster < 3 { throw ValidationError("--cluster needs at least 3 masters") }
         if cluster != nil, redisURL != nil { throw ValidationError("--cluster starts its own cluster: leave out --redis-url") }
     }
@@ -68,6 +86,10 @@ struct BatonBench: AsyncParsableCommand {
 
         var context = BenchContext(redisURL: url, rounds: rounds)
         context.queueShards = queueShards
+        context.agents = agents
+        context.concurrency = concurrency
+        context.schedulers = schedulers
+        context.tasks = tasks
         for name in workloads {
             guard let workload = Workloads.all.first(where: { $0.name == name }) else { continue }
             BenchLog.info("running \(name)")

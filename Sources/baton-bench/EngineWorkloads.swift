@@ -21,16 +21,30 @@ enum BenchTrees {
 }
 
 /// Runs one engine measurement: start processes, snapshot INFO, run, snapshot INFO, stop.
+/// `agents`, `concurrency` and the one scheduler are the workload's defaults; `--agents`,
+/// `--concurrency` and `--schedulers` override them. The report's `stall_ms` is the longest a
+/// probe client's `PING` waited meanwhile (``StallProbe``).
 func measureEngine(
     _ context: BenchContext, workload: String, tasks: Int, agents: Int = 2, concurrency: Int = 64,
     _ body: (EngineRig) async throws -> (wall: Double, ownCommands: Int, configure: (inout BenchReport) -> Void)
 ) async throws -> BenchReport {
-    let rig = try await EngineRig.start(context, agents: agents, concurrency: concurrency)
+    let rig = try await EngineRig.start(
+        context, agents: context.agents ?? agents, concurrency: context.concurrency ?? concurrency,
+        schedulers: context.schedulers ?? 1)
     do {
         let before = try await rig.redisStats()
-        let outcome = try await body(rig)
+        let probe = try StallProbe(url: context.redisURL)
+        let outcome: (wall: Double, ownCommands: Int, configure: (inout BenchReport) -> Void)
+        do {
+            outcome = try await body(rig)
+        } catch {
+            _ = await probe.stop()
+            throw error
+        }
+        let stall = await probe.stop()
         let after = try await rig.redisStats()
         var report = BenchReport(workload: workload)
+        report.extra.append(("stall_ms", stall))
         report.tasks = tasks
         report.wallSeconds = outcome.wall
         report.tasksPerSecond = Double(tasks) / outcome.wall
@@ -193,18 +207,21 @@ struct LatencyWorkload: Workload {
     }
 }
 
-/// One tree of 100,000 tasks (a root and its children), after a 25,000-task tree to show growth.
+/// One tree of 100,000 tasks (`--tasks N` for another size; a root and its children), after a
+/// tree a quarter that size to show how the time per task grows.
 struct BigTreeWorkload: Workload {
     let name = "bigtree"
-    let summary = "one tree of 100,000 tasks (and 25,000 for the growth ratio)"
+    let summary = "one tree of 100,000 tasks (--tasks N), after one of a quarter that size for the growth ratio"
 
     func run(_ context: BenchContext) async throws -> BenchReport {
-        let small = try await runTree(context, size: 25_000)
-        var report = try await runTree(context, size: 100_000)
-        let smallPerTask = (small.wallSeconds ?? 0) / 25_000
-        let bigPerTask = (report.wallSeconds ?? 0) / 100_000
-        report.extra.append(("wall_s_25k", small.wallSeconds))
-        report.extra.append(("growth_per_task_100k_vs_25k", smallPerTask > 0 ? bigPerTask / smallPerTask : nil))
+        let size = context.tasks ?? 100_000
+        let quarter = max(1, size / 4)
+        let small = try await runTree(context, size: quarter)
+        var report = try await runTree(context, size: size)
+        let smallPerTask = (small.wallSeconds ?? 0) / Double(quarter)
+        let bigPerTask = (report.wallSeconds ?? 0) / Double(size)
+        report.extra.append(("wall_s_quarter", small.wallSeconds))
+        report.extra.append(("growth_per_task", smallPerTask > 0 ? bigPerTask / smallPerTask : nil))
         return report
     }
 

@@ -36,6 +36,13 @@ struct BenchContext: Sendable {
     let rounds: Int
     /// `executors.<type>.queue_shards` of the executor types the engine workloads run (`--queue-shards`).
     var queueShards = 1
+    /// Overrides of the engine workloads' process counts and agent concurrency
+    /// (`--agents`, `--concurrency`, `--schedulers`); `nil`: the workload's own.
+    var agents: Int?
+    var concurrency: Int?
+    var schedulers: Int?
+    /// The size of a workload that takes one (`--tasks`: bigtree).
+    var tasks: Int?
 
     /// Runs `measure` `rounds` times and returns the median result. Each round is logged with
     /// the CPU time this process spent on it.

@@ -30,6 +30,7 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         #expect(config.agent.commandCwd == "/")
         #expect(config.agent.restAllow.isEmpty)
         #expect(config.agent.restMaxResponseBytes == 1_048_576)
+        #expect(config.agent.applyReports)
         #expect(config.scheduler.eventsMaxLength == 10_000)
         #expect(config.gateway.port == 8080)
         #expect(config.gateway.apiKeys == [APIKey(key: "dev-key", userID: "dev", isAdmin: true)])
@@ -119,12 +120,14 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
             "BATON_AGENT_COMMAND_CWD": "/var",
             "BATON_AGENT_REST_ALLOW": "127.0.0.1, fd00::/8",
             "BATON_AGENT_REST_MAX_RESPONSE_BYTES": "1",
+            "BATON_AGENT_APPLY_REPORTS": "false",
         ])
         #expect(fromEnvironment.agent.maxResultBytes == 65536)
         #expect(fromEnvironment.agent.commandEnvAllow == ["TZ"])
         #expect(fromEnvironment.agent.commandCwd == "/var")
         #expect(fromEnvironment.agent.restAllow == ["127.0.0.1", "fd00::/8"])
         #expect(fromEnvironment.agent.restMaxResponseBytes == 1)
+        #expect(fromEnvironment.agent.applyReports == false)
     }
 
     @Test func batonConfigVariableNamesTheFile() throws {
@@ -135,7 +138,7 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
 
     @Test func everyVariableIsListedOnce() {
         let names = BatonConfig.environmentVariables
-        #expect(names.filter { $0.hasPrefix("BATON_AGENT_") }.count == 11, "one per agent key")
+        #expect(names.filter { $0.hasPrefix("BATON_AGENT_") }.count == 12, "one per agent key")
         #expect(Set(names).count == names.count)
         #expect(names.allSatisfy { $0.hasPrefix("BATON_") })
     }

@@ -1,5 +1,5 @@
 import BatonCore
-import BatonStore
+@testable import BatonStore
 import RedisClient
 import Testing
 
@@ -83,6 +83,35 @@ import Testing
         let ran = try await runReady(store, executor: "y")
         #expect(ran.first?.inputs == ["src": "hello"])
         #expect(try await store.tree("dst", userID: "u").tree.status == "completed")
+    }
+
+    /// A replayed report can release a task again just as it fails and waits for its retry
+    /// (chaos agent-kill, issue 13): the stale queue entry must not start the retry early. The
+    /// start answers it `early`, the agent parks it in the delayed set again, and it runs when due.
+    @Test func aStaleQueueEntryDoesNotStartARetryBeforeItsBackoff() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        let keys = store.keys
+        _ = try await store.submit(try submissions("""
+        [{"id": "r", "name": "r", "executor": "z", "max_attempts": 2, "backoff": {"strategy": "fixed", "base_s": 5}}]
+        """), userID: "u")
+        let first = try await store.start(try await store.claim(executor: "z", count: 1, leaseMillis: 1000), executor: "z")
+        try await store.apply([Report.failed(first[0], error: "flaky")])
+        let member = Keys.member(tree: "r", task: "r")
+        let parked = try await store.redis.send(RedisCommand("ZRANGE", keys.delayed("z"), "0", "-1", "WITHSCORES"))
+        // the stale entry a late dispatch would write
+        _ = try await store.run(store.enqueueCalls([.init(treeID: "r", taskID: "r", executor: "z", priority: 2)]), operation: "test")
+        clock.advance(milliseconds: 1_000)
+        let claimed = try await store.claim(executor: "z", count: 1, leaseMillis: 1000)
+        #expect(claimed.map(\.taskID) == ["r"])
+        #expect(try await store.start(claimed, executor: "z").isEmpty, "started 4 s before its backoff ended")
+        #expect(try await store.task("r", userID: "u").status == .pending)
+        #expect(try await store.redis.send(RedisCommand("ZRANGE", keys.delayed("z"), "0", "-1", "WITHSCORES")) == parked)
+        #expect(try await store.redis.send("ZSCORE", keys.leases("z"), member).isNull)
+        clock.advance(milliseconds: 4_000)
+        #expect(try await store.promoteDelayed(executors: ["z"]) == 1)
+        let second = try await store.start(try await store.claim(executor: "z", count: 1, leaseMillis: 1000), executor: "z")
+        #expect(second.map(\.attempt) == [2])
     }
 
     @Test func retryWithBackoffThenLeaseExpiry() async throws {

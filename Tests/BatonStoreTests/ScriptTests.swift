@@ -244,4 +244,37 @@ import Testing
         let claimed = try await store.claim(executor: "y", count: 10, leaseMillis: 10_000)
         #expect(claimed.map(\.taskID) == ["b"])
     }
+
+    /// Issue 13: an agent applies its own report and claims, in the enqueue call, the dependent
+    /// it released; the scheduler's replay of the same report afterwards changes nothing — the
+    /// claimed dependent is not queued again (a second agent could otherwise claim it too).
+    @Test func aReplayedReportAfterAnAgentsOwnApplyChangesNothing() async throws {
+        let store = try makeStore(clock: TestClock())
+        let keys = store.keys
+        _ = try await store.submit(try submissions("""
+            [{"id": "a", "name": "a", "executor": "x"},
+             {"id": "b", "name": "b", "executor": "x", "dependencies": ["a"], "priority": 1},
+             {"id": "c", "name": "c", "executor": "y", "dependencies": ["a"]}]
+            """), userID: "u")
+        let started = try await claimAndStart(store, executor: "x")
+        let report = Report.completed(started[0], result: ["done": true])
+        var offered: [ExecutorQueue: Int] = [:]
+        let claimed = try await store.applyOwn([report], leaseMillis: 10_000) { released in
+            offered = released
+            return [ExecutorQueue(executor: "x"): 4, ExecutorQueue(executor: "y"): 0]
+        }
+        #expect(offered == [ExecutorQueue(executor: "x"): 1, ExecutorQueue(executor: "y"): 1])
+        #expect(claimed[ExecutorQueue(executor: "x")]?.map(\.taskID) == ["b"])
+        #expect(try await store.task("b", userID: "u").status == .pending)
+        // the report is on the bus for the schedulers, with the lease of a's attempt gone
+        #expect(try await store.redis.send("ZSCORE", keys.leases("x"), Keys.member(tree: "a", task: "a")).isNull)
+        #expect(try await store.redis.send("ZSCORE", keys.leases("x"), Keys.member(tree: "a", task: "b")).isNull == false)
+        let before = try await keySpace(store)
+
+        let replayed = try await store.apply([report])
+        #expect(Set(replayed.ready.map(\.taskID)) == ["b", "c"])
+        expectUnchanged(before, try await keySpace(store), ignoring: [keys.readySequence("x"), keys.readySequence("y")])
+        #expect(try await store.claim(executor: "x", count: 10, leaseMillis: 10_000).isEmpty, "b is not queued twice")
+        #expect(try await store.start(claimed[ExecutorQueue(executor: "x")] ?? [], from: ExecutorQueue(executor: "x")).map(\.taskID) == ["b"])
+    }
 }

@@ -204,8 +204,9 @@ import Testing
         var queued = 0
         for queue in queues {
             let call = try #require(enqueues.first { $0.keys == QueueScript.enqueue.keys(keys, queue: queue) }, "enqueue on \(queue)")
-            let members = stride(from: 2, to: call.arguments.count, by: 2).map { call.arguments[$0] }
-            #expect(call.arguments.first == "0")
+            // d = 0 ended attempts, c = 0 to claim, now, lease; then (priority, member) pairs
+            let members = stride(from: 5, to: call.arguments.count, by: 2).map { call.arguments[$0] }
+            #expect(call.arguments.prefix(2) == ["0", "0"])
             for member in members { #expect(keys.queue(queue.executor, member: member) == queue) }
             queued += members.count
         }

@@ -86,8 +86,9 @@ struct FaultPointTests {
         }
     }
 
+    /// The scheduler applies the report here: the agent only publishes (`agent.apply_reports: false`).
     @Test func aSchedulerKilledAfterApplyingAReportResumesItsOwnEntryOnRestart() async throws {
-        try await withDeployment(schedulers: 0) { d in
+        try await withDeployment(schedulers: 0, agents: [AgentSpec(environment: ["BATON_AGENT_APPLY_REPORTS": "false"])]) { d in
             let name = ["BATON_SCHEDULER_CONSUMER_NAME": "fp-scheduler"]
             let doomed = try d.startScheduler(environment: name.merging(["BATON_FAULT": "apply.after-script"]) { $1 })
             _ = try await d.submit(Self.chain)
@@ -101,6 +102,23 @@ struct FaultPointTests {
             let tree = try await d.waitForTree("fp-a")
             #expect(tree.tree.status == "completed", "\(tree.summary)")
             #expect(ContinuousClock.now - started < .seconds(10), "the idle takeover (30 s) was not needed")
+            try await expectEachTaskCreatedOnce(d, "fp-a", count: 2)
+        }
+    }
+
+    /// An agent applies its own report, then dies before queueing what it released: the
+    /// scheduler's replay of the report's bus entry queues it, and another agent runs it once.
+    @Test func anAgentKilledAfterApplyingItsOwnReportLeavesTheDispatchToTheReplay() async throws {
+        try await withDeployment(agents: []) { d in
+            let doomed = try d.startAgent(AgentSpec(executors: ["echo_executor"], environment: ["BATON_FAULT": "agent.after-apply"]))
+            _ = try await d.submit(Self.chain)
+            try await d.waitUntil("the agent died after applying a's report") { !doomed.isRunning }
+            #expect(try await d.store.task("fp-a", userID: nil).status == .completed)
+            let started = ContinuousClock.now
+            try d.startAgent(AgentSpec(executors: ["echo_executor"]))
+            let tree = try await d.waitForTree("fp-a")
+            #expect(tree.tree.status == "completed", "\(tree.summary)")
+            #expect(ContinuousClock.now - started < .seconds(8), "b waited for a's lease to expire (10 s), not for the replay")
             try await expectEachTaskCreatedOnce(d, "fp-a", count: 2)
         }
     }

@@ -232,6 +232,12 @@ for i = 5, #ARGV, 5 do
       lease_done(ctx, executor, id)
       local r = ctx.released
       r[#r + 1] = executor; r[#r + 1] = f[4]; r[#r + 1] = id
+    elseif status == 'pending' and f[10] == '1' then
+      -- a retry still in its backoff, claimed from a stale queue entry by an agent that died
+      -- before parking it again (startTasks.lua 'early'): back to the delayed set
+      lease_done(ctx, executor, id)
+      local d = ctx.delayed
+      d[#d + 1] = executor; d[#d + 1] = f[4]; d[#d + 1] = id; d[#d + 1] = f[11]
     elseif executor then
       lease_done(ctx, executor, id)
     end

@@ -865,15 +865,23 @@ class _Session:
         replies = await run_async(self.redis, calls)
         started: list[StartedTask] = []
         stale: list[str] = []
+        early: list[str] = []
         for tree_id, reply in zip(by_tree, replies):
             for entry in reply or []:
                 fields = [value if isinstance(value, str) else "" for value in (entry or [])]
                 if len(fields) < 2:
                     continue
+                if fields[1] == "early" and len(fields) >= 4 and fields[2].isdigit() and fields[3].isdigit():
+                    # a retry whose backoff has not ended: back to the delayed set
+                    early += [fields[2], f"{fields[3]}\t{member(tree_id, fields[0])}"]
+                    stale.append(member(tree_id, fields[0]))
+                    continue
                 if fields[1] != "ok" or len(fields) < 9:
                     stale.append(member(tree_id, fields[0]))
                     continue
                 started.append(StartedTask.from_entry(tree_id, fields))
+        if early:
+            await self.redis.execute_command("ZADD", keys.delayed(queue), *early)  # type: ignore[no-untyped-call]
         if stale:
             await self.redis.execute_command("ZREM", keys.leases(queue), *stale)  # type: ignore[no-untyped-call]
         position = {member(tree, task): index for index, (tree, task) in reversed(list(enumerate(claimed)))}
