@@ -39,7 +39,12 @@ extension Agent {
             logger.warning("dropping an invalid progress report (must be a number from 0 to 1)",
                            metadata: ["baton.task_id": "\(task.taskID)", "baton.progress": "\(value)"])
         }
-        let outcome = await Self.race(executor, inputs: task.inputs, context: context, timeout: timeout, control: control)
+        let outcome: Result<JSONValue, any Error>
+        if executor.runsInline && timeout == nil {
+            do { outcome = .success(try await executor.execute(inputs: task.inputs, context: context)) } catch { outcome = .failure(error) }
+        } else {
+            outcome = await Self.race(executor, inputs: task.inputs, context: context, timeout: timeout, control: control)
+        }
         if control.abandoned.isSet { return }
         if control.cancelRequested.isSet {
             // Cancelled: keep a partial result the executor gave when it stopped; a result it

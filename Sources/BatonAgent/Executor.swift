@@ -20,6 +20,16 @@ public protocol Executor: Sendable {
     /// keep a partial result). Long work should call `context.checkCancellation()` or watch
     /// `context.isCancelled` now and then: that is how a cancel request stops it.
     func execute(inputs: JSONValue, context: ExecutionContext) async throws -> JSONValue
+
+    /// True for an executor that computes its result from its inputs at once, never waiting on
+    /// anything (`echo_executor`, `fail_executor`, `aggregate_results_executor`): the agent then
+    /// calls it in place, without a task of its own, a timer or a cancellation watch — two
+    /// thread hops fewer per task. Default `false`.
+    var runsInline: Bool { get }
+}
+
+extension Executor {
+    public var runsInline: Bool { false }
 }
 
 /// A failure that carries a message and, optionally, the part of the result already produced.

@@ -36,6 +36,7 @@ public struct BusConsumer: Service {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await keepAlive() }
             group.addTask { await takeOverAndReclaim() }
+            group.addTask { await replayApplied() }
             // What every reader has read is applied together: one round of tree scripts for
             // all the shards' reports, not one per shard.
             group.addTask { await batcher.run { try await process($0) } }
@@ -98,6 +99,34 @@ public struct BusConsumer: Service {
                 break
             } catch {
                 logger.warning("bus round failed; retrying", metadata: ["baton.error": "\(error)"])
+                readPending = true
+                try? await backoff.wait()
+            }
+        }
+    }
+
+    /// Replays, every ``SchedulerSettings/replayIntervalMillis``, the reports agents applied
+    /// themselves (a full batch is followed by the next at once): first this consumer's own
+    /// unacknowledged ones, then new ones. Replaying an applied report changes nothing but redoes
+    /// its dispatch, which its agent may have died before finishing.
+    func replayApplied() async {
+        var readPending = true
+        var backoff = RetryBackoff()
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                if readPending { try await store.createSchedulerGroup() }
+                let entries = try await store.readApplied(consumer: settings.consumerName, count: settings.batchSize, pending: readPending)
+                if readPending && entries.isEmpty { readPending = false }
+                if !entries.isEmpty { try await process(entries) }
+                backoff.reset()
+                if entries.count < settings.batchSize {
+                    try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(settings.replayIntervalMillis)) }
+                }
+            } catch is CancellationError {
+                break
+            } catch {
+                if Task.isShuttingDownGracefully { break }
+                logger.warning("replay round failed; retrying", metadata: ["baton.error": "\(error)"])
                 readPending = true
                 try? await backoff.wait()
             }

@@ -35,12 +35,13 @@ extension BatonStore {
         if let failed = replies.first(where: { $0.errorMessage != nil }) { _ = try failed.throwingError() }
     }
 
-    /// The `XADD`s of ``publish(_:)``: one per report shard the reports go to.
-    func busEntries(_ reports: [Report]) -> [RedisCommand] {
+    /// The `XADD`s of ``publish(_:)``: one per report shard the reports go to (to its applied
+    /// stream for reports the agent applied itself).
+    func busEntries(_ reports: [Report], applied: Bool = false) -> [RedisCommand] {
         var entries: [String: RedisCommand] = [:]
         var order: [String] = []
         for report in reports {
-            let stream = keys.reports(ofTree: report.treeID)
+            let stream = applied ? keys.applied(ofTree: report.treeID) : keys.reports(ofTree: report.treeID)
             if entries[stream] == nil {
                 entries[stream] = RedisCommand("XADD", stream, "*")
                 order.append(stream)
@@ -94,7 +95,7 @@ extension BatonStore {
 
     /// Creates the schedulers' consumer group on every bus stream (idempotent; one pipeline).
     public func createSchedulerGroup() async throws {
-        let replies = try await redis.pipeline(keys.busStreams.map {
+        let replies = try await redis.pipeline(keys.groupStreams.map {
             RedisCommand("XGROUP", "CREATE", $0, Keys.schedulerGroup, "0", "MKSTREAM")
         })
         if let failed = replies.first(where: { $0.errorMessage.map { !$0.hasPrefix("BUSYGROUP") } ?? false }) {
@@ -134,9 +135,28 @@ extension BatonStore {
         return entries
     }
 
+    /// Reads, without waiting, up to `count` entries of each applied-report stream for the
+    /// replay: new ones, or (`pending`) the ones this consumer read before but did not
+    /// acknowledge. One pipeline (one read per stream: on a cluster they live on several nodes).
+    public func readApplied(consumer: String, count: Int, pending: Bool) async throws -> [BusEntry] {
+        let streams = keys.allApplied
+        let replies = try await redis.pipeline(streams.map {
+            RedisCommand("XREADGROUP", "GROUP", Keys.schedulerGroup, consumer, "COUNT", String(count), "STREAMS", $0, pending ? "0" : ">")
+        })
+        var entries: [BusEntry] = []
+        for (stream, reply) in zip(streams, replies) {
+            if reply.errorMessage != nil { _ = try reply.throwingError() }
+            for entry in reply.array?.first?.array?.last?.array ?? [] {
+                guard let pieces = entry.array, pieces.count == 2, let id = pieces[0].string else { continue }
+                entries.append(busEntry(id: id, fields: pieces[1].array ?? [], stream: stream))
+            }
+        }
+        return entries
+    }
+
     /// Takes over entries another scheduler read but never acknowledged (it died), after `idleMillis`.
     public func reclaimBus(consumer: String, idleMillis: Int, count: Int) async throws -> [BusEntry] {
-        let streams = keys.busStreams
+        let streams = keys.groupStreams
         let replies = try await redis.pipeline(streams.map {
             RedisCommand("XAUTOCLAIM", $0, Keys.schedulerGroup, consumer, String(idleMillis), "0-0", "COUNT", String(count))
         })
@@ -161,7 +181,7 @@ extension BatonStore {
     /// stays the safety net for a consumer that looks alive but does not move.
     public func takeOverDeadSchedulers(consumer: String, count: Int) async throws -> [BusEntry] {
         var entries: [BusEntry] = []
-        let streams = keys.busStreams
+        let streams = keys.groupStreams
         // Every stream's consumers in one pipeline (a stream without the group yet answers an error).
         let infos = try await redis.pipeline(streams.map { RedisCommand("XINFO", "CONSUMERS", $0, Keys.schedulerGroup) })
         for (stream, info) in zip(streams, infos) {
@@ -251,7 +271,7 @@ public struct BusBacklog: Sendable, Hashable {
 extension BatonStore {
     /// The consumer group's backlog summed over every bus stream.
     public func busBacklog() async throws -> BusBacklog {
-        let replies = try await redis.pipeline(keys.busStreams.map { RedisCommand("XINFO", "GROUPS", $0) })
+        let replies = try await redis.pipeline(keys.groupStreams.map { RedisCommand("XINFO", "GROUPS", $0) })
         var backlog = BusBacklog()
         for reply in replies {
             for group in reply.array ?? [] {

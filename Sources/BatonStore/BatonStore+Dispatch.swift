@@ -57,9 +57,12 @@ extension BatonStore {
                 calls.append(treeCall(.resolveDependency, treeID, now: now, arguments))
             }
 
-            async let plain = redis.pipeline(commands)
-            let replies = try await run(calls, operation: "dispatch")
-            _ = try await plain
+            // The plain commands ride in the same round trip (their error replies are counted in
+            // the metrics, and ignored here as they always were).
+            let replies = try await evalPipeline(calls, alsoSending: commands, operation: "dispatch").scripts
+            for reply in replies {
+                if let error = Self.scriptError(reply, operation: "dispatch") { throw error }
+            }
 
             for ((queue, _), reply) in zip(enqueues, replies) {
                 let members = (reply.array ?? []).dropFirst().compactMap { $0.string.flatMap(Keys.parseMember) }

@@ -255,8 +255,9 @@ extension BatonStore {
     }
 
     /// An agent applies its own reports, so that a chain's next step needs three sequential round
-    /// trips, not five (issue 13): the reports go to the bus — the durable record the schedulers
-    /// replay, which changes nothing once applied but redoes a dispatch that died — and are
+    /// trips, not five (issue 13): the reports go to the bus (``Keys/applied(ofTree:)``) — the
+    /// durable record the schedulers replay in batches, which changes nothing once applied but
+    /// redoes a dispatch that died — and are
     /// applied in the same round trip (progress is applied only: it has nothing to dispatch); then the outputs are dispatched, and up to
     /// `claimable(released)` tasks of each queue shard where tasks were released are claimed in
     /// the same script call that queues them (strict priority holds: the claim takes the shard's
@@ -298,9 +299,9 @@ extension BatonStore {
         // Progress has nothing to dispatch and is not idempotent (a replay would set an older
         // value again): an agent applying its own progress does not publish it.
         let durable = publishing ? reports.filter { $0.kind != .progress } : []
-        async let published = durable.isEmpty ? [] : redis.pipeline(busEntries(durable))
-        let replies = try await evalPipeline(calls, operation: "apply")
-        if let failed = try await published.first(where: { $0.errorMessage != nil }) { _ = try failed.throwingError() }
+        let (replies, published) = try await evalPipeline(
+            calls, alsoSending: durable.isEmpty ? [] : busEntries(durable, applied: true), operation: "apply")
+        if let failed = published.first(where: { $0.errorMessage != nil }) { _ = try failed.throwingError() }
         var outputs = TreeOutputs()
         var firstError: BatonError?
         for (treeID, reply) in zip(trees, replies) {

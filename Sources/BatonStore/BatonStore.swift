@@ -78,16 +78,23 @@ public final class BatonStore: Sendable {
     /// Script calls in one round trip, timed as `baton_redis_script_duration_seconds{operation}`;
     /// a failure to reach Redis and every error reply count in `baton_redis_errors_total{operation}`.
     func evalPipeline(_ calls: [RedisScriptCall], operation: String, timeout: Duration? = nil) async throws -> [RedisReply] {
+        try await evalPipeline(calls, alsoSending: [], operation: operation, timeout: timeout).scripts
+    }
+
+    /// ``evalPipeline(_:operation:timeout:)`` with plain commands in the same round trip.
+    func evalPipeline(
+        _ calls: [RedisScriptCall], alsoSending plain: [RedisCommand], operation: String, timeout: Duration? = nil
+    ) async throws -> (scripts: [RedisReply], plain: [RedisReply]) {
         let started = ContinuousClock.now
-        let replies: [RedisReply]
+        let replies: (scripts: [RedisReply], plain: [RedisReply])
         do {
-            replies = try await redis.evalPipeline(calls, timeout: timeout)
+            replies = try await redis.evalPipeline(calls, alsoSending: plain, timeout: timeout)
         } catch {
             StoreMetrics.redisErrors(operation).increment()
             throw error
         }
         StoreMetrics.scriptDuration(operation).recordInterval(ContinuousClock.now - started)
-        let errors = replies.count { $0.errorMessage != nil }
+        let errors = replies.scripts.count { $0.errorMessage != nil } + replies.plain.count { $0.errorMessage != nil }
         if errors > 0 { StoreMetrics.redisErrors(operation).increment(by: errors) }
         return replies
     }

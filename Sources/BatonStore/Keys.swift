@@ -202,6 +202,22 @@ public struct Keys: Sendable, Hashable {
     /// Every report stream.
     public var allReports: [String] { (0..<busShards).map(reports(shard:)) }
 
+    /// Stream: reports an agent applied itself (``BatonStore/applyOwn(_:leaseMillis:claimable:)``),
+    /// kept for the schedulers' replay, which reads them in batches every few hundred
+    /// milliseconds instead of waking for each: one per bus shard, beside its report stream.
+    public func applied(shard: Int) -> String { "\(namespace):{bus:\(shard)}:applied" }
+
+    /// The applied-report stream of a tree (same shard as ``reports(ofTree:)``).
+    public func applied(ofTree treeID: String) -> String {
+        applied(shard: Int(ClusterSlot.crc16(Array(treeID.utf8))) % busShards)
+    }
+
+    /// Every applied-report stream.
+    public var allApplied: [String] { (0..<busShards).map(applied(shard:)) }
+
+    /// Every stream of the schedulers' consumer group: the bus and the applied reports.
+    public var groupStreams: [String] { busStreams + allApplied }
+
     /// Every stream the schedulers consume: the report shards and the submissions.
     public var busStreams: [String] { allReports + [submissions] }
 

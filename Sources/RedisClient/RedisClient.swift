@@ -163,28 +163,46 @@ public final class RedisClient: Sendable {
     /// calls failed, and running those again afterwards would change the order. Calls of a single
     /// script fail together when it is missing, so they are simply run again.
     public func evalPipeline(_ calls: [RedisScriptCall], timeout: Duration? = nil) async throws -> [RedisReply] {
-        if calls.isEmpty { return [] }
+        try await evalPipeline(calls, alsoSending: [], timeout: timeout).scripts
+    }
+
+    /// ``evalPipeline(_:timeout:)`` with plain commands in the same round trip (after the calls
+    /// of their node): no second request, and no concurrent task to issue it.
+    public func evalPipeline(
+        _ calls: [RedisScriptCall], alsoSending plain: [RedisCommand], timeout: Duration? = nil
+    ) async throws -> (scripts: [RedisReply], plain: [RedisReply]) {
+        if calls.isEmpty && plain.isEmpty { return ([], []) }
         switch try await resolvedMode() {
         case .standalone:
-            return try await Self.run(calls, asking: [], on: standalone.connection, timeout: timeout)
+            let replies = try await Self.run(calls, plain: plain, asking: [], on: standalone.connection, timeout: timeout)
+            return (Array(replies.prefix(calls.count)), Array(replies.dropFirst(calls.count)))
         case .cluster(let router):
-            let slots = try calls.map { try $0.command(sha: $0.script.sha).slot() }
-            return try await router.route(slots: slots) { pool, indices, asking in
-                try await Self.run(indices.map { calls[$0] }, asking: Set(indices.indices.filter { asking.contains(indices[$0]) }),
-                                   on: pool.connection, timeout: timeout)
+            let slots = try calls.map { try $0.command(sha: $0.script.sha).slot() } + plain.map { try $0.slot() }
+            let replies = try await router.route(slots: slots) { pool, indices, asking in
+                // The node's script calls, then its plain commands; replies back in `indices` order.
+                let order = indices.filter { $0 < calls.count } + indices.filter { $0 >= calls.count }
+                let sent = try await Self.run(
+                    order.prefix { $0 < calls.count }.map { calls[$0] }, plain: order.drop { $0 < calls.count }.map { plain[$0 - calls.count] },
+                    asking: Set(order.indices.filter { asking.contains(order[$0]) }),
+                    on: pool.connection, timeout: timeout)
+                let byIndex = Dictionary(uniqueKeysWithValues: zip(order, sent))
+                return indices.map { byIndex[$0]! }
             }
+            return (Array(replies.prefix(calls.count)), Array(replies.dropFirst(calls.count)))
         }
     }
 
-    /// Runs script calls on one connection (see ``evalPipeline(_:timeout:)``); the calls at the
-    /// positions in `asking` are preceded by `ASKING` (a slot being migrated to that node).
+    /// Runs script calls, then `plain` commands, on one connection (see
+    /// ``evalPipeline(_:timeout:)``); the items at the positions in `asking` (counted over the
+    /// calls, then the plain commands) are preceded by `ASKING` (a slot being migrated to that
+    /// node). Returns the calls' replies followed by the plain commands'.
     private static func run(
-        _ calls: [RedisScriptCall], asking: Set<Int>, on connection: RedisConnection, timeout: Duration?
+        _ calls: [RedisScriptCall], plain: [RedisCommand] = [], asking: Set<Int>, on connection: RedisConnection, timeout: Duration?
     ) async throws -> [RedisReply] {
         var scripts: [RedisScript] = []
         var seen: Set<String> = []
         for call in calls where seen.insert(call.script.sha).inserted { scripts.append(call.script) }
-        let commands = calls.map { $0.command(sha: $0.script.sha) }
+        let commands = calls.map { $0.command(sha: $0.script.sha) } + plain
         func batch(_ positions: [Int]) -> (commands: [RedisCommand], replyAt: [Int]) {
             var batch: [RedisCommand] = []
             var replyAt: [Int] = []
@@ -200,7 +218,7 @@ public final class RedisClient: Sendable {
         let first = batch(Array(commands.indices))
         let sent = try await connection.pipeline(preload + first.commands, timeout: timeout)
         var replies = first.replyAt.map { sent[preload.count + $0] }
-        let missing = replies.indices.filter { replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
+        let missing = replies.indices.filter { $0 < calls.count && replies[$0].errorMessage?.hasPrefix("NOSCRIPT") == true }
         if missing.isEmpty { return replies }
         let reload = scripts.filter { script in missing.contains { calls[$0].script.sha == script.sha } }
             .map { RedisCommand("SCRIPT", "LOAD", $0.source) }

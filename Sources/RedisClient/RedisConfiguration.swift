@@ -27,6 +27,10 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// a failover) before it is used again, so the command goes to a fresh connection instead
     /// of being lost; `nil` never checks.
     public var idleCheck: Duration? = .milliseconds(500)
+    /// How long a connection thread keeps polling for a reply before it sleeps in `poll(2)`: a
+    /// reply that comes within it (most of them, from a nearby Redis) costs no wake-up.
+    /// `.zero` never spins.
+    public var replySpin: Duration = .microseconds(40)
 
     public init(
         endpoint: Endpoint = .tcp(host: "127.0.0.1", port: 6379),

@@ -36,7 +36,7 @@ struct BatonBench: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Concurrency of each agent of the engine workloads (default: each workload's own, 8 or 64).", valueName: "C"))
     var concurrency: Int?
 
-    @Option(help: ArgumentHelp("Scheduler processes of the engine workloads (default: 1).", valueName: "N"))
+    @Option(help: ArgumentHelp("Scheduler processes of the engine workloads (default: 1; 0: the agents alone, applying their own reports, for the chain and latency figures without the replay).", valueName: "N"))
     var schedulers: Int?
 
     @Option(help: ArgumentHelp("Tasks of the bigtree workload (default: 100,000).", valueName: "N"))
@@ -56,7 +56,7 @@ struct BatonBench: AsyncParsableCommand {
         if rounds < 1 { throw ValidationError("--rounds must be at least 1") }
         if !(1...256).contains(queueShards) { throw ValidationError("--queue-shards must be between 1 and 256") }
         for (flag, value, range) in [("--agents", agents, 1...64), ("--concurrency", concurrency, 1...4096),
-                                     ("--schedulers", schedulers, 1...16), ("--tasks", tasks, 4...10_000_000)] {
+                                     ("--schedulers", schedulers, 0...16), ("--tasks", tasks, 4...10_000_000)] {
             if let value, !range.contains(value) {
                 throw ValidationError("\(flag) must be between \(range.lowerBound) and \(range.upperBound)")
             }

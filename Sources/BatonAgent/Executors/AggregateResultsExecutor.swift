@@ -16,6 +16,9 @@ public struct AggregateResultsExecutor: Executor {
     /// Creates the executor.
     public init() {}
 
+    /// Computes its result at once: the agent runs it in place.
+    public var runsInline: Bool { true }
+
     /// Returns the aggregate described on the type.
     public func execute(inputs: JSONValue, context: ExecutionContext) async throws -> JSONValue {
         guard let selector = context.params["dependency_ids"], !selector.isNull else {

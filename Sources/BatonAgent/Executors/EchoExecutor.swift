@@ -9,6 +9,9 @@ public struct EchoExecutor: Executor {
     /// Creates the executor.
     public init() {}
 
+    /// Computes its result at once: the agent runs it in place.
+    public var runsInline: Bool { true }
+
     /// Returns `inputs.ret`, or `inputs` when it has no `ret` key.
     public func execute(inputs: JSONValue, context: ExecutionContext) async throws -> JSONValue {
         if case .object(let members) = inputs, let ret = members["ret"] {

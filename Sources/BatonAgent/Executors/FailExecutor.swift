@@ -12,6 +12,9 @@ public struct FailExecutor: Executor {
     /// Creates the executor.
     public init() {}
 
+    /// Computes its result at once: the agent runs it in place.
+    public var runsInline: Bool { true }
+
     /// Throws an ``ExecutorFailure``; never returns.
     public func execute(inputs: JSONValue, context: ExecutionContext) async throws -> JSONValue {
         let reader = try ExecutorInputs(inputs)
