@@ -3,28 +3,25 @@ import BatonStore
 import Synchronization
 
 extension Agent {
-    /// Runs one attempt and reports its outcome (unless the attempt was abandoned).
+    /// Runs one attempt and returns the report of its outcome (`nil`: the attempt was abandoned;
+    /// progress goes to `reporter` as it comes).
     ///
     /// Before the executor runs: a task whose record cannot be used (``StartedTask/problem``) or
     /// whose `timeout_s` is out of range fails at once. After it: a result or partial result that
     /// is too large or nested too deep (``ResultLimits``) fails the attempt instead of being sent.
-    func execute(_ control: TaskControl, reporter: Reporter) async {
+    func execute(_ control: TaskControl, reporter: Reporter) async -> Report? {
         let task = control.task
-        func report(_ report: Report) { reporter.send(report, of: task.executor) }
         let limits = ResultLimits(maxBytes: settings.maxResultBytes)
         if let problem = task.problem {
-            report(.failed(task, error: ResultLimits.errorText(problem)))
-            return
+            return .failed(task, error: ResultLimits.errorText(problem))
         }
         guard let executor = registry[task.executor] else {
-            report(.failed(task, error: "No executor '\(task.executor)' is registered on this agent"))
-            return
+            return .failed(task, error: "No executor '\(task.executor)' is registered on this agent")
         }
         var timeout: Duration?
         if let seconds = task.timeoutSeconds {
             guard TaskRecord.timeoutRange.contains(seconds), let duration = ExecutorSupport.checkedDuration(seconds: seconds) else {
-                report(.failed(task, error: "timeout_s '\(seconds)' is outside \(TaskRecord.timeoutRangeText)"))
-                return
+                return .failed(task, error: "timeout_s '\(seconds)' is outside \(TaskRecord.timeoutRangeText)")
             }
             timeout = duration
         }
@@ -45,7 +42,7 @@ extension Agent {
         } else {
             outcome = await Self.race(executor, inputs: task.inputs, context: context, timeout: timeout, control: control)
         }
-        if control.abandoned.isSet { return }
+        if control.abandoned.isSet { return nil }
         if control.cancelRequested.isSet {
             // Cancelled: keep a partial result the executor gave when it stopped; a result it
             // returned anyway (it ignored the request) is late and discarded. A partial result
@@ -60,18 +57,15 @@ extension Agent {
                                    metadata: ["baton.task_id": "\(task.taskID)", "baton.error": "\(refused.message)"])
                 }
             }
-            report(Report(kind: .cancelled, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
-                                 extra: partial))
-            return
+            return Report(kind: .cancelled, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt, extra: partial)
         }
         switch outcome {
         case .success(let result):
             switch limits.encode(result, as: "result") {
             case .success(let text):
-                report(Report(kind: .completed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
-                                     data: text))
+                return Report(kind: .completed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt, data: text)
             case .failure(let refused):
-                report(.failed(task, error: refused.message))
+                return .failed(task, error: refused.message)
             }
         case .failure(let failure as ExecutorFailure):
             var message = failure.message
@@ -82,13 +76,13 @@ extension Agent {
                 case .failure(let refused): message += " (\(refused.message); it was not kept)"
                 }
             }
-            report(Report(kind: .failed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
-                                 data: ResultLimits.errorText(message), extra: partial))
+            return Report(kind: .failed, treeID: task.treeID, taskID: task.taskID, attempt: task.attempt,
+                          data: ResultLimits.errorText(message), extra: partial)
         case .failure(is AttemptTimedOut):
             let seconds = ExecutorSupport.formatSeconds(task.timeoutSeconds ?? 0)
-            report(.failed(task, error: "timeout after \(seconds) s"))
+            return .failed(task, error: "timeout after \(seconds) s")
         case .failure(let error):
-            report(.failed(task, error: ResultLimits.errorText(String(describing: error))))
+            return .failed(task, error: ResultLimits.errorText(String(describing: error)))
         }
     }
 

@@ -139,14 +139,28 @@ public struct Agent: Service {
 
     /// Runs one started attempt in its slot, which it frees when done (keeping the ended
     /// attempt's lease alive until its report is applied).
-    private func runAttempt(_ control: TaskControl, running: RunningTasks, reporter: Reporter) async {
-        let started = ContinuousClock.now
-        await execute(control, reporter: reporter)
-        AgentMetrics.duration(control.task.executor).recordInterval(ContinuousClock.now - started)
-        if control.abandoned.isSet {
-            await running.remove(control.member)
-        } else {
-            await running.settle(control, window: .milliseconds(3 * settings.leaseMillis))
+    ///
+    /// The report goes out from this task (``Reporter/sendNow(_:of:)``) while the slot is still
+    /// held (a shutdown's drain waits for it); a task the report released and this agent claimed
+    /// is run next by this task itself (the others go to the loop that runs claimed attempts).
+    private func runAttempt(_ first: TaskControl, running: RunningTasks, reporter: Reporter) async {
+        var next: TaskControl? = first
+        while let control = next {
+            next = nil
+            let started = ContinuousClock.now
+            let report = await execute(control, reporter: reporter)
+            AgentMetrics.duration(control.task.executor).recordInterval(ContinuousClock.now - started)
+            var claimed: [TaskControl] = []
+            if let report { claimed = await reporter.sendNow(report, of: control.task.executor) }
+            if control.abandoned.isSet {
+                await running.remove(control.member)
+            } else {
+                await running.settle(control, window: .milliseconds(3 * settings.leaseMillis))
+            }
+            if !claimed.isEmpty {
+                next = claimed.removeFirst()
+                reporter.deliver(claimed)
+            }
         }
     }
 

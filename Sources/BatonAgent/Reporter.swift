@@ -10,7 +10,8 @@ import Synchronization
 /// in one round trip, then its outputs are dispatched, and tasks it released that this agent
 /// runs are claimed in the same script call, into slots reserved for them, and started here —
 /// a chain's next step starts three round trips after the previous one ended, with no scheduler
-/// or queue wake-up in between. Without it, reports only go to the bus for the schedulers.
+/// or queue wake-up in between. A batch of more than ``Claiming/maxOwnBatch`` reports (a flood)
+/// goes to the bus for the schedulers instead. Without ``Claiming``, every batch does.
 final class Reporter: Sendable {
     /// How the reporter claims the tasks its reports release.
     struct Claiming: Sendable {
@@ -20,12 +21,18 @@ final class Reporter: Sendable {
         let leaseMillis: Int
         /// Takes the attempts started here (already counted in `running`) to be run.
         let deliver: @Sendable ([TaskControl]) -> Void
+        /// A batch larger than this goes to the bus only, for the schedulers: under a flood of
+        /// reports their large batches cost Redis less per report than many small own applies,
+        /// and the round trips an own apply saves matter little behind a queue.
+        var maxOwnBatch = 16
     }
 
     private let store: BatonStore
     private let logger: Logger
     private let claiming: Claiming?
-    private let buffer = Mutex<[Report]>([])
+    /// Reports waiting to be sent, and whether some task is sending (one at a time, so a tree's
+    /// reports reach Redis in the order they were made).
+    private let pending = Mutex<(reports: [Report], sending: Bool)>(([], false))
     private let signals: AsyncStream<Void>
     private let signal: AsyncStream<Void>.Continuation
 
@@ -39,10 +46,39 @@ final class Reporter: Sendable {
     /// Attempts that ended here lately, for the agent's record (``AgentRecord/lastMinute``).
     let outcomes = RecentOutcomes()
 
-    /// Queues a report; one that ends an attempt of `executor` is counted in ``outcomes``.
+    /// Queues a report for the sending loop; one that ends an attempt of `executor` is counted
+    /// in ``outcomes``.
     func send(_ report: Report, of executor: String? = nil) {
-        buffer.withLock { $0.append(report) }
+        pending.withLock { $0.reports.append(report) }
         signal.yield()
+        count(report, of: executor)
+    }
+
+    /// Sends the report that ended an attempt from the attempt's own task: when nothing is being
+    /// sent, this task sends it (with whatever else waits) at once instead of waking the sending
+    /// loop, and returns the attempts its reports released that this agent claimed and started
+    /// (the caller runs them); else the report joins the batch in flight's successor.
+    func sendNow(_ report: Report, of executor: String) async -> [TaskControl] {
+        count(report, of: executor)
+        let sender = pending.withLock { state -> Bool in
+            state.reports.append(report)
+            if state.sending { return false }
+            state.sending = true
+            return true
+        }
+        if !sender {
+            signal.yield()
+            return []
+        }
+        return await sendAll()
+    }
+
+    /// Gives attempts started here to the agent's loop that runs them.
+    func deliver(_ controls: [TaskControl]) {
+        if !controls.isEmpty { claiming?.deliver(controls) }
+    }
+
+    private func count(_ report: Report, of executor: String?) {
         if let executor, [.completed, .failed, .cancelled].contains(report.kind) {
             outcomes.record(executor, report.kind.rawValue)
             AgentMetrics.finished(executor, report.kind.rawValue).increment()
@@ -70,35 +106,61 @@ final class Reporter: Sendable {
         }
     }
 
+    /// The sending loop's turn: sends what waits unless another task is sending (it sends what
+    /// was queued meanwhile before it stops).
     private func flush() async {
-        var backoff = RetryBackoff()
-        while true {
-            let batch = buffer.withLock { reports -> [Report] in
-                let taken = reports
-                reports.removeAll(keepingCapacity: true)
-                return taken
+        let sender = pending.withLock { state -> Bool in
+            if state.sending || state.reports.isEmpty { return false }
+            state.sending = true
+            return true
+        }
+        if sender { deliver(await sendAll()) }
+    }
+
+    /// Sends batch after batch until nothing waits, then stops being the sender (under the same
+    /// lock as the check, so a report queued meanwhile is never left without a sender).
+    private func sendAll() async -> [TaskControl] {
+        var started: [TaskControl] = []
+        while let batch = pending.withLock({ state -> [Report]? in
+            if state.reports.isEmpty {
+                state.sending = false
+                return nil
             }
-            if batch.isEmpty { return }
+            defer { state.reports.removeAll(keepingCapacity: true) }
+            return state.reports
+        }) {
+            var backoff = RetryBackoff()
             while true {
                 do {
-                    if let claiming {
-                        try await applyOwn(batch, claiming)
+                    if let claiming, batch.count <= claiming.maxOwnBatch {
+                        started += try await applyOwn(batch, claiming)
                     } else {
                         try await store.publish(batch)
                     }
                     break
                 } catch {
+                    if Task.isCancelled {
+                        // An attempt's task cancelled at shutdown: the sending loop (never
+                        // cancelled) takes the batch over instead of this task spinning.
+                        pending.withLock { state in
+                            state.reports.insert(contentsOf: batch, at: 0)
+                            state.sending = false
+                        }
+                        signal.yield()
+                        return started
+                    }
                     logger.warning("cannot send reports; retrying", metadata: ["baton.error": "\(error)"])
                     try? await backoff.wait()
                 }
             }
         }
+        return started
     }
 
     /// Publishes and applies `batch`, claims into reserved slots what it released, and starts it.
     /// A failure before the claim leaves nothing half done (the batch is sent again; applying it
     /// again is a no-op that redoes the dispatch); the slots reserved are given back either way.
-    private func applyOwn(_ batch: [Report], _ claiming: Claiming) async throws {
+    private func applyOwn(_ batch: [Report], _ claiming: Claiming) async throws -> [TaskControl] {
         let running = claiming.running
         var reserved: [ExecutorQueue: Int] = [:]
         let claimed: [ExecutorQueue: [(treeID: String, taskID: String)]]
@@ -129,6 +191,6 @@ final class Reporter: Sendable {
             }
         }
         await running.unreserve(reserved.values.reduce(0, +) - controls.count)
-        if !controls.isEmpty { claiming.deliver(controls) }
+        return controls
     }
 }

@@ -36,7 +36,7 @@ private struct AgentHarness {
         prepare(control)
         let reporter = Reporter(store: store, logger: agent.logger)
         let sending = Task { await reporter.run() }
-        await agent.execute(control, reporter: reporter)
+        if let report = await agent.execute(control, reporter: reporter) { reporter.send(report) }
         reporter.finish()
         await sending.value
 

@@ -51,8 +51,12 @@ struct MetricsEndpointTests {
             #expect(try await get(agentBase + "/healthz").status == 200)
             #expect(try await get(agentBase + "/readyz").status == 200)
 
-            try await d.waitUntil("the scheduler samples its gauges") {
-                sample(try await get(schedulerBase + "/metrics").text, "baton_queue_ready_tasks", [#"executor="echo_executor""#]) != nil
+            // The agent applied its own reports; the scheduler counts them when it replays them
+            // (in batches, every 200 ms).
+            try await d.waitUntil("the scheduler samples its gauges and replayed the reports") {
+                let text = try await get(schedulerBase + "/metrics").text
+                return sample(text, "baton_queue_ready_tasks", [#"executor="echo_executor""#]) != nil
+                    && sample(text, "baton_scheduler_reports_applied_total", [#"kind="failed""#]) != nil
             }
             let scheduler = try await get(schedulerBase + "/metrics").text
             #expect(sample(scheduler, "baton_scheduler_reports_applied_total", [#"kind="completed""#]) == 2, "\(scheduler)")
