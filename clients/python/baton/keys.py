@@ -245,6 +245,11 @@ class Keys:
         """The report stream of a tree: shard ``CRC16(tree id) mod bus_shards``."""
         return self.reports(crc16(tree_id) % self.bus_shards)
 
+    def applied_of_tree(self, tree_id: str) -> str:
+        """The stream of the reports of a tree that an agent applied itself (the Swift agent's
+        default), replayed by the schedulers: beside the tree's report stream."""
+        return f"{self.namespace}:{{bus:{crc16(tree_id) % self.bus_shards}}}:applied"
+
     @property
     def all_reports(self) -> list[str]:
         """Every report stream."""
