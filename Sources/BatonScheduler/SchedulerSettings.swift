@@ -24,7 +24,7 @@ public struct SchedulerSettings: Sendable, Hashable {
     public var inflightRepairMillis: Int64 = 10_000
     /// How often the reports agents applied themselves are read and replayed (in batches: the
     /// replay only matters when an agent died between applying and dispatching).
-    public var replayIntervalMillis = 200
+    public var replayIntervalMillis = 1_000
     /// How often the orphan sweep looks for tasks `in_progress` without a lease.
     public var orphanSweepMillis = 30_000
     /// This consumer's name in the schedulers' group (unique per process).

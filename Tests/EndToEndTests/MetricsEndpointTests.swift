@@ -52,7 +52,7 @@ struct MetricsEndpointTests {
             #expect(try await get(agentBase + "/readyz").status == 200)
 
             // The agent applied its own reports; the scheduler counts them when it replays them
-            // (in batches, every 200 ms).
+            // (in batches, every second).
             try await d.waitUntil("the scheduler samples its gauges and replayed the reports") {
                 let text = try await get(schedulerBase + "/metrics").text
                 return sample(text, "baton_queue_ready_tasks", [#"executor="echo_executor""#]) != nil

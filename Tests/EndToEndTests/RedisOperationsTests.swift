@@ -114,7 +114,10 @@ struct RedisOperationsTests {
             agent.signal(SIGTERM)
             try await d.waitUntil("both services stopped", timeout: .seconds(10)) { !scheduler.isRunning && !agent.isRunning }
             let elapsed = ContinuousClock.now - started
-            #expect(elapsed < .seconds(4), "stopping took \(elapsed) with Redis down")
+            // About 1.3 s on an idle machine (the agent gives its record's removal 0.5 s). What
+            // is checked is that nothing waits for Redis to come back (10 s of reconnecting):
+            // under the suite's load on 2 cores, stopping two debug processes took up to 4.6 s.
+            #expect(elapsed < .seconds(6), "stopping took \(elapsed) with Redis down")
         }
     }
 

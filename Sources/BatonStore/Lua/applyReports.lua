@@ -57,14 +57,7 @@ local function recollect(ctx, id, state)
   while #stack > 0 do
     local top = table.remove(stack)
     local f = read_task(ctx, top[1], 'dependents', 'xdependents', 'result')
-    for _, line in ipairs(lines(f[2])) do
-      local tab = string.find(line, '\t', 1, true)
-      local n = ctx.notify
-      n[#n + 1] = string.sub(line, 2, tab - 1); n[#n + 1] = string.sub(line, tab + 1)
-      n[#n + 1] = (string.sub(line, 1, 1) == 'R') and '1' or '0'
-      n[#n + 1] = top[1]; n[#n + 1] = top[2]
-      n[#n + 1] = (top[2] == 'completed' and f[3]) or 'null'; n[#n + 1] = id
-    end
+    notify_dependents(ctx, f[2], top[1], top[2], f[3], id)
     for _, line in ipairs(lines(f[1])) do
       local d = string.sub(line, 2)
       local g = read_task(ctx, d, 'status', 'queued', 'executor', 'priority', 'blocked_by', 'retry_at')

@@ -261,6 +261,19 @@ local function resolve_one(ctx, id, required, state, cause)
   return id
 end
 
+-- Collects, for the caller to pass on (resolveDependency.lua), that task `id` reached `state`
+-- for each of its dependents in other trees (`xdependents`: lines 'R'|'O' .. tree .. '\t' .. task).
+local function notify_dependents(ctx, xdependents, id, state, result, cause)
+  for _, line in ipairs(lines(xdependents)) do
+    local tab = string.find(line, '\t', 1, true)
+    local n = ctx.notify
+    n[#n + 1] = string.sub(line, 2, tab - 1); n[#n + 1] = string.sub(line, tab + 1)
+    n[#n + 1] = (string.sub(line, 1, 1) == 'R') and '1' or '0'
+    n[#n + 1] = id; n[#n + 1] = state
+    n[#n + 1] = (state == 'completed' and result) or 'null'; n[#n + 1] = cause
+  end
+end
+
 -- Task `id` reached `state`: resolve its dependents in this tree (blocking transitively where a
 -- required dependency did not complete) and collect its dependents in other trees.
 -- `known` may hold the task's {dependents, xdependents, result} when the caller already read them.
@@ -275,14 +288,7 @@ local function settle(ctx, id, state, cause, known)
       local blocked = resolve_one(ctx, string.sub(line, 2), string.sub(line, 1, 1) == 'R', top[2], top[3])
       if blocked then stack[#stack + 1] = {blocked, 'blocked', top[3]} end
     end
-    for _, line in ipairs(lines(f[2])) do
-      local tab = string.find(line, '\t', 1, true)
-      local n = ctx.notify
-      n[#n + 1] = string.sub(line, 2, tab - 1); n[#n + 1] = string.sub(line, tab + 1)
-      n[#n + 1] = (string.sub(line, 1, 1) == 'R') and '1' or '0'
-      n[#n + 1] = top[1]; n[#n + 1] = top[2]
-      n[#n + 1] = (top[2] == 'completed' and f[3]) or 'null'; n[#n + 1] = top[3]
-    end
+    notify_dependents(ctx, f[2], top[1], top[2], f[3], top[3])
   end
 end
 
