@@ -12,7 +12,7 @@ struct RobustnessTests {
     /// again from the start, and the tree completes with attempt 2.
     @Test func killedAgentsTaskRunsAgain() async throws {
         try await withDeployment(
-            agents: [], environment: ["BATON_AGENT_LEASE_S": "1.5", "BATON_AGENT_HEARTBEAT_INTERVAL_S": "0.3"]
+            agents: [], environment: ["BATON_AGENT_LEASE_S": "3", "BATON_AGENT_HEARTBEAT_INTERVAL_S": "0.3"]
         ) { d in
             let victim = try d.startAgent(AgentSpec(executors: ["sleep_executor"], concurrency: 1))
             // 6 s: long enough that a loaded machine still kills the agent mid-task.
@@ -21,8 +21,10 @@ struct RobustnessTests {
                 try await d.store.task("long", userID: nil).status == .inProgress
             }
             try d.startAgent(AgentSpec(executors: ["sleep_executor"], concurrency: 1))
-            // Outlive the first lease (1.5 s): heartbeats must keep it while the first agent lives.
-            try await Task.sleep(for: .milliseconds(1_800))
+            // Outlive the first lease (3 s): heartbeats must keep it while the first agent lives.
+            // (A 1.5 s lease expired under a live agent when the suite's load on 2 cores starved
+            // every process for seconds: 4 s passed there between the task's creation and start.)
+            try await Task.sleep(for: .milliseconds(3_300))
             #expect(try await d.store.task("long", userID: nil).attempt == 1, "the lease expired under a live agent")
             let killedAt = nowMillis()
             victim.signal(SIGKILL)
