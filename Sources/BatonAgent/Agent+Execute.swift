@@ -100,9 +100,11 @@ extension Agent {
             let timer = timeout.map { duration in
                 Task {
                     guard (try? await Task.sleep(for: duration)) != nil else { return }
+                    // The outcome first: cancelled, the executor may return at once (sleep_executor
+                    // fails with "cancelled"), and that must not win the race.
+                    outcome.resume(.failure(AttemptTimedOut()))
                     control.cancellation.set()
                     work.cancel()
-                    outcome.resume(.failure(AttemptTimedOut()))
                 }
             }
             control.attach(work) { outcome.resume(.failure(CancellationError())) }
