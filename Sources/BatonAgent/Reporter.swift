@@ -1,3 +1,4 @@
+import BatonCore
 import BatonStore
 import Logging
 import Synchronization
@@ -158,24 +159,34 @@ final class Reporter: Sendable {
     }
 
     /// Publishes and applies `batch`, claims into reserved slots what it released, and starts it.
-    /// A failure before the claim leaves nothing half done (the batch is sent again; applying it
+    /// A failure to reach Redis leaves nothing half done (the batch is sent again; applying it
     /// again is a no-op that redoes the dispatch); the slots reserved are given back either way.
+    /// A refusal (a tree whose keys a script will not touch, or a queue's) is logged, not sent
+    /// again: it would be refused for ever and hold up every later report.
     private func applyOwn(_ batch: [Report], _ claiming: Claiming) async throws -> [TaskControl] {
         let running = claiming.running
         var reserved: [ExecutorQueue: Int] = [:]
-        let claimed: [ExecutorQueue: [(treeID: String, taskID: String)]]
+        let applied: OwnApply
         do {
-            claimed = try await store.applyOwn(batch, leaseMillis: claiming.leaseMillis) { released in
+            applied = try await store.applyOwn(batch, leaseMillis: claiming.leaseMillis) { released in
                 for (queue, count) in released where claiming.executorTypes.contains(queue.executor) {
                     let slots = await running.reserve(upTo: count)
                     if slots > 0 { reserved[queue] = slots }
                 }
                 return reserved
             }
+        } catch let refused as BatonError where refused.code != .unavailable {
+            await running.unreserve(reserved.values.reduce(0, +))
+            logger.error("reports refused", metadata: ["baton.error": "\(refused)"])
+            return []
         } catch {
             await running.unreserve(reserved.values.reduce(0, +))
             throw error
         }
+        if let refused = applied.refused {
+            logger.error("reports refused", metadata: ["baton.error": "\(refused)"])
+        }
+        let claimed = applied.claimed
         var controls: [TaskControl] = []
         for (queue, members) in claimed {
             do {

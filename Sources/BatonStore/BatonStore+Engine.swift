@@ -39,6 +39,14 @@ public struct HeartbeatOutcome: Sendable, Hashable {
     }
 }
 
+/// What an agent's own apply (``BatonStore/applyOwn(_:leaseMillis:claimable:)``) did.
+public struct OwnApply: Sendable {
+    /// The tasks claimed for the agent, by queue shard, best first: leased, not started yet.
+    public var claimed: [ExecutorQueue: [(treeID: String, taskID: String)]] = [:]
+    /// The first tree whose reports a script refused (the others were applied).
+    public var refused: BatonError?
+}
+
 /// What an agent (or the lease reaper) says about an attempt.
 public struct Report: Sendable, Hashable {
     public enum Kind: String, Sendable, Hashable {
@@ -267,20 +275,28 @@ extension BatonStore {
     /// bus entry, or else the expiry of the ended attempt's lease (which only the dispatch drops),
     /// re-collects the outputs (`applyReports.lua`).
     ///
+    /// A script that refuses one tree's reports (a key of the wrong type) refuses only those:
+    /// the others are applied and dispatched, and the refusal is returned, not thrown — the
+    /// reports are on the bus, so sending them again would only be refused again (the
+    /// schedulers' replay refuses and acknowledges them likewise).
+    ///
     /// - Parameter claimable: given the number of tasks released per queue shard, how many the
     ///   agent takes from each (its free slots, reserved for them).
-    /// - Returns: the claimed tasks by queue shard, best first, each leased for `leaseMillis`.
+    /// - Returns: the claimed tasks by queue shard, best first, each leased for `leaseMillis`,
+    ///   and the first refusal.
+    /// - Throws: when Redis could not be reached or took neither the bus entry nor the scripts
+    ///   (nothing is lost: applying the batch again is a replay).
     public func applyOwn(
         _ reports: [Report], leaseMillis: Int, claimable: ([ExecutorQueue: Int]) async -> [ExecutorQueue: Int]
-    ) async throws -> [ExecutorQueue: [(treeID: String, taskID: String)]] {
-        if reports.isEmpty { return [:] }
-        let (outputs, now, firstError) = try await applyScripts(reports, publishing: true)
+    ) async throws -> OwnApply {
+        if reports.isEmpty { return OwnApply() }
+        let (outputs, now, refused) = try await applyScripts(reports, publishing: true)
+        if let refused, refused.code == .unavailable { throw refused }
         FaultPoint.reach("agent.after-apply")
         let released = Dictionary(grouping: outputs.ready) { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) }.mapValues(\.count)
         let claims = released.isEmpty ? [:] : await claimable(released)
         let claimed = try await dispatch(outputs, now: now, claiming: claims, leaseMillis: leaseMillis)
-        if let firstError { throw firstError }
-        return claimed
+        return OwnApply(claimed: claimed, refused: refused)
     }
 
     /// The `applyReports.lua` calls of `reports`, one per tree in one round trip (with the

@@ -195,22 +195,21 @@ public struct Keys: Sendable, Hashable {
 
     /// The report stream of a tree: a tree's reports always go to the same one, so they are
     /// applied in the order they were sent.
-    public func reports(ofTree treeID: String) -> String {
-        reports(shard: Int(ClusterSlot.crc16(Array(treeID.utf8))) % busShards)
-    }
+    public func reports(ofTree treeID: String) -> String { reports(shard: busShard(ofTree: treeID)) }
+
+    /// The bus shard of a tree's reports: `CRC16(tree id) mod bus.shards`.
+    public func busShard(ofTree treeID: String) -> Int { Int(ClusterSlot.crc16(Array(treeID.utf8))) % busShards }
 
     /// Every report stream.
     public var allReports: [String] { (0..<busShards).map(reports(shard:)) }
 
     /// Stream: reports an agent applied itself (``BatonStore/applyOwn(_:leaseMillis:claimable:)``),
-    /// kept for the schedulers' replay, which reads them in batches every few hundred
-    /// milliseconds instead of waking for each: one per bus shard, beside its report stream.
+    /// kept for the schedulers' replay, which reads them in batches every second instead of
+    /// waking for each: one per bus shard, beside its report stream.
     public func applied(shard: Int) -> String { "\(namespace):{bus:\(shard)}:applied" }
 
     /// The applied-report stream of a tree (same shard as ``reports(ofTree:)``).
-    public func applied(ofTree treeID: String) -> String {
-        applied(shard: Int(ClusterSlot.crc16(Array(treeID.utf8))) % busShards)
-    }
+    public func applied(ofTree treeID: String) -> String { applied(shard: busShard(ofTree: treeID)) }
 
     /// Every applied-report stream.
     public var allApplied: [String] { (0..<busShards).map(applied(shard:)) }

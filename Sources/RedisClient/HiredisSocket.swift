@@ -137,13 +137,9 @@ final class HiredisSocket {
 
     /// Reads one reply, waiting until `deadline` (nil: forever); throws ``RedisError/closed`` when
     /// `shouldAbort` says so before a wait or after the wake pipe fired.
-    ///
-    /// Before sleeping in `poll(2)` it polls without waiting for up to `spin`: a reply that
-    /// comes that soon is read without putting the thread to sleep and waking it again.
     func readReply(
         deadline: ContinuousClock.Instant?,
         wakeFD: Int32,
-        spin: Duration = .zero,
         shouldAbort: () -> Bool
     ) throws(RedisError) -> RedisReply {
         guard let context else { throw .connectionLost("not connected") }
@@ -152,7 +148,7 @@ final class HiredisSocket {
             // Checked before waiting too: a wake-up may have been consumed earlier (by a wait
             // in `flush`), and the pipe would not fire again for it.
             if shouldAbort() { throw .closed }
-            let ready = try wait(for: Int16(POLLIN), deadline: deadline, wakeFD: wakeFD, spin: spin)
+            let ready = try wait(for: Int16(POLLIN), deadline: deadline, wakeFD: wakeFD)
             if ready.wake && shouldAbort() { throw .closed }
             if ready.socket, redisBufferRead(context) != REDIS_OK { throw lost() }
         }
@@ -187,18 +183,13 @@ final class HiredisSocket {
 
     private struct Readiness { var socket: Bool; var wake: Bool }
 
-    private func wait(
-        for events: Int16, deadline: ContinuousClock.Instant?, wakeFD: Int32, spin: Duration = .zero
-    ) throws(RedisError) -> Readiness {
+    private func wait(for events: Int16, deadline: ContinuousClock.Instant?, wakeFD: Int32) throws(RedisError) -> Readiness {
         let fd = fileDescriptor
         var fds = [pollfd(fd: fd, events: events, revents: 0)]
         if wakeFD >= 0 { fds.append(pollfd(fd: wakeFD, events: Int16(POLLIN), revents: 0)) }
-        let spinUntil = spin > .zero ? ContinuousClock.now + spin : nil
         while true {
             var timeoutMs: Int32 = -1
-            if let spinUntil, ContinuousClock.now < spinUntil {
-                timeoutMs = 0
-            } else if let deadline {
+            if let deadline {
                 let remaining = ContinuousClock.now.duration(to: deadline)
                 if remaining <= .zero { throw .timeout }
                 timeoutMs = Int32(clamping: remaining.milliseconds + 1)
@@ -208,7 +199,7 @@ final class HiredisSocket {
                 if errno == EINTR { continue }
                 throw .connectionLost("poll failed: errno \(errno)")
             }
-            if count == 0 { continue }  // loop re-checks the spin and the deadline
+            if count == 0 { continue }  // loop re-checks the deadline
             let socket = fds[0].revents != 0
             let wake = fds.count > 1 && fds[1].revents != 0
             if wake { WakePipe.drain(wakeFD) }

@@ -27,12 +27,6 @@ public struct RedisConfiguration: Sendable, Hashable {
     /// a failover) before it is used again, so the command goes to a fresh connection instead
     /// of being lost; `nil` never checks.
     public var idleCheck: Duration? = .milliseconds(500)
-    /// How long a connection thread keeps polling for a reply before it sleeps in `poll(2)`: a
-    /// reply that comes within it costs no wake-up. Off by default: on a machine where Redis and
-    /// the services share few cores, the spinning threads take the CPU the reply needs (measured
-    /// on 2 cores: 40 µs made one sequential round trip faster, 76 µs instead of 103, but a chain
-    /// step slower, 2.2 ms instead of 1.2). Worth trying where cores are to spare.
-    public var replySpin: Duration = .zero
 
     public init(
         endpoint: Endpoint = .tcp(host: "127.0.0.1", port: 6379),

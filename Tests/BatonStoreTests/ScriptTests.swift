@@ -262,7 +262,7 @@ import Testing
         let claimed = try await store.applyOwn([report], leaseMillis: 10_000) { released in
             offered = released
             return [ExecutorQueue(executor: "x"): 4, ExecutorQueue(executor: "y"): 0]
-        }
+        }.claimed
         #expect(offered == [ExecutorQueue(executor: "x"): 1, ExecutorQueue(executor: "y"): 1])
         #expect(claimed[ExecutorQueue(executor: "x")]?.map(\.taskID) == ["b"])
         #expect(try await store.task("b", userID: "u").status == .pending)
@@ -276,5 +276,27 @@ import Testing
         expectUnchanged(before, try await keySpace(store), ignoring: [keys.readySequence("x"), keys.readySequence("y")])
         #expect(try await store.claim(executor: "x", count: 10, leaseMillis: 10_000).isEmpty, "b is not queued twice")
         #expect(try await store.start(claimed[ExecutorQueue(executor: "x")] ?? [], from: ExecutorQueue(executor: "x")).map(\.taskID) == ["b"])
+    }
+
+    /// An agent's own apply of reports of two trees, one of which a script refuses (its event
+    /// stream key holds a string): the other tree's report is applied and its dependent claimed,
+    /// and the refusal is returned, not thrown — the agent must not send the batch for ever.
+    @Test func anAgentsOwnApplyRefusesOneTreeAndAppliesTheOthers() async throws {
+        let store = try makeStore(clock: TestClock())
+        let keys = store.keys
+        _ = try await store.submit(try submissions("""
+            [{"id": "a", "name": "a", "executor": "x"},
+             {"id": "b", "name": "b", "executor": "x", "dependencies": ["a"]}]
+            """), userID: "u")
+        _ = try await store.submit(try submissions(#"[{"id": "z", "name": "z", "executor": "x"}]"#), userID: "u")
+        let started = try await claimAndStart(store, executor: "x")
+        #expect(Set(started.map(\.taskID)) == ["a", "z"])
+        _ = try await store.redis.send("DEL", keys.treeEvents("z"))
+        _ = try await store.redis.send("SET", keys.treeEvents("z"), "not a stream")
+        let applied = try await store.applyOwn(started.map { Report.completed($0, result: 1) }, leaseMillis: 10_000) { $0 }
+        #expect(applied.refused?.code == .conflict, "\(String(describing: applied.refused))")
+        #expect(applied.claimed[ExecutorQueue(executor: "x")]?.map(\.taskID) == ["b"])
+        #expect(try await store.task("a", userID: "u").status == .completed)
+        #expect(try await store.task("z", userID: "u").status == .inProgress)
     }
 }
