@@ -22,6 +22,8 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     public var gateway: GatewayConfig
     /// Retention (YAML section `retention`).
     public var retention = RetentionConfig()
+    /// Bounds on what a request may store (YAML section `limits`).
+    public var limits = LimitsConfig()
     /// The agents' report bus (YAML section `bus`).
     public var bus = BusConfig()
     /// Settings per executor type (YAML section `executors`: type name → settings).
@@ -45,7 +47,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case redisURL = "redis_url"
         case redisAllowEviction = "redis_allow_eviction"
-        case namespace, agent, scheduler, gateway, retention, bus, executors
+        case namespace, agent, scheduler, gateway, retention, limits, bus, executors
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -61,6 +63,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
         scheduler = try container.decodeIfPresent(SchedulerConfig.self, forKey: .scheduler) ?? defaults.scheduler
         gateway = try container.decodeIfPresent(GatewayConfig.self, forKey: .gateway) ?? defaults.gateway
         retention = try container.decodeIfPresent(RetentionConfig.self, forKey: .retention) ?? defaults.retention
+        limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? defaults.limits
         bus = try container.decodeIfPresent(BusConfig.self, forKey: .bus) ?? defaults.bus
         executors = try container.decodeIfPresent([String: ExecutorTypeConfig].self, forKey: .executors) ?? defaults.executors
     }

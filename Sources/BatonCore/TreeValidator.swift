@@ -19,7 +19,7 @@ public struct TreeValidator: Sendable, Hashable {
     public var maxTasks: Int
 
     /// Creates a validator.
-    public init(knownExecutors: Set<String>? = nil, maxTasks: Int = 200_000) {
+    public init(knownExecutors: Set<String>? = nil, maxTasks: Int = 1_000_000) {
         self.knownExecutors = knownExecutors
         self.maxTasks = maxTasks
     }

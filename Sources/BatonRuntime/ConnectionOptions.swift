@@ -59,7 +59,8 @@ public enum Runtime {
             redis: RedisClient(configuration: redis, poolSize: poolSize),
             keys: Keys(namespace: config.namespace, busShards: config.bus.shards, queueShards: config.queueShards),
             eventsMaxLength: config.scheduler.eventsMaxLength,
-            retentionMillis: Int64(config.retention.finishedSeconds) * 1000)
+            retentionMillis: Int64(config.retention.finishedSeconds) * 1000,
+            maxTasksPerTree: config.limits.maxTasksPerTree)
     }
 
     /// A name unique to this process, for consumer groups and logs.

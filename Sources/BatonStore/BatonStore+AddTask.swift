@@ -46,6 +46,11 @@ extension BatonStore {
         }
         var task = validated.tasks[0]
         let tree = try await parentTree(of: parentID, taskName: task.name, userID: userID)
+        // Checked before the add (concurrent adds to one full tree may each pass it once).
+        guard tree.taskCount < maxTasksPerTree else {
+            throw BatonError.payloadTooLarge(
+                "Task tree \(tree.id) holds \(tree.taskCount) tasks; limits.max_tasks_per_tree allows \(maxTasksPerTree)", field: "parent_id")
+        }
 
         task.treeID = tree.id
         task.parentID = parentID

@@ -56,6 +56,10 @@ extension BatonStore {
 
     /// Cancels every pending and in_progress task of a tree (see ``cancel(taskID:userID:message:)``);
     /// answers one outcome per task it touched (none when the tree had finished).
+    ///
+    /// A tree of more than ``cancelSliceTasks`` tasks is cancelled slice by slice, its last tasks
+    /// first, one short script each (no call holds Redis long); a task that becomes ready and
+    /// starts between two slices is stopped like any running task.
     /// - Throws: ``BatonError`` — `not_found` (missing or another user's tree), `immutable` (archived).
     public func cancelTree(_ treeID: String, userID: String?, message: String? = nil) async throws -> [CancelOutcome] {
         try await runCancel(treeID: treeID, taskID: nil, userID: userID, message: message, publish: true)
@@ -74,13 +78,28 @@ extension BatonStore {
         treeID: String, taskID: String?, userID: String?, message: String?, publish: Bool
     ) async throws -> [CancelOutcome] {
         let text = message.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultCancelMessage
-        let now = clock()
         let arguments = [userID == nil ? "0" : "1", userID ?? "", text, taskID == nil ? "tree" : "task", taskID ?? ""]
-        let reply = try await run([treeCall(.cancelTasks, treeID, now: now, arguments)], operation: "cancel")[0]
-        guard let parts = reply.array, parts.count == 2 else { throw BatonError.internal("cancel: unexpected reply \(reply)") }
-        try await dispatch(TreeOutputs(reply: parts[0], treeID: treeID), now: now)
+        // A tree is cancelled in slices of ranks, last tasks first (dependents mostly follow their
+        // dependencies, so few are released by a cancellation only to be cancelled by the next
+        // slice): the first call takes the last slice and tells how many tasks there are.
+        var fields: [String] = []
+        var ranks = (first: -Self.cancelSliceTasks, last: -1)
+        while true {
+            let now = clock()
+            let call = treeCall(.cancelTasks, treeID, now: now, arguments + [String(ranks.first), String(ranks.last)])
+            let reply = try await run([call], operation: "cancel")[0]
+            guard let parts = reply.array, parts.count == 3, let total = parts[2].int else {
+                throw BatonError.internal("cancel: unexpected reply \(reply)")
+            }
+            try await dispatch(TreeOutputs(reply: parts[0], treeID: treeID), now: now)
+            fields += parts[1].array?.map { $0.string ?? "" } ?? []
+            if taskID != nil { break }
+            // Ranks from the start from now on: a task added meanwhile (at the end) moves none.
+            let done = ranks.first < 0 ? total + ranks.first : ranks.first
+            if done <= 0 { break }
+            ranks = (max(0, done - Self.cancelSliceTasks), done - 1)
+        }
 
-        let fields = parts[1].array?.map { $0.string ?? "" } ?? []
         var outcomes: [CancelOutcome] = []
         var stopping: [ExecutorQueue: [(member: String, attempt: String)]] = [:]
         for i in stride(from: 0, to: fields.count - 3, by: 4) {
@@ -106,6 +125,9 @@ extension BatonStore {
         }
         return outcomes
     }
+
+    /// Tasks per `cancelTasks.lua` call of a tree's cancellation.
+    static let cancelSliceTasks = 250
 
     /// Polls the tasks still `cancelling` until they are cancelled or the confirm window passes.
     private func awaitStops(treeID: String, outcomes: inout [CancelOutcome], message: String) async throws {

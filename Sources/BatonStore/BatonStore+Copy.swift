@@ -7,11 +7,12 @@ import RedisClient
 ///
 /// Atomicity: a copy, link or mixed tree is a new tree with a new root id, hence a new hash tag.
 /// The source is read first (its tree record and task hashes, in one call), the new records are
-/// built in Swift from what was read, and the whole new tree is written by one `submitTree.lua`
-/// call on its own slot, after its ids were reserved — exactly as a submission is: every task or
-/// none. The source changes only by `has_references=1` (`markReferences.lua`, afterwards, on the
-/// source's slot). A source task that changes between the read and the write is copied as it was
-/// read (copies reset the run state anyway; a link keeps the result it read as `link_result`).
+/// built in Swift from what was read, and the whole new tree is written by `submitTree.lua` on
+/// its own slot, after its ids were reserved — exactly as a submission is (in slices for a big
+/// tree): every task or none. The source changes only by `has_references=1` (`markReferences.lua`,
+/// afterwards, on the source's slot, 250 tasks per call). A source task that changes between the
+/// read and the write is copied as it was read (copies reset the run state anyway; a link keeps
+/// the result it read as `link_result`).
 extension BatonStore {
     /// Copies a tree (or the subtree of `taskID` plus the minimal enclosing part needed for its
     /// upstream dependencies; or, with `recursive: false`, that one task alone, without parent or
@@ -91,24 +92,41 @@ extension BatonStore {
     /// copy it before editing`). Link nodes get their originals' data written into them.
     /// Archiving an archived tree changes nothing.
     ///
+    /// A tree is archived in slices of ``archiveSliceTasks`` tasks, one short script each: the
+    /// first makes the tree archived (immutable) at once, the last emits `tree_archived`; an
+    /// archive that was interrupted in between is finished by the next call.
+    ///
     /// - Throws: ``BatonError`` — `not_found`, `conflict` (`Only a fully completed task tree can be archived`).
     public func archiveTree(_ treeID: String, userID: String?) async throws -> TreeRecord {
         let record = try await treeRecord(treeID, userID: userID)
-        var arguments = [userID == nil ? "0" : "1", userID ?? ""]
-        if !record.archived && (record.originType == "link" || record.originType == "mixed") {
-            let ids = (try await redis.send("ZRANGE", keys.treeTasks(treeID), "0", "-1").array ?? []).compactMap(\.string)
-            let hashes = try await taskHashes(ids, inTree: treeID).filter { $0["origin_type"] == OriginType.link.rawValue }
-            for link in try await resolvingLinks(hashes) {
-                let fields = [
-                    "executor", link.executor, "inputs", link.inputs.jsonString(), "params", link.params.jsonString(),
-                    "schemas", link.schemas.jsonString(), "result", (link.result ?? .null).jsonString(),
-                ]
-                arguments += [link.id, String(fields.count / 2)] + fields
+        let resuming = try await redis.send("HGET", keys.tree(treeID), "archiving").string == "1"
+        if record.archived && !resuming { return record }
+        // Slices of ranks, each with its own link nodes' data read just before (a link tree's
+        // originals may be deleted later: the archive keeps their data itself).
+        let hasLinks = resuming || ["link", "mixed"].contains(record.originType)
+        var first = 0
+        repeat {
+            let last = first + Self.archiveSliceTasks - 1
+            var arguments = [userID == nil ? "0" : "1", userID ?? "", String(first), String(last), last >= record.taskCount - 1 ? "1" : "0"]
+            if hasLinks {
+                let ids = (try await redis.send("ZRANGE", keys.treeTasks(treeID), String(first), String(last)).array ?? []).compactMap(\.string)
+                let hashes = try await taskHashes(ids, inTree: treeID).filter { $0["origin_type"] == OriginType.link.rawValue }
+                for link in try await resolvingLinks(hashes) {
+                    let fields = [
+                        "executor", link.executor, "inputs", link.inputs.jsonString(), "params", link.params.jsonString(),
+                        "schemas", link.schemas.jsonString(), "result", (link.result ?? .null).jsonString(),
+                    ]
+                    arguments += [link.id, String(fields.count / 2)] + fields
+                }
             }
-        }
-        _ = try await run([treeCall(.archiveTree, treeID, now: clock(), arguments)], operation: "archive")
+            _ = try await run([treeCall(.archiveTree, treeID, now: clock(), arguments)], operation: "archive")
+            first += Self.archiveSliceTasks
+        } while first < record.taskCount
         return try await treeRecord(treeID, userID: userID)
     }
+
+    /// Tasks per `archiveTree.lua` call.
+    static let archiveSliceTasks = 500
 
     // MARK: Steps
 
@@ -121,8 +139,7 @@ extension BatonStore {
 
     private func copySource(_ treeID: String, userID: String?) async throws -> CopySource {
         let tree = try await treeRecord(treeID, userID: userID)
-        let ids = (try await redis.send("ZRANGE", keys.treeTasks(treeID), "0", "-1").array ?? []).compactMap(\.string)
-        let hashes = try await taskHashes(ids, inTree: treeID)
+        let hashes = try await taskHashes(try await taskIDs(ofTree: treeID), inTree: treeID)
         return CopySource(tree: tree, hashes: hashes, tasks: try await resolvingLinks(hashes))
     }
 
@@ -202,9 +219,14 @@ extension BatonStore {
         let tree = ValidatedTree(
             treeID: treeID, rootIDs: roots.map { newID[source.tasks[$0].id]! }, tasks: records, externalDependencies: external)
         let result = try await store(tree, userID: ownerID, execute: false, now: now, origin: origin, links: links)
+        // 250 tasks per call: marking a big source never holds Redis long (the mark is
+        // idempotent, and made after the copy was stored, as before).
         let marked = selection.map { source.tasks[$0].id }
-        _ = try await run([ScriptCall.treeRecord(.markReferences, tree: source.tree.id, keys: keys, arguments: marked)],
-                          operation: origin, timeout: .seconds(60))
+        for start in stride(from: 0, to: marked.count, by: 250) {
+            let slice = Array(marked[start..<min(start + 250, marked.count)])
+            _ = try await run([ScriptCall.treeRecord(.markReferences, tree: source.tree.id, keys: keys, arguments: slice)],
+                              operation: origin)
+        }
         return result
     }
 }

@@ -12,31 +12,39 @@ extension BatonStore {
 
     /// Deletes a tree and every index entry that names it (id index, the owner's and the global
     /// tree lists, the expiry index). Step by step and resumable: the tree is marked `deleting`
-    /// with its checks, its index entries go while its keys still exist, then its keys go in
-    /// bounded batches (`deleteTree.lua`), so a crash anywhere leaves a tree the next attempt finishes.
+    /// with its checks, then its keys go in batches of ``deleteSliceTasks`` (`deleteTree.lua`),
+    /// each batch's id index entries just before its keys, so a crash anywhere leaves a tree the
+    /// next attempt finishes, and no call holds Redis long however big the tree.
     /// - Parameter userID: the caller (`nil`: admin or the sweep); a foreign tree is `not_found`.
     /// - Throws: `not_found`; `conflict` when the tree runs or waits (or, for `.expired`, is not due).
     public func deleteTree(_ treeID: String, userID: String?, mode: DeleteMode) async throws {
         let record = try await treeRecord(treeID, userID: userID)
         let now = clock()
-        let first = try await run([treeCall(.deleteTree, treeID, now: now, [mode.rawValue, "1000"])], operation: "delete")[0]
-        let ids = (first.array ?? []).dropFirst().compactMap(\.string)
-        var cleanup = [
+        let batch = String(Self.deleteSliceTasks)
+        _ = try await run([treeCall(.deleteTree, treeID, now: now, [mode.rawValue, batch])], operation: "delete")
+        _ = try await redis.pipeline([
             RedisCommand("ZREM", keys.userTrees(record.userID ?? ""), treeID),
             RedisCommand("ZREM", keys.allTrees, treeID),
-        ]
-        for (bucket, members) in Dictionary(grouping: ids, by: Keys.bucket(of:)) {
-            cleanup.append(RedisCommand(["HDEL", keys.idIndex(bucket: bucket)] + members))
+        ])
+        for _ in 0..<100_000 {  // 50 million tasks: far beyond any tree
+            let ids = (try await redis.send("ZRANGE", keys.treeTasks(treeID), "0", String(Self.deleteSliceTasks - 1)).array ?? [])
+                .compactMap(\.string)
+            if !ids.isEmpty {
+                _ = try await redis.pipeline(Dictionary(grouping: ids, by: Keys.bucket(of:)).map { bucket, members in
+                    RedisCommand(["HDEL", keys.idIndex(bucket: bucket)] + members)
+                })
+            }
+            let reply = try await run([treeCall(.deleteTree, treeID, now: clock(), ["continue", batch])], operation: "delete")[0]
+            if reply.string != "MORE" {
+                try await redis.send("ZREM", keys.expiringTrees, treeID)
+                return
+            }
         }
-        _ = try await redis.pipeline(cleanup)
-        var rounds = 0
-        while try await run([treeCall(.deleteTree, treeID, now: clock(), ["continue", "1000"])], operation: "delete")[0]
-            .string == "MORE" {
-            rounds += 1
-            if rounds > 10_000 { throw BatonError.internal("deleting tree \(treeID) did not end") }
-        }
-        try await redis.send("ZREM", keys.expiringTrees, treeID)
+        throw BatonError.internal("deleting tree \(treeID) did not end")
     }
+
+    /// Task keys deleted per `deleteTree.lua` call.
+    static let deleteSliceTasks = 500
 
     /// Deletes a finished or archived tree; with `cancelRunning`, a tree that still runs or waits
     /// is cancelled first and deleted at once when nothing of it runs any more, else as soon as

@@ -87,18 +87,29 @@ extension BatonStore {
 
     /// The calls of ``enqueueCalls(_:ending:)`` with their queue shards; a shard in `claiming`
     /// also claims that many tasks (and gets a call even with nothing to queue).
+    /// Tasks queued per `enqueue.lua` call at most.
+    static let enqueueSliceTasks = 1_000
+
     func enqueueCallsByQueue(
         _ ready: [TreeOutputs.Ready], ending leases: [TreeOutputs.Lease],
         claiming: [ExecutorQueue: Int] = [:], now: Int64 = 0, leaseMillis: Int = 0
     ) -> [(queue: ExecutorQueue, call: RedisScriptCall)] {
         let readyByQueue = Dictionary(grouping: ready) { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) }
         let endedByQueue = Dictionary(grouping: leases) { keys.queue($0.executor, tree: $0.treeID, task: $0.taskID) }
-        return Set(readyByQueue.keys).union(endedByQueue.keys).union(claiming.keys).sorted().map { queue in
-            (queue, ScriptCall.enqueue(
-                queue, keys: keys,
-                ending: (endedByQueue[queue] ?? []).map { Keys.member(tree: $0.treeID, task: $0.taskID) },
-                ready: (readyByQueue[queue] ?? []).map { (priority: $0.priority, member: Keys.member(tree: $0.treeID, task: $0.taskID)) },
-                claim: claiming[queue].map { (count: $0, now: now, leaseMillis: leaseMillis) }))
+        return Set(readyByQueue.keys).union(endedByQueue.keys).union(claiming.keys).sorted().flatMap { queue in
+            // Slices of at most `enqueueSliceTasks` (a big tree's ready tasks are many short
+            // calls); the first one ends the leases and claims.
+            let ready = readyByQueue[queue] ?? []
+            return stride(from: 0, to: max(ready.count, 1), by: Self.enqueueSliceTasks).map { start in
+                let first = start == 0
+                return (queue, ScriptCall.enqueue(
+                    queue, keys: keys,
+                    ending: first ? (endedByQueue[queue] ?? []).map { Keys.member(tree: $0.treeID, task: $0.taskID) } : [],
+                    ready: ready[start..<min(start + Self.enqueueSliceTasks, ready.count)].map {
+                        (priority: $0.priority, member: Keys.member(tree: $0.treeID, task: $0.taskID))
+                    },
+                    claim: first ? claiming[queue].map { (count: $0, now: now, leaseMillis: leaseMillis) } : nil))
+            }
         }
     }
 }

@@ -100,7 +100,7 @@ extension BatonStore {
     /// A tree with every task and, for each pending task, why it waits.
     public func treeWithWaiting(_ treeID: String, userID: String?) async throws -> (TreeSnapshot, [String: Waiting]) {
         let record = try await treeRecord(treeID, userID: userID)
-        let ids = (try await redis.send("ZRANGE", keys.treeTasks(treeID), "0", "-1").array ?? []).compactMap(\.string)
+        let ids = try await taskIDs(ofTree: treeID)
         let hashes = try await taskHashes(ids, inTree: treeID)
         let snapshot = TreeSnapshot(tree: record, tasks: try await resolvingLinks(hashes))
         return (snapshot, try await waiting(tree: record, hashes: hashes, agents: try await agents()))

@@ -32,8 +32,12 @@ extension BatonStore {
     /// A task as its owner sees it, and its raw hash (engine fields included).
     func taskAndHash(_ taskID: String, userID: String?) async throws -> (record: TaskRecord, hash: [String: String]) {
         guard let treeID = try await treeID(ofTask: taskID) else { throw BatonError.taskNotFound(taskID) }
-        let hash = try await redis.send("HGETALL", keys.task(treeID, taskID)).stringDictionary ?? [:]
-        guard TaskHash.record(from: hash).map({ userID == nil || $0.userID == userID }) == true,
+        // The tree's status rides along: a task of a tree still being staged is not there yet.
+        let replies = try await redis.pipeline([
+            RedisCommand("HGETALL", keys.task(treeID, taskID)), RedisCommand("HGET", keys.tree(treeID), "status"),
+        ])
+        let hash = replies[0].stringDictionary ?? [:]
+        guard replies[1].string != "staging", TaskHash.record(from: hash).map({ userID == nil || $0.userID == userID }) == true,
               let record = try await resolvingLinks([hash]).first
         else {
             throw BatonError.taskNotFound(taskID)
@@ -58,8 +62,19 @@ extension BatonStore {
     /// A tree with every task, in submission order.
     public func tree(_ treeID: String, userID: String?) async throws -> TreeSnapshot {
         let record = try await treeRecord(treeID, userID: userID)
-        let ids = (try await redis.send("ZRANGE", keys.treeTasks(treeID), "0", "-1").array ?? []).compactMap(\.string)
-        return TreeSnapshot(tree: record, tasks: try await tasks(ids, inTree: treeID))
+        return TreeSnapshot(tree: record, tasks: try await tasks(try await taskIDs(ofTree: treeID), inTree: treeID))
+    }
+
+    /// A tree's task ids in submission order, read 10,000 at a time (one `ZRANGE` of a
+    /// million-task tree would hold Redis for ~100 ms).
+    func taskIDs(ofTree treeID: String) async throws -> [String] {
+        var ids: [String] = []
+        while true {
+            let chunk = (try await redis.send(
+                "ZRANGE", keys.treeTasks(treeID), String(ids.count), String(ids.count + 9_999)).array ?? []).compactMap(\.string)
+            ids += chunk
+            if chunk.count < 10_000 { return ids }
+        }
     }
 
     /// Full records of tasks of one tree, fetched in pipelined chunks; link nodes read as their

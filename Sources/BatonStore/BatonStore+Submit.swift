@@ -70,6 +70,10 @@ extension BatonStore {
         _ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64, origin: String,
         links: [String: StoredLink] = [:], token: String = TaskID.generate(), retentionMillis: Int64?? = nil
     ) async throws -> SubmitResult {
+        guard tree.tasks.count <= maxTasksPerTree else {
+            throw BatonError.payloadTooLarge(
+                "Task array has \(tree.tasks.count) tasks; limits.max_tasks_per_tree allows \(maxTasksPerTree)", field: "tasks")
+        }
         let retention = retentionMillis ?? self.retentionMillis
         let externalTrees = try await locateExternalDependencies(of: tree, userID: userID)
         let ids = tree.tasks.map(\.id)
@@ -95,7 +99,8 @@ extension BatonStore {
                 dependents[dependency.id, default: []].append((dependency.required ? "R" : "O") + task.id)
             }
         }
-        var arguments = [userID ?? "", execute ? "1" : "0", tree.treeID, origin, String(tree.tasks.count)]
+        var taskArguments: [[String]] = []
+        taskArguments.reserveCapacity(tree.tasks.count)
         var outputs = TreeOutputs()
         for var task in tree.tasks {
             let link = links[task.id]
@@ -110,22 +115,20 @@ extension BatonStore {
             if let link {
                 fields += ["progress", "1", "completed_at", String(now), "link_tree", link.originalTree, "link_result", link.result]
             }
-            arguments.append(task.id)
-            arguments.append(String(fields.count / 2))
-            arguments.append(contentsOf: fields)
+            taskArguments.append([task.id, String(fields.count / 2)] + fields)
             if ready {
                 outputs.ready.append(.init(treeID: tree.treeID, taskID: task.id, executor: task.executor, priority: task.priority))
             }
         }
-        arguments.append(token)
-        arguments.append(retention.map { String($0) } ?? "")
+        let submission = TreeWrite(
+            treeID: tree.treeID, head: [userID ?? "", execute ? "1" : "0", tree.treeID, origin],
+            tail: [token, retention.map { String($0) } ?? ""], token: token, mark: mark)
         let replayed: Bool
         do {
-            let reply = try await run([treeCall(.submitTree, tree.treeID, now: now, arguments)],
-                                      operation: "submit", timeout: .seconds(300))
-            replayed = reply.first?.string == "REPLAY"
+            replayed = try await write(submission, taskArguments, now: now)
         } catch let error as BatonError where error.code != .unavailable {
-            // Refused by the script: nothing was written. Give the ids back, drop the mark.
+            // Refused by the script: nothing was written (what was staged is removed again).
+            // Give the ids back, drop the mark.
             await abandon(ids, for: tree.treeID, token: token, mark: mark)
             throw error
         }
@@ -138,8 +141,7 @@ extension BatonStore {
             // queue again whatever is ready now (a started tree only; duplicates collapse).
             outputs = TreeOutputs()
             if execute {
-                let reply = try await run([treeCall(.startTree, tree.treeID, now: now, [])], operation: "submit")[0]
-                outputs = TreeOutputs(reply: reply, treeID: tree.treeID)
+                try await runStartTree(tree.treeID, taskCount: tree.tasks.count, operation: "submit", keepingFresh: mark)
             }
         }
 
@@ -153,16 +155,144 @@ extension BatonStore {
         }
         // The reservation's tokens have served: the stored tree now answers for its ids.
         for (bucket, members) in Dictionary(grouping: ids, by: Keys.bucket(of:)) {
-            indexes.append(RedisCommand(["HDEL", keys.idReservations(bucket: bucket)] + members))
+            for start in stride(from: 0, to: members.count, by: 2_000) {
+                indexes.append(RedisCommand(["HDEL", keys.idReservations(bucket: bucket)] + members[start..<min(start + 2_000, members.count)]))
+            }
         }
         if !externalTrees.isEmpty {
             outputs.notifications += try await watchExternalDependencies(of: tree, in: externalTrees)
         }
+        // A big tree's ready tasks go out 10,000 at a time, each round renewing the mark.
+        let ready = outputs.ready
+        var start = 0
+        while ready.count - start > 10_000 {
+            var round = TreeOutputs()
+            round.ready = Array(ready[start..<start + 10_000])
+            start += 10_000
+            try await dispatch(round, now: now, alsoSending: [RedisCommand("ZADD", keys.inflightSubmissions, "XX", String(clock()), mark)])
+        }
+        outputs.ready = Array(ready[start...])
         // The index writes ride along with the first dispatch round: one round trip less per submit.
         try await dispatch(outputs, now: now, alsoSending: indexes)
         FaultPoint.reach("submit.after-dispatch")
         try await redis.send("ZREM", keys.inflightSubmissions, mark)
         return SubmitResult(treeID: tree.treeID, taskIDs: ids)
+    }
+
+    /// The arguments of a tree's `submitTree.lua` calls around its task list.
+    struct TreeWrite: Sendable {
+        var treeID: String
+        /// User, started flag, root id, origin type.
+        var head: [String]
+        /// Submission token, retention.
+        var tail: [String]
+        var token: String
+        /// The submission's in-flight mark, renewed by every slice: the sweep leaves a
+        /// submission alone while it writes, however long a big tree takes.
+        var mark: String
+    }
+
+    /// Tasks per `submitTree.lua` call. A bigger tree is staged in slices of this many tasks and
+    /// committed by a last call, so no call holds Redis long while readers still see the whole
+    /// tree or nothing (baton-bench bigtree on this machine: a slice of 1,000 took 16–23 ms of
+    /// Redis time, one of 500 a median of 9 ms and at most 20).
+    static let submitSliceTasks = 250
+
+    /// Writes a tree's tasks (each `[id, field count, fields…]`) with `submitTree.lua`: in one
+    /// call, or staged in slices and then committed.
+    /// - Returns: whether the tree was stored already by this submission's token (a replay).
+    func write(_ submission: TreeWrite, _ tasks: [[String]], now: Int64) async throws -> Bool {
+        if tasks.count <= Self.submitSliceTasks {
+            let call = treeCall(.submitTree, submission.treeID, now: now,
+                                submission.head + ["all", "0", String(tasks.count)] + tasks.joined() + submission.tail)
+            return try await run([call], operation: "submit", timeout: .seconds(60)).first?.string == "REPLAY"
+        }
+        guard !submission.token.isEmpty else { throw BatonError.internal("a tree staged in slices needs a submission token") }
+        var position = 0
+        do {
+            return try await stage(submission, tasks, position: &position)
+        } catch let error as BatonError where error.code != .unavailable {
+            // Refused: remove what this submission staged. When that fails too, the outcome is
+            // left to the sweep (``repairInflightSubmissions(olderThanMillis:limit:)``), which
+            // removes a staging nobody writes to any more and gives its ids back.
+            if position > 0, !(await removeStaging(submission)) {
+                throw BatonError.unavailable(
+                    "\(error.message); what was staged of task tree \(submission.treeID) is removed within about a minute")
+            }
+            throw error
+        }
+    }
+
+    /// Stages `tasks` slice by slice from `position` (advanced past each slice staged), then commits.
+    /// The first slice goes alone (it may find an earlier staging to remove); the others travel
+    /// ``stageWindow`` to a round trip: Redis still runs them one by one, other clients between
+    /// them, and a slice after a refused one is refused too (it does not follow), so nothing is
+    /// written out of order.
+    private func stage(_ submission: TreeWrite, _ tasks: [[String]], position: inout Int) async throws -> Bool {
+        var restaged = false
+        while position < tasks.count {
+            let window = position == 0 ? 1 : Self.stageWindow
+            var slices: [(mode: String, at: Int, tasks: ArraySlice<[String]>)] = []
+            var next = position
+            while slices.count < window && next < tasks.count {
+                let end = min(next + Self.submitSliceTasks, tasks.count)
+                slices.append(("stage", next, tasks[next..<end]))
+                next = end
+            }
+            let replies = try await writeCalls(submission, slices, advancing: &position)
+            switch replies.first ?? nil {
+            case "REPLAY":
+                return true
+            case "RESTAGE":
+                // This submission's own earlier attempt left a staging: remove it, stage again.
+                guard !restaged, await removeStaging(submission) else {
+                    throw BatonError.unavailable("Task tree \(submission.treeID): an earlier staging of this submission could not be removed")
+                }
+                restaged = true
+            default:
+                break
+            }
+        }
+        return try await writeCalls(submission, [("commit", tasks.count, [])], advancing: &position).first == "REPLAY"
+    }
+
+    /// Slices of a staged tree per round trip.
+    static let stageWindow = 4
+
+    /// `submitTree.lua` calls in one round trip, with the renewal of the submission's mark;
+    /// `position` advances past every slice staged (`OK`) before the first refusal, which is thrown.
+    /// - Returns: the replies (`OK`, `REPLAY`, `RESTAGE`).
+    private func writeCalls(
+        _ submission: TreeWrite, _ slices: [(mode: String, at: Int, tasks: ArraySlice<[String]>)], advancing position: inout Int
+    ) async throws -> [String?] {
+        let now = clock()
+        let calls = slices.map { slice in
+            treeCall(.submitTree, submission.treeID, now: now,
+                     submission.head + [slice.mode, String(slice.at), String(slice.tasks.count)] + slice.tasks.joined() + submission.tail)
+        }
+        let renew = RedisCommand("ZADD", keys.inflightSubmissions, "XX", String(now), submission.mark)
+        let replies = try await evalPipeline(calls, alsoSending: [renew], operation: "submit", timeout: .seconds(60)).scripts
+        for (slice, reply) in zip(slices, replies) {
+            if let error = Self.scriptError(reply, operation: "submit") { throw error }
+            if slice.mode == "stage" && reply.string == "OK" { position = slice.at + slice.tasks.count }
+        }
+        return replies.map(\.string)
+    }
+
+    /// Removes what `submission` staged and never committed (`deleteTree.lua` 'staged',
+    /// ``deleteSliceTasks`` task keys per call). Best effort: a failure leaves it to the sweep
+    /// (``repairInflightSubmissions(olderThanMillis:limit:)``).
+    /// - Returns: whether nothing staged by it is left.
+    func removeStaging(_ submission: TreeWrite) async -> Bool {
+        (try? await removeStaging(of: submission.treeID, token: submission.token)) != nil
+    }
+
+    func removeStaging(of treeID: String, token: String) async throws {
+        for _ in 0..<2_000 {
+            let reply = try await run([treeCall(.deleteTree, treeID, now: clock(), ["staged", String(Self.deleteSliceTasks), token])], operation: "delete")
+            if reply.first?.string == "DONE" { return }
+        }
+        throw BatonError.internal("removing the staged tree \(treeID) did not end")
     }
 
     /// `inputs[dep] = result` for each (dependency, result JSON) in order, overwriting a declared key.
@@ -174,10 +304,26 @@ extension BatonStore {
 
     /// Starts a stored tree, or repairs a started one by queueing again whatever is ready.
     public func startTree(_ treeID: String, userID: String?) async throws {
-        try await checkOwner(ofTree: treeID, userID: userID)
-        let now = clock()
-        let reply = try await run([treeCall(.startTree, treeID, now: now, [])], operation: "execute")[0]
-        try await dispatch(TreeOutputs(reply: reply, treeID: treeID), now: now)
+        let record = try await treeRecord(treeID, userID: userID)
+        try await runStartTree(treeID, taskCount: record.taskCount, operation: "execute")
+    }
+
+    /// Tasks per `startTree.lua` call.
+    static let startSliceTasks = 500
+
+    /// Runs `startTree.lua` on a tree in slices of ``startSliceTasks`` ranks and queues what each
+    /// slice reports ready before the next one (so a big tree's first tasks run while the rest is
+    /// looked at). `keepingFresh`: an in-flight submission mark whose time each slice renews.
+    func runStartTree(_ treeID: String, taskCount: Int, operation: String, keepingFresh mark: String? = nil) async throws {
+        var first = 0
+        repeat {
+            let now = clock()
+            let last = first + Self.startSliceTasks >= taskCount ? -1 : first + Self.startSliceTasks - 1
+            let reply = try await run([treeCall(.startTree, treeID, now: now, [String(first), String(last)])], operation: operation)[0]
+            try await dispatch(TreeOutputs(reply: reply, treeID: treeID), now: now,
+                               alsoSending: mark.map { [RedisCommand("ZADD", keys.inflightSubmissions, "XX", String(now), $0)] } ?? [])
+            first += Self.startSliceTasks
+        } while first < taskCount
     }
 
     // MARK: Steps of a submission
@@ -188,8 +334,13 @@ extension BatonStore {
         if external.isEmpty { return [:] }
         let treeIDs = try await self.treeIDs(ofTasks: external)
         let distinctTrees = Array(Set(treeIDs.compactMap { $0 }))
-        let owners = try await redis.pipeline(distinctTrees.map { RedisCommand("HGET", keys.tree($0), "user_id") })
-        let ownerOf = Dictionary(uniqueKeysWithValues: zip(distinctTrees, owners.map { $0.string ?? "" }))
+        let owners = try await redis.pipeline(distinctTrees.map { RedisCommand("HMGET", keys.tree($0), "user_id", "status") })
+        // A tree still being staged (a big submission in flight) has no tasks to depend on yet.
+        let ownerOf = Dictionary(uniqueKeysWithValues: zip(distinctTrees, owners).compactMap { treeID, reply -> (String, String)? in
+            let fields = reply.array ?? []
+            guard fields.count == 2, fields[1].string != "staging" else { return nil }
+            return (treeID, fields[0].string ?? "")
+        })
         var located: [String: String] = [:]
         for (dependencyID, treeID) in zip(external, treeIDs) {
             // A tree submitted without a user (Redis-native, no `user_id`) is owned by "" and may
@@ -215,7 +366,10 @@ extension BatonStore {
 
     /// Claims every id in the id index, all or none (ids this `token` reserved before count as claimed).
     func reserve(_ ids: [String], for treeID: String, token: String, tasks: [TaskRecord]) async throws {
-        let buckets = Array(Dictionary(grouping: ids, by: Keys.bucket(of:)))
+        // At most 2,000 ids per call (a few ms of Redis time): a big tree's reservation is many calls.
+        let buckets = Dictionary(grouping: ids, by: Keys.bucket(of:)).flatMap { bucket, members in
+            stride(from: 0, to: members.count, by: 2_000).map { (key: bucket, value: Array(members[$0..<min($0 + 2_000, members.count)])) }
+        }
         let calls = buckets.map { bucket, members in
             ScriptCall.ids(.reserveIDs, bucket: bucket, keys: keys, tree: treeID, token: token, ids: members)
         }
@@ -332,14 +486,21 @@ extension BatonStore {
             let abandoned = Double(now) - since >= Double(Self.abandonedSubmissionMillis)
             switch try await redis.send("HGET", keys.tree(treeID), "started").string {
             case "1":
-                let reply = try await run([treeCall(.startTree, treeID, now: now, [])], operation: "repair")[0]
-                try await dispatch(TreeOutputs(reply: reply, treeID: treeID), now: now)
+                let count = try await redis.send("ZCARD", keys.treeTasks(treeID)).int ?? 0
+                try await runStartTree(treeID, taskCount: count, operation: "repair")
                 if try await !settleReservations(of: treeID, token: token, abandoned: abandoned) { continue }
             case "0":
                 // Stored without executing: nothing to queue.
                 if try await !settleReservations(of: treeID, token: token, abandoned: abandoned) { continue }
             default:
                 if !abandoned { continue }
+                // A big submission stages its tree in slices: remove a staging nobody wrote to
+                // for as long (one still being written is left alone).
+                if let token, try await isAbandonedStaging(treeID, token: token, now: now) {
+                    try await removeStaging(of: treeID, token: token)
+                } else if try await redis.send("HGET", keys.tree(treeID), "status").string == "staging" {
+                    continue
+                }
                 try await releaseAbandonedReservation(of: treeID, token: token)
             }
             try await redis.send("ZREM", keys.inflightSubmissions, mark)
@@ -390,6 +551,14 @@ extension BatonStore {
     /// How long a submission may be in flight without its tree stored before it counts as
     /// abandoned: its ids are given back and its mark dropped (a replay re-marks it first).
     static let abandonedSubmissionMillis: Int64 = 60_000
+
+    /// Whether `treeID` is staged by `token` and nobody wrote a slice for ``abandonedSubmissionMillis``.
+    func isAbandonedStaging(_ treeID: String, token: String, now: Int64) async throws -> Bool {
+        let fields = try await redis.send("HMGET", keys.tree(treeID), "status", "token", "updated_at").array ?? []
+        guard fields.count == 3, fields[0].string == "staging", fields[1].string == token else { return false }
+        let updated = fields[2].string.flatMap { Int64($0) } ?? 0
+        return now - updated >= Self.abandonedSubmissionMillis
+    }
 
     /// Gives back the ids an abandoned submission reserved for `treeID` but never stored: the
     /// `reserving` buckets hold only reservations in flight, so they are small to read.

@@ -20,6 +20,8 @@ public final class BatonStore: Sendable {
     /// How long a finished tree is kept (`retention.finished_s`) unless its submission said
     /// otherwise; `nil` keeps finished trees until they are deleted.
     public let retentionMillis: Int64?
+    /// The most tasks a tree may hold (`limits.max_tasks_per_tree`).
+    public let maxTasksPerTree: Int
     /// The clock every transition reads (epoch milliseconds); injectable for tests.
     public let clock: @Sendable () -> Int64
 
@@ -28,12 +30,14 @@ public final class BatonStore: Sendable {
         keys: Keys = Keys(),
         eventsMaxLength: Int = 10_000,
         retentionMillis: Int64? = 7 * 86_400_000,
+        maxTasksPerTree: Int = 1_000_000,
         clock: @escaping @Sendable () -> Int64 = { Timestamp.millis(Date()) }
     ) {
         self.redis = redis
         self.keys = keys
         self.eventsMaxLength = eventsMaxLength
         self.retentionMillis = retentionMillis
+        self.maxTasksPerTree = maxTasksPerTree
         self.clock = clock
     }
 

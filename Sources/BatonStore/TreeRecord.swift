@@ -19,8 +19,10 @@ public struct TreeRecord: Sendable, Hashable {
     public var updatedAt: String?
     public var finishedAt: String?
 
+    /// `nil` for a hash that is no tree record, and for a tree still being staged in slices
+    /// (`status` `staging`, see `submitTree.lua`): no reader sees it before its commit.
     init?(hash: [String: String]) {
-        guard let id = hash["id"] else { return nil }
+        guard let id = hash["id"], hash["status"] != "staging" else { return nil }
         func time(_ name: String) -> String? { hash[name].flatMap { Int64($0) }.map { Timestamp.rfc3339(millis: $0) } }
         self.id = id
         userID = hash["user_id"].flatMap { $0.isEmpty ? nil : $0 }

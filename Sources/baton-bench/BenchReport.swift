@@ -18,6 +18,8 @@ struct BenchReport: Sendable {
     var redisBytesPerTask: Double?
     /// The workload's own figures, in the order they are printed.
     var extra: [(key: String, value: Double?)] = []
+    /// The workload's text figures, printed after the numbers.
+    var notes: [(key: String, value: String)] = []
 
     init(workload: String) {
         self.workload = workload
@@ -40,6 +42,7 @@ struct BenchReport: Sendable {
         for (key, value) in common + extra.map({ ($0.key, $0.value) }) {
             fields.append((key, Self.number(value)))
         }
+        for (key, value) in notes { fields.append((key, Self.quoted(value))) }
         return "{" + fields.map { "\(Self.quoted($0.0)): \($0.1)" }.joined(separator: ", ") + "}"
     }
 

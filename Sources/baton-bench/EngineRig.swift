@@ -108,6 +108,29 @@ final class EngineRig: Sendable {
         return total
     }
 
+    /// Starts recording every command that runs 1 ms or longer (`SLOWLOG`, on every master).
+    func startSlowLog() async throws {
+        _ = try await store.redis.sendToEveryMaster(RedisCommand("CONFIG", "SET", "slowlog-log-slower-than", "1000"))
+        _ = try await store.redis.sendToEveryMaster(RedisCommand("CONFIG", "SET", "slowlog-max-len", "4096"))
+        _ = try await store.redis.sendToEveryMaster(RedisCommand("SLOWLOG", "RESET"))
+    }
+
+    /// The longest command since ``startSlowLog()``, in ms, and its name: how long Redis itself
+    /// made every other client wait at most (the probe's `stall_ms` adds this host's scheduling).
+    func longestCommand() async throws -> (milliseconds: Double, command: String) {
+        var longest = (milliseconds: 0.0, command: "")
+        for (_, reply) in try await store.redis.sendToEveryMaster(RedisCommand("SLOWLOG", "GET", "4096")) {
+            for entry in reply.array ?? [] {
+                guard let fields = entry.array, fields.count > 3, let micros = fields[2].int else { continue }
+                if Double(micros) / 1000 > longest.milliseconds {
+                    let words = (fields[3].array ?? []).prefix(4).compactMap(\.string)
+                    longest = (Double(micros) / 1000, words.joined(separator: " "))
+                }
+            }
+        }
+        return longest
+    }
+
     /// Waits until every tree finished, polling their status in one pipeline every few ms.
     /// Returns the commands it sent, so they can be left out of the per-task figures.
     func waitForTrees(_ treeIDs: [String], timeout: Duration = .seconds(600)) async throws -> Int {

@@ -33,6 +33,7 @@ func measureEngine(
         schedulers: context.schedulers ?? 1)
     do {
         let before = try await rig.redisStats()
+        try await rig.startSlowLog()
         let probe = try StallProbe(url: context.redisURL)
         let outcome: (wall: Double, ownCommands: Int, configure: (inout BenchReport) -> Void)
         do {
@@ -42,9 +43,12 @@ func measureEngine(
             throw error
         }
         let stall = await probe.stop()
+        let longest = try await rig.longestCommand()
         let after = try await rig.redisStats()
         var report = BenchReport(workload: workload)
         report.extra.append(("stall_ms", stall))
+        report.extra.append(("longest_command_ms", longest.milliseconds))
+        report.notes.append(("longest_command", longest.command))
         report.tasks = tasks
         report.wallSeconds = outcome.wall
         report.tasksPerSecond = Double(tasks) / outcome.wall
@@ -208,7 +212,10 @@ struct LatencyWorkload: Workload {
 }
 
 /// One tree of 100,000 tasks (`--tasks N` for another size; a root and its children), after a
-/// tree a quarter that size to show how the time per task grows.
+/// tree a quarter that size to show how the time per task grows; each finished tree is then
+/// copied (`copy_s`, `copy_stall_ms`) and the copy cancelled (`cancel_s`, `cancel_stall_ms`;
+/// the Redis figures per task include the copy and its cancellation, while
+/// `retained_bytes_per_task` is the memory the finished tree holds, before its copy).
 struct BigTreeWorkload: Workload {
     let name = "bigtree"
     let summary = "one tree of 100,000 tasks (--tasks N), after one of a quarter that size for the growth ratio"
@@ -231,11 +238,31 @@ struct BigTreeWorkload: Workload {
             let root = "\(prefix)-root"
             let tasks = [BenchTrees.task(root)] + (1..<size).map { BenchTrees.task("\(prefix)-\($0)", parent: root) }
             let submissions = try BenchTrees.submissions(tasks)
+            let empty = try await rig.redisStats()
+            let submitProbe = try StallProbe(url: context.redisURL)
             let start = ContinuousClock.now
             let id = try await rig.store.submit(submissions, userID: "bench").treeID
             let submitted = (ContinuousClock.now - start).seconds
+            let submitStall = await submitProbe.stop()
             let own = try await rig.waitForTrees([id])
-            return ((ContinuousClock.now - start).seconds, own, { $0.extra.append(("submit_s", submitted)) })
+            let wall = (ContinuousClock.now - start).seconds
+            let retained = (try await rig.redisStats().usedMemory - empty.usedMemory) / Double(size)
+            // Copying the finished tree (stored, not started): a key-space operation as big as the submit.
+            let copyProbe = try StallProbe(url: context.redisURL)
+            let copyStart = ContinuousClock.now
+            let copy = try await rig.store.copyTree(id, userID: nil, ownerID: "bench").treeID
+            let copied = (ContinuousClock.now - copyStart).seconds
+            let copyStall = await copyProbe.stop()
+            // Cancelling the copy: every one of its tasks is pending.
+            let cancelProbe = try StallProbe(url: context.redisURL)
+            let cancelStart = ContinuousClock.now
+            _ = try await rig.store.cancelTree(copy, userID: nil)
+            let cancelled = (ContinuousClock.now - cancelStart).seconds
+            let cancelStall = await cancelProbe.stop()
+            return (wall, own, {
+                $0.extra += [("submit_s", submitted), ("submit_stall_ms", submitStall), ("retained_bytes_per_task", retained),
+                             ("copy_s", copied), ("copy_stall_ms", copyStall), ("cancel_s", cancelled), ("cancel_stall_ms", cancelStall)]
+            })
         }
     }
 }

@@ -97,6 +97,16 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
             ])
     }
 
+    @Test func treeSizeLimitFromTheFileAndTheEnvironment() throws {
+        #expect(try BatonConfig.load(path: try temporaryFile("")).limits.maxTasksPerTree == 1_000_000)
+        let path = try temporaryFile("limits:\n  max_tasks_per_tree: 5000\n")
+        #expect(try BatonConfig.load(path: path, environment: [:]).limits.maxTasksPerTree == 5000)
+        let overridden = try BatonConfig.load(path: path, environment: ["BATON_LIMITS_MAX_TASKS_PER_TREE": "20"])
+        #expect(overridden.limits.maxTasksPerTree == 20)
+        let unknown = #expect(throws: (any Error).self) { try BatonConfig.load(path: try temporaryFile("limits:\n  max_tasks: 5\n")) }
+        #expect("\(String(describing: unknown))".contains("max_tasks"), "\(String(describing: unknown))")
+    }
+
     @Test func agentHardeningKeysFromTheFileAndTheEnvironment() throws {
         let path = try temporaryFile(
             """
@@ -168,6 +178,8 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         ("BATON_EXECUTORS_QUEUE_SHARDS", "echo=4,bad", "BATON_EXECUTORS_QUEUE_SHARDS item 2 must be \"executor_type=shards\""),
         ("BATON_EXECUTORS_QUEUE_SHARDS", "echo=0", "executors.echo.queue_shards must be between 1 and 256 (got 0)"),
         ("BATON_EXECUTORS_QUEUE_SHARDS", "=3", "BATON_EXECUTORS_QUEUE_SHARDS item 1 must be"),
+        ("BATON_LIMITS_MAX_TASKS_PER_TREE", "0", "limits.max_tasks_per_tree must be between 1 and 10000000"),
+        ("BATON_LIMITS_MAX_TASKS_PER_TREE", "lots", "BATON_LIMITS_MAX_TASKS_PER_TREE must be an integer"),
     ])
     func badEnvironmentValueNamesTheKey(variable: String, value: String, message: String) throws {
         let path = try temporaryFile("")

@@ -15,8 +15,12 @@
 -- ARGV[5] '1' to check the owner, '0' for an admin     ARGV[6] the caller's user id
 -- ARGV[7] the message (error of the cancelled tasks)   ARGV[8] 'task' or 'tree'
 -- ARGV[9] task id (task mode)
--- Returns {outputs, entries}: outputs as include.lua's tree_outputs; entries a flat list of
---   id, outcome ('cancelled' | 'cancelling'), executor, attempt   (tree mode: one per task touched)
+-- ARGV[10], ARGV[11] tree mode: the first and last rank in `tasks` to cancel (ZRANGE ranks,
+--   negative from the end: '0', '-1' for every task). A big tree is cancelled in slices of
+--   ranks, one call each, so no call holds Redis long (BatonStore+Cancel.swift).
+-- Returns {outputs, entries, total}: outputs as include.lua's tree_outputs; entries a flat list of
+--   id, outcome ('cancelled' | 'cancelling'), executor, attempt   (tree mode: one per task touched);
+--   total the number of tasks of the tree
 -- Errors (task mode): BATON not_found (missing, or another user's), BATON immutable (archived tree),
 --   BATON already_terminal 'Task X is already <status>'. Tree mode: not_found, immutable.
 -- Both modes refuse with BATON conflict when a key of the tree has the wrong type (tree_context),
@@ -40,7 +44,9 @@ if mode == 'tree' then
   end
   -- Every task is checked before anything is written (the loop below reads each one again: a
   -- cancellation settles dependents, so a read made before it may be stale).
-  ids = redis.call('ZRANGE', ctx.tasks_key, 0, -1)
+  local first, last = tonumber(ARGV[10] or '0'), tonumber(ARGV[11] or '-1')
+  if not first or not last then return baton_fail('invalid_argument', 'Malformed cancel ranks') end
+  ids = redis.call('ZRANGE', ctx.tasks_key, first, last)
   for _, id in ipairs(ids) do require_task(ctx, id) end
 end
 
@@ -109,4 +115,4 @@ else
     end
   end
 end
-return {tree_outputs(ctx), entries}
+return {tree_outputs(ctx), entries, redis.call('ZCARD', ctx.tasks_key)}

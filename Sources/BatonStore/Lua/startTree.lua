@@ -4,6 +4,9 @@
 -- Idempotent: the caller puts the returned tasks in their queues, where duplicates collapse.
 --
 -- KEYS[1..3], ARGV[1..4] as in include.lua.
+-- ARGV[5], ARGV[6] the first and last rank in `tasks` to look at (ZRANGE ranks; default '0',
+--   '-1': every task). A big tree is started in slices of ranks, one call each, so no call
+--   holds Redis long (BatonStore+Submit.swift); the first marks the tree started.
 -- Returns the tree outputs {released, delayed, leases, notify, finished}.
 -- Every task is read before anything is written. Refuses before writing:
 --   BATON not_found  no tree record      BATON immutable  archived tree
@@ -15,7 +18,9 @@ if ctx.archived then return baton_fail('immutable', 'Archived task ' .. ctx.tree
 
 -- Read: which tasks are already queued (reported again) and which become ready now, in order.
 local ready = {}
-for _, id in ipairs(redis.call('ZRANGE', ctx.tasks_key, 0, -1)) do
+local first, last = tonumber(ARGV[5] or '0'), tonumber(ARGV[6] or '-1')
+if not first or not last then return baton_fail('invalid_argument', 'Malformed start ranks') end
+for _, id in ipairs(redis.call('ZRANGE', ctx.tasks_key, first, last)) do
   local f = redis.pcall('HMGET', task_key(ctx, id), 'status', 'blocked_by', 'waiting', 'queued', 'executor', 'priority', 'retry_at')
   if f['err'] then refuse('conflict', "Task '" .. id .. "': its key is not a hash") end
   if f[1] == 'pending' and not f[2] and not f[7] and (tonumber(f[3]) or 0) <= 0 then

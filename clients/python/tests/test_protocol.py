@@ -249,7 +249,7 @@ def test_cancel_when_the_signal_is_lost(deployment: Deployment, runtime: str) ->
     d.wait_until(lambda: d.task(tree_id, "quiet")["status"] == "in_progress", 20, "the task runs")
     keys = d.keys
     tree_keys = [keys.tree(tree_id), keys.tree_tasks(tree_id), keys.tree_events(tree_id)]
-    outputs, entries = run_sync(d.redis, [ScriptCall(script("cancelTasks"), tree_keys, [
+    outputs, entries, _total = run_sync(d.redis, [ScriptCall(script("cancelTasks"), tree_keys, [
         str(now_ms()), "10000", keys.tree_channel(tree_id), tree_id, "1", "alice", "quietly", "task", "quiet"])])[0]
     assert entries == ["quiet", "cancelling", "sleep_executor", "1"], entries
     queue = d.queue_of("sleep_executor", tree_id, "quiet")

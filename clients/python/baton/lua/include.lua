@@ -74,7 +74,9 @@ end
 -- The last stream id there is: XADD with `*` fails on a stream whose last id is this one.
 local LAST_STREAM_ID = '18446744073709551615-18446744073709551615'
 
-local function tree_context()
+-- Reads and checks the tree's first keys. A tree in status `staging` (submitTree.lua writing a
+-- big tree in slices) does not exist for any script but those that pass `allow_staging`.
+local function tree_context(allow_staging)
   local ctx = {
     tree_key = KEYS[1], tasks_key = KEYS[2], events_key = KEYS[3],
     prefix = string.sub(KEYS[1], 1, -5) .. 'task:',
@@ -90,6 +92,7 @@ local function tree_context()
   local events = "The event stream of tree '" .. ctx.tree .. "'"
   local last = checked(redis.pcall('XRANGE', ctx.events_key, LAST_STREAM_ID, '+', 'COUNT', 1), ctx.events_key, 'stream', events)
   if #last > 0 then refuse('conflict', events .. ' is at its last possible id') end
+  if values[2] == 'staging' and not allow_staging then refuse('not_found', "Task tree '" .. ctx.tree .. "' not found") end
   ctx.exists = values[1] ~= false
   ctx.started = values[1] == '1'
   ctx.status = values[2]
