@@ -89,7 +89,7 @@ public struct Keys: Sendable, Hashable {
     /// The queue shard of a queue member (`<tree_id>\t<task_id>`).
     public func queue(_ executor: String, member: String) -> ExecutorQueue {
         let count = queueShardCount(executor)
-        let shard = count == 1 ? 0 : Int(ClusterSlot.crc16(Array(member.utf8))) % count
+        let shard = count == 1 ? 0 : Int(ClusterSlot.crc16(utf8: member)) % count
         return ExecutorQueue(executor: executor, shard: shard)
     }
 
@@ -177,7 +177,7 @@ public struct Keys: Sendable, Hashable {
 
     /// The index bucket of a task id: CRC16 of the id modulo ``indexBuckets``.
     public static func bucket(of taskID: String) -> Int {
-        Int(ClusterSlot.crc16(Array(taskID.utf8))) % indexBuckets
+        Int(ClusterSlot.crc16(utf8: taskID)) % indexBuckets
     }
 
     /// String: the remembered answer of a gateway `POST /v1/trees` sent with an `Idempotency-Key`
@@ -198,7 +198,7 @@ public struct Keys: Sendable, Hashable {
     public func reports(ofTree treeID: String) -> String { reports(shard: busShard(ofTree: treeID)) }
 
     /// The bus shard of a tree's reports: `CRC16(tree id) mod bus.shards`.
-    public func busShard(ofTree treeID: String) -> Int { Int(ClusterSlot.crc16(Array(treeID.utf8))) % busShards }
+    public func busShard(ofTree treeID: String) -> Int { Int(ClusterSlot.crc16(utf8: treeID)) % busShards }
 
     /// Every report stream.
     public var allReports: [String] { (0..<busShards).map(reports(shard:)) }
