@@ -39,6 +39,7 @@ extension BatonConfig {
             .integer("BATON_SCHEDULER_ORPHAN_SWEEP_MS") { $0.scheduler.orphanSweepMillis = $1 },
             .integer("BATON_RETENTION_FINISHED_S") { $0.retention.finishedSeconds = $1 },
             .integer("BATON_LIMITS_MAX_TASKS_PER_TREE") { $0.limits.maxTasksPerTree = $1 },
+            .integer("BATON_LIMITS_MAX_TASKS_PER_READ") { $0.limits.maxTasksPerRead = $1 },
             .integer("BATON_BUS_SHARDS") { $0.bus.shards = $1 },
             .queueShards("BATON_EXECUTORS_QUEUE_SHARDS"),
             .string("BATON_GATEWAY_HOST") { $0.gateway.host = $1 },

@@ -39,6 +39,7 @@ extension BatonConfig {
         try within("scheduler.orphan_sweep_ms", scheduler.orphanSweepMillis, 100...3_600_000)
         try within("retention.finished_s", retention.finishedSeconds, 0...RetentionConfig.maxSeconds)
         try within("limits.max_tasks_per_tree", limits.maxTasksPerTree, 1...LimitsConfig.maxTasksPerTreeCeiling)
+        try within("limits.max_tasks_per_read", limits.maxTasksPerRead, 1...LimitsConfig.maxTasksPerTreeCeiling)
         try within("bus.shards", bus.shards, 1...BusConfig.maxShards)
         for (executor, settings) in executors.sorted(by: { $0.key < $1.key }) {
             if !Self.isValidName(executor) {

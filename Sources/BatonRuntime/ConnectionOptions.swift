@@ -60,7 +60,7 @@ public enum Runtime {
             keys: Keys(namespace: config.namespace, busShards: config.bus.shards, queueShards: config.queueShards),
             eventsMaxLength: config.scheduler.eventsMaxLength,
             retentionMillis: Int64(config.retention.finishedSeconds) * 1000,
-            maxTasksPerTree: config.limits.maxTasksPerTree)
+            maxTasksPerTree: config.limits.maxTasksPerTree, maxTasksPerRead: config.limits.maxTasksPerRead)
     }
 
     /// A name unique to this process, for consumer groups and logs.

@@ -98,8 +98,9 @@ extension BatonStore {
     // MARK: Why a task waits
 
     /// A tree with every task and, for each pending task, why it waits.
+    /// - Throws: as ``tree(_:userID:)``.
     public func treeWithWaiting(_ treeID: String, userID: String?) async throws -> (TreeSnapshot, [String: Waiting]) {
-        let record = try await treeRecord(treeID, userID: userID)
+        let record = try await readableTreeRecord(treeID, userID: userID)
         let ids = try await taskIDs(ofTree: treeID)
         let hashes = try await taskHashes(ids, inTree: treeID)
         let snapshot = TreeSnapshot(tree: record, tasks: try await resolvingLinks(hashes))

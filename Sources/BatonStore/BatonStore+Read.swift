@@ -60,9 +60,22 @@ extension BatonStore {
     }
 
     /// A tree with every task, in submission order.
+    /// - Throws: `not_found`; `payload_too_large` (field `tree_id`) for a tree of more than
+    ///   ``maxTasksPerRead`` tasks, to be paged through with ``listTasks(userID:filter:limit:cursor:)``.
     public func tree(_ treeID: String, userID: String?) async throws -> TreeSnapshot {
-        let record = try await treeRecord(treeID, userID: userID)
+        let record = try await readableTreeRecord(treeID, userID: userID)
         return TreeSnapshot(tree: record, tasks: try await tasks(try await taskIDs(ofTree: treeID), inTree: treeID))
+    }
+
+    /// The tree record of a tree read whole: refused beyond ``maxTasksPerRead`` tasks.
+    func readableTreeRecord(_ treeID: String, userID: String?) async throws -> TreeRecord {
+        let record = try await treeRecord(treeID, userID: userID)
+        guard record.taskCount <= maxTasksPerRead else {
+            throw BatonError.payloadTooLarge(
+                "Task tree \(treeID) has \(record.taskCount) tasks; a read of a whole tree returns at most \(maxTasksPerRead) "
+                    + "(limits.max_tasks_per_read): page through GET /v1/tasks?tree_id=\(treeID)", field: "tree_id")
+        }
+        return record
     }
 
     /// A tree's task ids in submission order, read 10,000 at a time (one `ZRANGE` of a

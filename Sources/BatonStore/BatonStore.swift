@@ -22,6 +22,8 @@ public final class BatonStore: Sendable {
     public let retentionMillis: Int64?
     /// The most tasks a tree may hold (`limits.max_tasks_per_tree`).
     public let maxTasksPerTree: Int
+    /// The most tasks a read of a whole tree returns (`limits.max_tasks_per_read`).
+    public let maxTasksPerRead: Int
     /// The clock every transition reads (epoch milliseconds); injectable for tests.
     public let clock: @Sendable () -> Int64
 
@@ -31,6 +33,7 @@ public final class BatonStore: Sendable {
         eventsMaxLength: Int = 10_000,
         retentionMillis: Int64? = 7 * 86_400_000,
         maxTasksPerTree: Int = 1_000_000,
+        maxTasksPerRead: Int = 200_000,
         clock: @escaping @Sendable () -> Int64 = { Timestamp.millis(Date()) }
     ) {
         self.redis = redis
@@ -38,6 +41,7 @@ public final class BatonStore: Sendable {
         self.eventsMaxLength = eventsMaxLength
         self.retentionMillis = retentionMillis
         self.maxTasksPerTree = maxTasksPerTree
+        self.maxTasksPerRead = maxTasksPerRead
         self.clock = clock
     }
 

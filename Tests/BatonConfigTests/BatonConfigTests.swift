@@ -99,6 +99,10 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
 
     @Test func treeSizeLimitFromTheFileAndTheEnvironment() throws {
         #expect(try BatonConfig.load(path: try temporaryFile("")).limits.maxTasksPerTree == 1_000_000)
+        #expect(try BatonConfig.load(path: try temporaryFile("")).limits.maxTasksPerRead == 200_000)
+        let reads = try BatonConfig.load(path: try temporaryFile("limits:\n  max_tasks_per_read: 10\n"),
+                                         environment: ["BATON_LIMITS_MAX_TASKS_PER_READ": "30"])
+        #expect(reads.limits.maxTasksPerRead == 30)
         let path = try temporaryFile("limits:\n  max_tasks_per_tree: 5000\n")
         #expect(try BatonConfig.load(path: path, environment: [:]).limits.maxTasksPerTree == 5000)
         let overridden = try BatonConfig.load(path: path, environment: ["BATON_LIMITS_MAX_TASKS_PER_TREE": "20"])
@@ -180,6 +184,7 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         ("BATON_EXECUTORS_QUEUE_SHARDS", "=3", "BATON_EXECUTORS_QUEUE_SHARDS item 1 must be"),
         ("BATON_LIMITS_MAX_TASKS_PER_TREE", "0", "limits.max_tasks_per_tree must be between 1 and 10000000"),
         ("BATON_LIMITS_MAX_TASKS_PER_TREE", "lots", "BATON_LIMITS_MAX_TASKS_PER_TREE must be an integer"),
+        ("BATON_LIMITS_MAX_TASKS_PER_READ", "0", "limits.max_tasks_per_read must be between 1 and 10000000"),
     ])
     func badEnvironmentValueNamesTheKey(variable: String, value: String, message: String) throws {
         let path = try temporaryFile("")

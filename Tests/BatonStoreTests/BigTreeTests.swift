@@ -205,7 +205,8 @@ import Testing
 
     @Test func treesBeyondTheLimitAreRefusedNamingTheField() async throws {
         let redis = try RedisClient(url: try testRedisURL())
-        let store = BatonStore(redis: redis, keys: Keys(namespace: "test-\(UUID().uuidString.prefix(8).lowercased())"), maxTasksPerTree: 3)
+        let store = BatonStore(
+            redis: redis, keys: Keys(namespace: "test-\(UUID().uuidString.prefix(8).lowercased())"), maxTasksPerTree: 3, maxTasksPerRead: 2)
         let tooMany = await #expect(throws: BatonError.self) { _ = try await store.submit(Self.items(4), userID: "u") }
         #expect(tooMany?.code == .payloadTooLarge && tooMany?.field == "tasks", "\(String(describing: tooMany))")
         #expect(try await store.redis.send("EXISTS", store.keys.tree("t1")).int == 0)
@@ -215,5 +216,13 @@ import Testing
         }
         #expect(full?.code == .payloadTooLarge && full?.field == "parent_id", "\(String(describing: full))")
         #expect(try await store.treeRecord("t1", userID: "u").taskCount == 3)
+        // A tree bigger than a whole read allows is paged through the task listing instead.
+        for read in [{ _ = try await store.tree("t1", userID: "u") }, { _ = try await store.treeWithWaiting("t1", userID: "u") }] {
+            let tooBig = await #expect(throws: BatonError.self) { try await read() }
+            #expect(tooBig?.code == .payloadTooLarge && tooBig?.field == "tree_id"
+                && tooBig?.message.contains("GET /v1/tasks?tree_id=t1") == true, "\(String(describing: tooBig))")
+        }
+        let page = try await store.listTasks(userID: "u", filter: TaskFilter(treeID: "t1"), limit: 2)
+        #expect(page.tasks.count == 2 && page.nextCursor != nil)
     }
 }

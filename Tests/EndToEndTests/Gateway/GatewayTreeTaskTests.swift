@@ -57,6 +57,20 @@ struct GatewayTreeTaskTests {
         }
     }
 
+    /// `limits.max_tasks_per_read`: a tree bigger than a whole read allows is refused (413 naming
+    /// `tree_id`, pointing to the task listing), and its tasks page through `GET /v1/tasks?tree_id=`.
+    @Test func aTreeTooBigToReadWholeIsPagedInstead() async throws {
+        try await withGateway(agents: [], environment: ["BATON_LIMITS_MAX_TASKS_PER_READ": "2"]) { _, users in
+            _ = try await users.alice.createTree(echoTree("big"))
+            let whole = try await users.alice.get("/v1/trees/big-root")
+            expectClientError(whole, 413, code: "payload_too_large", "a tree of 3 tasks read whole")
+            #expect(whole.errorField == "tree_id", "\(whole)")
+            #expect(whole.json["error"]?["message"]?.stringValue?.contains("/v1/tasks?tree_id=big-root") == true, "\(whole)")
+            let page = try await users.alice.get("/v1/tasks?tree_id=big-root&limit=2")
+            #expect(page.status == 200 && page.json["tasks"]?.arrayValue?.count == 2, "\(page)")
+        }
+    }
+
     @Test func listFiltersAndPages() async throws {
         try await withGateway(agents: [AgentSpec(executors: ["echo_executor", "fail_executor"])]) { _, users in
             let first = try await users.alice.createTree(echoTree("l1"))
