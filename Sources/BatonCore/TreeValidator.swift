@@ -15,11 +15,13 @@ public struct TreeValidator: Sendable, Hashable {
 
     /// The executor types this deployment runs, or `nil` to accept any.
     public var knownExecutors: Set<String>?
-    /// The largest array accepted; a larger one is refused with `payload_too_large`.
+    /// The largest array accepted; a larger one is refused with `payload_too_large`. The default
+    /// is the highest `limits.max_tasks_per_tree` a deployment may set: the store refuses trees
+    /// beyond the deployment's own limit before it validates them.
     public var maxTasks: Int
 
     /// Creates a validator.
-    public init(knownExecutors: Set<String>? = nil, maxTasks: Int = 1_000_000) {
+    public init(knownExecutors: Set<String>? = nil, maxTasks: Int = 10_000_000) {
         self.knownExecutors = knownExecutors
         self.maxTasks = maxTasks
     }

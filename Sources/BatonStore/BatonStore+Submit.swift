@@ -30,6 +30,7 @@ extension BatonStore {
         retentionSeconds: Int? = nil
     ) async throws -> SubmitResult {
         let now = clock()
+        try checkTreeSize(items.count)  // before validating: a huge array is refused at once
         var position = 0
         var tree = try validator.validate(items, now: Timestamp.date(millis: now)) {
             position += 1
@@ -70,10 +71,7 @@ extension BatonStore {
         _ tree: ValidatedTree, userID: String?, execute: Bool, now: Int64, origin: String,
         links: [String: StoredLink] = [:], token: String = TaskID.generate(), retentionMillis: Int64?? = nil
     ) async throws -> SubmitResult {
-        guard tree.tasks.count <= maxTasksPerTree else {
-            throw BatonError.payloadTooLarge(
-                "Task array has \(tree.tasks.count) tasks; limits.max_tasks_per_tree allows \(maxTasksPerTree)", field: "tasks")
-        }
+        try checkTreeSize(tree.tasks.count)
         let retention = retentionMillis ?? self.retentionMillis
         let externalTrees = try await locateExternalDependencies(of: tree, userID: userID)
         let ids = tree.tasks.map(\.id)
@@ -122,7 +120,7 @@ extension BatonStore {
         }
         let submission = TreeWrite(
             treeID: tree.treeID, head: [userID ?? "", execute ? "1" : "0", tree.treeID, origin],
-            tail: [token, retention.map { String($0) } ?? ""], token: token, mark: mark)
+            token: token, retention: retention.map { String($0) } ?? "", mark: mark)
         let replayed: Bool
         do {
             replayed = try await write(submission, taskArguments, now: now)
@@ -163,15 +161,17 @@ extension BatonStore {
             outputs.notifications += try await watchExternalDependencies(of: tree, in: externalTrees)
         }
         // A big tree's ready tasks go out 10,000 at a time, each round renewing the mark.
-        let ready = outputs.ready
-        var start = 0
-        while ready.count - start > 10_000 {
-            var round = TreeOutputs()
-            round.ready = Array(ready[start..<start + 10_000])
-            start += 10_000
-            try await dispatch(round, now: now, alsoSending: [RedisCommand("ZADD", keys.inflightSubmissions, "XX", String(clock()), mark)])
+        if outputs.ready.count > 10_000 {
+            let ready = outputs.ready
+            var start = 0
+            while ready.count - start > 10_000 {
+                var round = TreeOutputs()
+                round.ready = Array(ready[start..<start + 10_000])
+                start += 10_000
+                try await dispatch(round, now: now, alsoSending: [RedisCommand("ZADD", keys.inflightSubmissions, "XX", String(clock()), mark)])
+            }
+            outputs.ready = Array(ready[start...])
         }
-        outputs.ready = Array(ready[start...])
         // The index writes ride along with the first dispatch round: one round trip less per submit.
         try await dispatch(outputs, now: now, alsoSending: indexes)
         FaultPoint.reach("submit.after-dispatch")
@@ -179,17 +179,28 @@ extension BatonStore {
         return SubmitResult(treeID: tree.treeID, taskIDs: ids)
     }
 
+    /// Refuses a new tree of more than ``maxTasksPerTree`` tasks (`limits.max_tasks_per_tree`).
+    func checkTreeSize(_ count: Int) throws {
+        guard count <= maxTasksPerTree else {
+            throw BatonError.payloadTooLarge(
+                "Task array has \(count) tasks; limits.max_tasks_per_tree allows \(maxTasksPerTree)", field: "tasks")
+        }
+    }
+
     /// The arguments of a tree's `submitTree.lua` calls around its task list.
     struct TreeWrite: Sendable {
         var treeID: String
         /// User, started flag, root id, origin type.
         var head: [String]
-        /// Submission token, retention.
-        var tail: [String]
         var token: String
+        /// Retention in ms (`""`: kept until deleted).
+        var retention: String
         /// The submission's in-flight mark, renewed by every slice: the sweep leaves a
         /// submission alone while it writes, however long a big tree takes.
         var mark: String
+
+        /// The arguments after the task list: submission token, retention.
+        var tail: [String] { [token, retention] }
     }
 
     /// Tasks per `submitTree.lua` call. A bigger tree is staged in slices of this many tasks and
@@ -496,10 +507,9 @@ extension BatonStore {
                 if !abandoned { continue }
                 // A big submission stages its tree in slices: remove a staging nobody wrote to
                 // for as long (one still being written is left alone).
-                if let token, try await isAbandonedStaging(treeID, token: token, now: now) {
+                if let staging = try await staging(of: treeID, now: now) {
+                    guard let token, staging.token == token, staging.abandoned else { continue }
                     try await removeStaging(of: treeID, token: token)
-                } else if try await redis.send("HGET", keys.tree(treeID), "status").string == "staging" {
-                    continue
                 }
                 try await releaseAbandonedReservation(of: treeID, token: token)
             }
@@ -552,12 +562,14 @@ extension BatonStore {
     /// abandoned: its ids are given back and its mark dropped (a replay re-marks it first).
     static let abandonedSubmissionMillis: Int64 = 60_000
 
-    /// Whether `treeID` is staged by `token` and nobody wrote a slice for ``abandonedSubmissionMillis``.
-    func isAbandonedStaging(_ treeID: String, token: String, now: Int64) async throws -> Bool {
+    /// The staging of `treeID` (`nil` when the tree is not being staged): whose token it is, and
+    /// whether nobody wrote a slice for ``abandonedSubmissionMillis`` (an `updated_at` that is
+    /// missing or not a number counts as old: the record is not what the staging writes).
+    func staging(of treeID: String, now: Int64) async throws -> (token: String?, abandoned: Bool)? {
         let fields = try await redis.send("HMGET", keys.tree(treeID), "status", "token", "updated_at").array ?? []
-        guard fields.count == 3, fields[0].string == "staging", fields[1].string == token else { return false }
-        let updated = fields[2].string.flatMap { Int64($0) } ?? 0
-        return now - updated >= Self.abandonedSubmissionMillis
+        guard fields.count == 3, fields[0].string == "staging" else { return nil }
+        let updated = fields[2].string.flatMap { Int64($0) } ?? .min
+        return (fields[1].string, updated <= now - Self.abandonedSubmissionMillis)
     }
 
     /// Gives back the ids an abandoned submission reserved for `treeID` but never stored: the
