@@ -55,7 +55,10 @@ struct MetricsEndpointTests {
             // (in batches, every second).
             try await d.waitUntil("the scheduler samples its gauges and replayed the reports") {
                 let text = try await get(schedulerBase + "/metrics").text
+                // The gauges are sampled periodically: a sample taken before the agent's record
+                // was written counts no agent (seen once on a loaded fresh-clone run).
                 return sample(text, "baton_queue_ready_tasks", [#"executor="echo_executor""#]) != nil
+                    && sample(text, "baton_executor_agents", [#"executor="echo_executor""#]) == 1
                     && sample(text, "baton_scheduler_reports_applied_total", [#"kind="failed""#]) != nil
             }
             let scheduler = try await get(schedulerBase + "/metrics").text
