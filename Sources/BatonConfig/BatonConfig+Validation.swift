@@ -46,6 +46,20 @@ extension BatonConfig {
                 throw fail("executors", "executor type \"\(executor)\" must be 1…255 bytes without braces or control characters")
             }
             try within("executors.\(executor).queue_shards", settings.queueShards, 1...ExecutorTypeConfig.maxQueueShards)
+            for (name, limit) in [("max_running", settings.maxRunning), ("max_running_per_key", settings.maxRunningPerKey)] {
+                guard let limit else { continue }
+                try within("executors.\(executor).\(name)", limit, 1...ExecutorTypeConfig.maxRunningCeiling)
+                if settings.queueShards > 1 {
+                    // One script enforces a limit: it sees one shard's leases only.
+                    throw fail("executors.\(executor).\(name)", "needs queue_shards: 1 (a limit is enforced on one queue shard; got \(settings.queueShards))")
+                }
+            }
+        }
+        for (user, weight) in fairness.weights.sorted(by: { $0.key < $1.key }) {
+            if !Self.isValidName(user) || user.contains("\t") {
+                throw fail("fairness.weights", "user \"\(user)\" must be 1…255 bytes without braces or control characters")
+            }
+            try within("fairness.weights.\(user)", weight, 1...FairnessConfig.maxWeight)
         }
         if let name = scheduler.consumerName, !Self.isValidName(name) {
             throw fail("scheduler.consumer_name", "must be 1…255 bytes without braces or control characters (got \"\(name)\")")

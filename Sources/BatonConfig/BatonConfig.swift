@@ -29,6 +29,9 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     /// Settings per executor type (YAML section `executors`: type name → settings).
     public var executors: [String: ExecutorTypeConfig] = [:]
 
+    /// How ready work is shared between users (YAML section `fairness`).
+    public var fairness = FairnessConfig()
+
     /// Creates a configuration; every argument defaults to the value in `config/baton.yaml`.
     public init(
         redisURL: String = "redis://127.0.0.1:6379/0",
@@ -47,7 +50,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
     enum CodingKeys: String, CodingKey, CaseIterable {
         case redisURL = "redis_url"
         case redisAllowEviction = "redis_allow_eviction"
-        case namespace, agent, scheduler, gateway, retention, limits, bus, executors
+        case namespace, agent, scheduler, gateway, retention, limits, bus, executors, fairness
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -66,6 +69,7 @@ public struct BatonConfig: Sendable, Codable, Equatable {
         limits = try container.decodeIfPresent(LimitsConfig.self, forKey: .limits) ?? defaults.limits
         bus = try container.decodeIfPresent(BusConfig.self, forKey: .bus) ?? defaults.bus
         executors = try container.decodeIfPresent([String: ExecutorTypeConfig].self, forKey: .executors) ?? defaults.executors
+        fairness = try container.decodeIfPresent(FairnessConfig.self, forKey: .fairness) ?? defaults.fairness
     }
 }
 

@@ -6,16 +6,31 @@ public struct ExecutorTypeConfig: Sendable, Codable, Equatable {
     /// shards"). Every service of a namespace must use the same number. YAML `queue_shards`.
     public var queueShards: Int
 
+    /// The most tasks of this type that run at once across all agents (`nil`: no limit),
+    /// enforced when a task is claimed. YAML `max_running`. Needs one queue shard.
+    public var maxRunning: Int?
+
+    /// The most tasks of this type with one `concurrency_key` that run at once (`nil`: no
+    /// limit). YAML `max_running_per_key`. Needs one queue shard.
+    public var maxRunningPerKey: Int?
+
     /// The most shards a queue may have.
     public static let maxQueueShards = 256
 
-    /// Creates the settings of an executor type; one queue shard by default.
-    public init(queueShards: Int = 1) {
+    /// The highest `max_running` / `max_running_per_key`.
+    public static let maxRunningCeiling = 1_000_000
+
+    /// Creates the settings of an executor type; one queue shard and no limit by default.
+    public init(queueShards: Int = 1, maxRunning: Int? = nil, maxRunningPerKey: Int? = nil) {
         self.queueShards = queueShards
+        self.maxRunning = maxRunning
+        self.maxRunningPerKey = maxRunningPerKey
     }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case queueShards = "queue_shards"
+        case maxRunning = "max_running"
+        case maxRunningPerKey = "max_running_per_key"
     }
 
     /// Decodes from YAML or JSON; absent keys keep their defaults, unknown keys are an error.
@@ -23,6 +38,8 @@ public struct ExecutorTypeConfig: Sendable, Codable, Equatable {
         try rejectUnknownKeys(in: decoder, known: CodingKeys.self)
         let container = try decoder.container(keyedBy: CodingKeys.self)
         queueShards = try container.decodeIfPresent(Int.self, forKey: .queueShards) ?? ExecutorTypeConfig().queueShards
+        maxRunning = try container.decodeIfPresent(Int.self, forKey: .maxRunning)
+        maxRunningPerKey = try container.decodeIfPresent(Int.self, forKey: .maxRunningPerKey)
     }
 }
 

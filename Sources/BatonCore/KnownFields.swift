@@ -5,7 +5,7 @@ enum KnownFields {
     /// Fields Baton reads from a task object.
     static let task: Set<String> = [
         "id", "name", "executor", "parent_id", "priority", "dependencies", "inputs", "params", "schemas",
-        "timeout_s", "max_attempts", "backoff", "user_id",
+        "timeout_s", "max_attempts", "backoff", "concurrency_key", "user_id",
     ]
 
     /// Fields of apflow's task model that Baton accepts and ignores, so that a tree exported from

@@ -25,6 +25,7 @@ extension TaskRecord {
         case maxLeaseLosses = "max_lease_losses"
         case leaseLosses = "lease_losses"
         case blockedBy = "blocked_by"
+        case concurrencyKey = "concurrency_key"
     }
 
     /// The record as a JSON object with every key of ``Field`` present (`null` when absent).
@@ -63,6 +64,7 @@ extension TaskRecord {
         members[Field.maxLeaseLosses.rawValue] = .int(maxLeaseLosses)
         members[Field.leaseLosses.rawValue] = .int(leaseLosses)
         members[Field.blockedBy.rawValue] = text(blockedBy)
+        members[Field.concurrencyKey.rawValue] = text(concurrencyKey)
         return .object(members)
     }
 
@@ -116,6 +118,7 @@ extension TaskRecord {
         maxLeaseLosses = try reader.int(Field.maxLeaseLosses.rawValue) ?? Self.defaultMaxLeaseLosses
         leaseLosses = try reader.int(Field.leaseLosses.rawValue) ?? 0
         blockedBy = try string(.blockedBy)
+        concurrencyKey = try string(.concurrencyKey)
     }
 
     private static func readDependencies(_ reader: JSONFieldReader) throws(BatonError) -> [Dependency] {

@@ -20,6 +20,15 @@ public struct TaskRecord: Sendable, Hashable {
     public static let timeoutRange: ClosedRange<Double> = Double.leastNonzeroMagnitude...maxTimeoutSeconds
     /// ``timeoutRange`` as error messages spell it.
     public static let timeoutRangeText = "0 < timeout_s ≤ 604800 (7 days)"
+    /// The longest `concurrency_key`, in UTF-8 bytes.
+    public static let maxConcurrencyKeyBytes = 200
+
+    /// Whether `key` may be a `concurrency_key`: 1 to 200 UTF-8 bytes, no control characters
+    /// (queue entries separate their fields with tabs).
+    public static func isValidConcurrencyKey(_ key: String) -> Bool {
+        !key.isEmpty && key.utf8.count <= maxConcurrencyKeyBytes
+            && !key.unicodeScalars.contains { $0.properties.generalCategory == .control }
+    }
 
     /// Client-supplied or generated (UUID v4, lowercase); at most 255 bytes.
     public var id: String
@@ -77,6 +86,8 @@ public struct TaskRecord: Sendable, Hashable {
     public var maxAttempts: Int
     /// Delay between attempts; `nil` means retry at once.
     public var backoff: BackoffPolicy?
+    /// The admission key (JSON `concurrency_key`); `nil` means none.
+    public var concurrencyKey: String?
     /// Lost leases tolerated before the task fails with `lease expired`.
     public var maxLeaseLosses: Int
     /// Leases lost so far.
@@ -116,7 +127,8 @@ public struct TaskRecord: Sendable, Hashable {
         backoff: BackoffPolicy? = nil,
         maxLeaseLosses: Int = TaskRecord.defaultMaxLeaseLosses,
         leaseLosses: Int = 0,
-        blockedBy: String? = nil
+        blockedBy: String? = nil,
+        concurrencyKey: String? = nil
     ) {
         self.id = id
         self.treeID = treeID
@@ -146,6 +158,7 @@ public struct TaskRecord: Sendable, Hashable {
         self.timeoutSeconds = timeoutSeconds
         self.maxAttempts = maxAttempts
         self.backoff = backoff
+        self.concurrencyKey = concurrencyKey
         self.maxLeaseLosses = maxLeaseLosses
         self.leaseLosses = leaseLosses
         self.blockedBy = blockedBy

@@ -55,7 +55,8 @@ extension TaskSubmission {
             backoff: try reader.nested("backoff").map { (nested) throws(BatonError) in
                 try KnownFields.check(nested.members, known: KnownFields.backoff, path: nested.path)
                 return try BackoffPolicy(reader: nested)
-            }
+            },
+            concurrencyKey: try reader.string("concurrency_key")
         )
         // `user_id` is accepted and ignored: the owner comes from the caller's identity. So are
         // apflow's state fields (``KnownFields/apflowIgnored``); any other key is refused.

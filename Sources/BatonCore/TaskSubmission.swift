@@ -69,6 +69,9 @@ public struct TaskSubmission: Sendable, Hashable {
     public var maxAttempts: Int?
     /// Delay between attempts.
     public var backoff: BackoffPolicy?
+    /// The admission key (JSON `concurrency_key`, e.g. a customer id): the executor type's
+    /// `max_running_per_key` limits how many tasks of one key run at once.
+    public var concurrencyKey: String?
 
     /// Creates a submission.
     public init(
@@ -83,7 +86,8 @@ public struct TaskSubmission: Sendable, Hashable {
         schemas: JSONValue = .emptyObject,
         timeoutSeconds: Double? = nil,
         maxAttempts: Int? = nil,
-        backoff: BackoffPolicy? = nil
+        backoff: BackoffPolicy? = nil,
+        concurrencyKey: String? = nil
     ) {
         self.id = id
         self.name = name
@@ -97,6 +101,7 @@ public struct TaskSubmission: Sendable, Hashable {
         self.timeoutSeconds = timeoutSeconds
         self.maxAttempts = maxAttempts
         self.backoff = backoff
+        self.concurrencyKey = concurrencyKey
     }
 
     /// The executor type that will run the task, in SPEC order: ``executor``, then
@@ -142,6 +147,7 @@ public struct TaskSubmission: Sendable, Hashable {
         if let parentID { members["parent_id"] = .string(parentID) }
         if let priority { members["priority"] = .int(priority) }
         if let timeoutSeconds { members["timeout_s"] = .double(timeoutSeconds) }
+        if let concurrencyKey { members["concurrency_key"] = .string(concurrencyKey) }
         if let maxAttempts { members["max_attempts"] = .int(maxAttempts) }
         if let backoff { members["backoff"] = backoff.jsonValue }
         return .object(members)

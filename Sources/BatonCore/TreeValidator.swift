@@ -100,6 +100,11 @@ public struct TreeValidator: Sendable, Hashable {
             throw BatonError.validationFailed(
                 "\(path).timeout_s must be \(TaskRecord.timeoutRangeText) (task '\(name)')", field: "\(path).timeout_s")
         }
+        if let key = item.concurrencyKey, !TaskRecord.isValidConcurrencyKey(key) {
+            throw BatonError.validationFailed(
+                "\(path).concurrency_key must be 1 to \(TaskRecord.maxConcurrencyKeyBytes) bytes without control characters (task '\(name)')",
+                field: "\(path).concurrency_key")
+        }
         if let attempts = item.maxAttempts, !TaskRecord.maxAttemptsRange.contains(attempts) {
             throw BatonError.validationFailed(
                 "\(path).max_attempts must be between 1 and 100 (task '\(name)')", field: "\(path).max_attempts")
@@ -247,7 +252,8 @@ public struct TreeValidator: Sendable, Hashable {
                     hasChildren: hasChildren[position],
                     timeoutSeconds: item.timeoutSeconds,
                     maxAttempts: item.maxAttempts ?? TaskRecord.defaultMaxAttempts,
-                    backoff: item.backoff
+                    backoff: item.backoff,
+                    concurrencyKey: item.concurrencyKey
                 ))
         }
         return ValidatedTree(

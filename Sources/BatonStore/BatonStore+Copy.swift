@@ -195,7 +195,7 @@ extension BatonStore {
                 priority: overrides.priority ?? task.priority, dependencies: dependencies,
                 createdAt: timestamp, updatedAt: timestamp, hasChildren: parents.contains(id),
                 timeoutSeconds: task.timeoutSeconds, maxAttempts: task.maxAttempts, backoff: task.backoff,
-                maxLeaseLosses: task.maxLeaseLosses)
+                maxLeaseLosses: task.maxLeaseLosses, concurrencyKey: task.concurrencyKey)
             if isLink {
                 let hash = source.hashes[index]
                 let isLinkAlready = task.originType == .link

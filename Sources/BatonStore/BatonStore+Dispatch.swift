@@ -40,7 +40,7 @@ extension BatonStore {
                 var zadd = RedisCommand("ZADD", keys.delayed(queue))
                 for item in items {
                     zadd.append(String(item.dueMillis))
-                    zadd.append("\(item.ready.priority)\t\(Keys.member(tree: item.ready.treeID, task: item.ready.taskID))")
+                    zadd.append(Keys.delayedMember(item.ready))
                 }
                 commands.append(zadd)
             }
@@ -105,9 +105,7 @@ extension BatonStore {
                 return (queue, ScriptCall.enqueue(
                     queue, keys: keys,
                     ending: first ? (endedByQueue[queue] ?? []).map { Keys.member(tree: $0.treeID, task: $0.taskID) } : [],
-                    ready: ready[start..<min(start + Self.enqueueSliceTasks, ready.count)].map {
-                        (priority: $0.priority, member: Keys.member(tree: $0.treeID, task: $0.taskID))
-                    },
+                    ready: Array(ready[start..<min(start + Self.enqueueSliceTasks, ready.count)]),
                     claim: first ? claiming[queue].map { (count: $0, now: now, leaseMillis: leaseMillis) } : nil))
             }
         }

@@ -144,7 +144,8 @@ extension BatonStore {
     }
 
     /// Starts claimed tasks (one script call per tree, one round trip). Stale claims (a
-    /// duplicate queue entry, a cancelled task) are dropped and their leases released.
+    /// duplicate queue entry, a cancelled task) are dropped and their attempts ended (lease and
+    /// concurrency slot freed, `enqueue.lua`).
     public func start(_ claimed: [(treeID: String, taskID: String)], from queue: ExecutorQueue) async throws -> [StartedTask] {
         if claimed.isEmpty { return [] }
         let now = clock()
@@ -160,8 +161,11 @@ extension BatonStore {
                 let fields = entry.array?.map { $0.string ?? "" } ?? []
                 guard fields.count >= 2 else { continue }
                 let member = Keys.member(tree: treeID, task: fields[0])
-                if fields[1] == "early", fields.count >= 4, let due = Int64(fields[2]), let priority = Int(fields[3]) {
-                    early.append(contentsOf: [String(due), "\(priority)\t\(member)"])
+                if fields[1] == "early", fields.count >= 6, let due = Int64(fields[2]), let priority = Int(fields[3]) {
+                    let ready = TreeOutputs.Ready(
+                        treeID: treeID, taskID: fields[0], executor: queue.executor, priority: priority,
+                        userID: fields[4], concurrencyKey: fields[5])
+                    early.append(contentsOf: [String(due), Keys.delayedMember(ready)])
                     stale.append(member)
                     continue
                 }
@@ -175,7 +179,9 @@ extension BatonStore {
         if !stale.isEmpty {
             // An early retry goes back to its backoff (ZADD, like the failure's dispatch) first.
             let parked = early.arguments.count > 2 ? [early] : []
-            _ = try await redis.pipeline(parked + [RedisCommand(["ZREM", keys.leases(queue)] + stale)])
+            let end = ScriptCall.enqueue(queue, keys: keys, ending: stale, ready: [])
+            let replies = try await evalPipeline([end], alsoSending: parked, operation: "start").scripts
+            if let error = replies.first.flatMap({ Self.scriptError($0, operation: "start") }) { throw error }
         }
         // Back in claim order (best first): the script calls went out grouped by tree.
         let position = Dictionary(claimed.enumerated().map { (Keys.member(tree: $1.treeID, task: $1.taskID), $0) }) { first, _ in first }
@@ -364,17 +370,30 @@ extension BatonStore {
     /// other reaper takes it too) and answers an `expired` report for each that names the attempt
     /// the lease belonged to — the task's attempt as it stands now. Applied, such a report counts
     /// only while the task is still at that attempt: a late one (its task was requeued and claimed
-    /// again meanwhile) changes nothing.
+    /// again meanwhile) changes nothing. A lease whose task no longer exists (its tree was deleted
+    /// while it ran) is ended here: no report could end it, and it would hold a concurrency slot.
     public func reapExpiredLeases(_ queue: ExecutorQueue, limit: Int = 500, holdMillis: Int) async throws -> [Report] {
         let reply = try await run([ScriptCall.reapLeases(queue, keys: keys, now: clock(), limit: limit, holdMillis: holdMillis)],
                                   operation: "reap")[0]
         let taken = (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }
         if taken.isEmpty { return [] }
-        let attempts = try await redis.pipeline(taken.map { RedisCommand("HGET", keys.task($0.tree, $0.task), "attempt") })
-        return zip(taken, attempts).map { member, attempt in
+        let fields = try await redis.pipeline(taken.map { RedisCommand("HMGET", keys.task($0.tree, $0.task), "attempt", "status") })
+        var reports: [Report] = []
+        var gone: [String] = []
+        for (member, reply) in zip(taken, fields) {
+            let values = reply.array ?? []
+            guard values.count == 2, values[1].string != nil else {
+                gone.append(Keys.member(tree: member.tree, task: member.task))
+                continue
+            }
             // A task never started has no `attempt` field: attempt 0.
-            Report(kind: .expired, treeID: member.tree, taskID: member.task, attempt: attempt.string.flatMap { Int($0) } ?? 0)
+            let attempt = values[0].string.flatMap { Int($0) } ?? 0
+            reports.append(Report(kind: .expired, treeID: member.tree, taskID: member.task, attempt: attempt))
         }
+        if !gone.isEmpty {
+            _ = try await run([ScriptCall.enqueue(queue, keys: keys, ending: gone, ready: [])], operation: "reap")
+        }
+        return reports
     }
 
     /// Moves due retries of the given executor types (every queue shard) to their ready queues.

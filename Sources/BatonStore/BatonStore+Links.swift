@@ -51,6 +51,7 @@ extension BatonStore {
         record.timeoutSeconds = original.timeoutSeconds
         record.maxAttempts = original.maxAttempts
         record.backoff = original.backoff
+        record.concurrencyKey = original.concurrencyKey
         return record
     }
 }

@@ -19,7 +19,7 @@ public struct Waiting: Sendable, Hashable {
         case noAgent = "no_agent"
         /// Failed and waiting for its retry (``retryAt``).
         case retryBackoff = "retry_backoff"
-        /// Held back by a limit (reserved for admission limits).
+        /// Ready, but held back by a limit of its executor type (``limit``, ``limitValue``, ``inUse``).
         case throttled
     }
 
@@ -39,6 +39,14 @@ public struct Waiting: Sendable, Hashable {
     public var executor: String?
     /// Epoch ms.
     public var retryAt: Int64?
+    /// The configuration key of the limit that holds a throttled task back
+    /// (`executors.<type>.max_running` or `executors.<type>.max_running_per_key`).
+    public var limit: String?
+    /// That limit's value, and how much of it is used now.
+    public var limitValue: Int?
+    public var inUse: Int?
+    /// The throttled task's concurrency key, for a per-key limit.
+    public var concurrencyKey: String?
 
     public var jsonValue: JSONValue {
         var object: [String: JSONValue] = ["reason": .string(reason.rawValue)]
@@ -55,7 +63,14 @@ public struct Waiting: Sendable, Hashable {
             object["executor"] = executor.map(JSONValue.string) ?? .null
         case .retryBackoff:
             object["retry_at"] = retryAt.map { .string(Timestamp.rfc3339(millis: $0)) } ?? .null
-        case .notStarted, .throttled:
+        case .throttled:
+            object["limit"] = limit.map(JSONValue.string) ?? .null
+            object["max"] = limitValue.map(JSONValue.int) ?? .null
+            object["running"] = inUse.map(JSONValue.int) ?? .null
+            object["executor"] = executor.map(JSONValue.string) ?? .null
+            if let concurrencyKey { object["concurrency_key"] = .string(concurrencyKey) }
+            if let position { object["position"] = .int(position) }
+        case .notStarted:
             break
         }
         return .object(object)
@@ -124,7 +139,7 @@ extension BatonStore {
         let now = clock()
         var result: [String: Waiting] = [:]
         var external: [(task: String, dependency: String)] = []
-        var queued: [(task: String, executor: String)] = []
+        var queued: [(task: String, executor: String, key: String?)] = []
         for hash in hashes {
             guard let id = hash["id"], (hash["status"] ?? "pending") == "pending" else { continue }
             if !tree.started {
@@ -147,7 +162,7 @@ extension BatonStore {
             } else {
                 let executor = hash["executor"] ?? ""
                 if served.contains(executor) {
-                    queued.append((id, executor))
+                    queued.append((id, executor, hash["concurrency_key"]))
                 } else {
                     result[id] = Waiting(reason: .noAgent, executor: executor)
                 }
@@ -180,12 +195,49 @@ extension BatonStore {
                 })
                 start += chunk.count
             }
-            for ((task, executor), rank) in zip(queued, ranks) {
+            let limits = try await queueLimits(Set(queued.map { keys.queue($0.executor, tree: tree.id, task: $0.task) }))
+            // A task out of ready with a concurrency key may be held for its key.
+            let heldChecks = zip(queued, ranks).filter { $0.1.int == nil && $0.0.key != nil }.map(\.0)
+            let held = try await redis.pipeline(heldChecks.flatMap { item -> [RedisCommand] in
+                let queue = keys.queue(item.executor, tree: tree.id, task: item.task)
+                return [RedisCommand("ZSCORE", keys.held(queue, key: item.key!), Keys.member(tree: tree.id, task: item.task)),
+                        RedisCommand("HGET", keys.keyUse(queue), item.key!)]
+            })
+            var heldUse: [String: Int] = [:]
+            for (index, item) in heldChecks.enumerated() where held[2 * index].string != nil {
+                heldUse[item.task] = held[2 * index + 1].string.flatMap { Int($0) } ?? 0
+            }
+            for ((task, executor, key), rank) in zip(queued, ranks) {
                 let ahead = rank.int
-                result[task] = Waiting(reason: .queued, position: ahead.map { $0 + 1 }, ahead: ahead, executor: executor)
+                let queueLimits = limits[keys.queue(executor, tree: tree.id, task: task)]
+                if let use = heldUse[task] {
+                    result[task] = Waiting(
+                        reason: .throttled, executor: executor, limit: "executors.\(executor).max_running_per_key",
+                        limitValue: queueLimits?.perKey, inUse: use, concurrencyKey: key)
+                } else if let ahead, let max = queueLimits?.maxRunning, let running = queueLimits?.running, running >= max {
+                    result[task] = Waiting(
+                        reason: .throttled, position: ahead + 1, ahead: ahead, executor: executor,
+                        limit: "executors.\(executor).max_running", limitValue: max, inUse: running)
+                } else {
+                    result[task] = Waiting(reason: .queued, position: ahead.map { $0 + 1 }, ahead: ahead, executor: executor)
+                }
             }
         }
         return result
+    }
+
+    /// The published limits of queue shards and their leases now.
+    func queueLimits(_ queues: Set<ExecutorQueue>) async throws -> [ExecutorQueue: (maxRunning: Int?, perKey: Int?, running: Int)] {
+        let ordered = queues.sorted()
+        let replies = try await redis.pipeline(ordered.flatMap {
+            [RedisCommand("HMGET", keys.admission($0), "max_running", "max_running_per_key"), RedisCommand("ZCARD", keys.leases($0))]
+        })
+        var limits: [ExecutorQueue: (maxRunning: Int?, perKey: Int?, running: Int)] = [:]
+        for (index, queue) in ordered.enumerated() {
+            let fields = replies[2 * index].array?.map { $0.string.flatMap { Int($0) } } ?? []
+            limits[queue] = (fields.first ?? nil, fields.count > 1 ? fields[1] : nil, replies[2 * index + 1].int ?? 0)
+        }
+        return limits
     }
 
     /// The dependencies a task hash names (JSON `[{"id", "required"}]`).

@@ -115,7 +115,9 @@ extension BatonStore {
             }
             taskArguments.append([task.id, String(fields.count / 2)] + fields)
             if ready {
-                outputs.ready.append(.init(treeID: tree.treeID, taskID: task.id, executor: task.executor, priority: task.priority))
+                outputs.ready.append(.init(
+                    treeID: tree.treeID, taskID: task.id, executor: task.executor, priority: task.priority,
+                    userID: userID ?? "", concurrencyKey: task.concurrencyKey ?? ""))
             }
         }
         let submission = TreeWrite(

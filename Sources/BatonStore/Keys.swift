@@ -99,10 +99,11 @@ public struct Keys: Sendable, Hashable {
         queue.shard == 0 ? "\(namespace):{q:\(queue.executor)}" : "\(namespace):{q\(queue.shard):\(queue.executor)}"
     }
 
-    /// Sorted set: tasks ready to run, member `<tree_id>\t<task_id>`, score `priority·2^32 + sequence`.
+    /// Sorted set: tasks ready to run, member `<tree_id>\t<task_id>`, score `priority·2^32 + fair
+    /// tag` (`queue.lua`).
     public func ready(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):ready" }
 
-    /// Counter: the FIFO sequence of the ready queue.
+    /// Counter: the FIFO sequence of the ready queue before fair tags (seeds them once).
     public func readySequence(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):seq" }
 
     /// Sorted set with at most one member: wakes agents blocked in BZPOPMIN when work arrives.
@@ -111,8 +112,33 @@ public struct Keys: Sendable, Hashable {
     /// Sorted set: claimed tasks, member `<tree_id>\t<task_id>`, score = lease expiry (epoch ms).
     public func leases(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):leases" }
 
-    /// Sorted set: retries waiting for their backoff, member `<priority>\t<tree_id>\t<task_id>`, score = due time (epoch ms).
+    /// Sorted set: retries waiting for their backoff, member
+    /// `<priority>\t<user>\t<concurrency key>\t<tree_id>\t<task_id>` (``delayedMember(_:)``),
+    /// score = due time (epoch ms).
     public func delayed(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):delayed" }
+
+    /// A delayed set's member for a retry of `ready`.
+    public static func delayedMember(_ ready: TreeOutputs.Ready) -> String {
+        "\(ready.priority)\t\(ready.userID)\t\(ready.concurrencyKey)\t\(member(tree: ready.treeID, task: ready.taskID))"
+    }
+
+    /// Hash: the limits and fairness weights published to a queue shard (`admitQueue.lua`):
+    /// `max_running`, `max_running_per_key`, `w:<user>`; and `throttled`, the count of claims a
+    /// limit held back.
+    public func admission(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):admission" }
+
+    /// Hash: a queue shard's fair-queueing state (`queue.lua`): `v<p>` the virtual time of
+    /// priority p, `<p>\t<user>` the tag the user's next task at p starts from.
+    public func fair(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):fair" }
+
+    /// Hash: concurrency key → leased tasks of that key on a queue shard.
+    public func keyUse(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):keyuse" }
+
+    /// Set: the concurrency keys of a queue shard that have tasks held.
+    public func heldKeys(_ queue: ExecutorQueue) -> String { "\(queueTag(queue)):heldkeys" }
+
+    /// Sorted set: tasks of concurrency key `key` held back while the key was at its limit.
+    public func held(_ queue: ExecutorQueue, key: String) -> String { "\(queueTag(queue)):held:\(key)" }
 
     /// Hash: cancellation requests for running tasks of a queue shard, field
     /// `<tree_id>\t<task_id>`, value = the attempt to stop. Written by `cancel` after the tree

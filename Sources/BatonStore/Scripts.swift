@@ -6,7 +6,8 @@ import RedisClient
 /// `SlotTests` checks every case of these enums for the one-slot rule (a new script is checked
 /// the moment it is added).
 ///
-/// Tree-scoped scripts get `include.lua` prepended, so each is one self-contained EVALSHA body.
+/// Tree-scoped scripts get `include.lua` prepended, queue scripts `queue.lua`, so each is one
+/// self-contained EVALSHA body.
 public enum TreeScript: String, CaseIterable, Sendable {
     case submitTree, startTree, startTasks, applyReports, resolveDependency, addTask, cancelTasks,
          reexecuteTask, archiveTree, deleteTree
@@ -32,19 +33,19 @@ public enum TreeRecordScript: String, CaseIterable, Sendable {
 
 /// Scripts over one queue shard of an executor type (`{q:<executor>}`, `{q<n>:<executor>}`).
 public enum QueueScript: String, CaseIterable, Sendable {
-    case enqueue, claimQueue, promoteDelayed, requestCancel, reapLeases
+    case enqueue, claimQueue, promoteDelayed, requestCancel, reapLeases, admitQueue
 
     public var script: RedisScript { Scripts.queue[self]! }
 
     /// `KEYS`, in the order the script's header declares them.
     public func keys(_ keys: Keys, queue: ExecutorQueue) -> [String] {
         switch self {
-        case .enqueue:
-            [keys.ready(queue), keys.readySequence(queue), keys.marker(queue), keys.leases(queue), keys.cancels(queue)]
+        case .enqueue: [keys.ready(queue)]
         case .claimQueue: [keys.ready(queue), keys.marker(queue), keys.leases(queue)]
         case .promoteDelayed: [keys.delayed(queue), keys.ready(queue), keys.readySequence(queue), keys.marker(queue)]
         case .requestCancel: [keys.leases(queue), keys.cancels(queue)]
         case .reapLeases: [keys.leases(queue)]
+        case .admitQueue: [keys.admission(queue)]
         }
     }
 }
@@ -67,10 +68,12 @@ enum Scripts {
         ($0, RedisScript(name: $0.rawValue, source: source("include") + "\n" + source($0.rawValue)))
     })
     static let treeRecord = Dictionary(uniqueKeysWithValues: TreeRecordScript.allCases.map { ($0, plain($0.rawValue)) })
-    static let queue = Dictionary(uniqueKeysWithValues: QueueScript.allCases.map { ($0, plain($0.rawValue)) })
+    static let queue = Dictionary(uniqueKeysWithValues: QueueScript.allCases.map {
+        ($0, RedisScript(name: $0.rawValue, source: source("queue") + "\n" + source($0.rawValue)))
+    })
     static let index = Dictionary(uniqueKeysWithValues: IndexScript.allCases.map { ($0, plain($0.rawValue)) })
 
-    /// Every script's name, as its file in `Lua/` is called (`include.lua` aside).
+    /// Every script's name, as its file in `Lua/` is called (`include.lua` and `queue.lua` aside).
     static var names: [String] {
         TreeScript.allCases.map(\.rawValue) + TreeRecordScript.allCases.map(\.rawValue)
             + QueueScript.allCases.map(\.rawValue) + IndexScript.allCases.map(\.rawValue)
@@ -98,16 +101,28 @@ enum ScriptCall {
     /// Ends the leases of `ending` (members), then queues `ready` by priority, then claims up to
     /// `claim.count` of the shard's best ready tasks with leases of `claim.leaseMillis`.
     static func enqueue(
-        _ queue: ExecutorQueue, keys: Keys, ending: [String], ready: [(priority: Int, member: String)],
+        _ queue: ExecutorQueue, keys: Keys, ending: [String], ready: [TreeOutputs.Ready],
         claim: (count: Int, now: Int64, leaseMillis: Int)? = nil
     ) -> RedisScriptCall {
         var arguments = [String(ending.count), String(claim?.count ?? 0), String(claim?.now ?? 0), String(claim?.leaseMillis ?? 0)] + ending
-        arguments.reserveCapacity(arguments.count + ready.count * 2)
+        arguments.reserveCapacity(arguments.count + ready.count * 4)
         for item in ready {
             arguments.append(String(item.priority))
-            arguments.append(item.member)
+            arguments.append(item.userID)
+            arguments.append(item.concurrencyKey)
+            arguments.append(Keys.member(tree: item.treeID, task: item.taskID))
         }
         return call(.enqueue, queue, keys, arguments)
+    }
+
+    /// Publishes an executor type's limits and the users' fairness weights to a queue shard.
+    static func admitQueue(_ queue: ExecutorQueue, keys: Keys, admission: QueueAdmission) -> RedisScriptCall {
+        var arguments = [admission.maxRunning.map(String.init) ?? "", admission.maxRunningPerKey.map(String.init) ?? ""]
+        for (user, weight) in admission.weights.sorted(by: { $0.key < $1.key }) {
+            arguments.append(user)
+            arguments.append(String(weight))
+        }
+        return call(.admitQueue, queue, keys, arguments)
     }
 
     /// Moves up to `limit` due retries of a queue shard to its ready set.

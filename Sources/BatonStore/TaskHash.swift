@@ -48,6 +48,7 @@ enum TaskHash {
         optional("original_task_id", task.originalTaskID)
         optional("timeout_s", task.timeoutSeconds.map { String($0) })
         optional("backoff", task.backoff.map { $0.jsonValue.jsonString() })
+        optional("concurrency_key", task.concurrencyKey)
         optional("result", task.result.map { $0.jsonString() })
         optional("error", task.error)
         if !dependents.isEmpty { fields += ["dependents", dependents.joined(separator: "\n")] }
@@ -98,7 +99,8 @@ enum TaskHash {
             backoff: json("backoff").flatMap(backoffPolicy),
             maxLeaseLosses: hash["max_lease_losses"].flatMap { Int($0) } ?? TaskRecord.defaultMaxLeaseLosses,
             leaseLosses: hash["lease_losses"].flatMap { Int($0) } ?? 0,
-            blockedBy: hash["blocked_by"]
+            blockedBy: hash["blocked_by"],
+            concurrencyKey: hash["concurrency_key"]
         )
         return record
     }

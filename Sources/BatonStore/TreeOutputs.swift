@@ -8,6 +8,10 @@ public struct TreeOutputs: Sendable, Hashable {
         public var taskID: String
         public var executor: String
         public var priority: Int
+        /// The tree's user ('' for none): the queue takes users' tasks round-robin by weight.
+        public var userID: String = ""
+        /// The task's `concurrency_key` ('' for none).
+        public var concurrencyKey: String = ""
     }
 
     /// A retry waiting for its backoff.
@@ -69,15 +73,16 @@ public struct TreeOutputs: Sendable, Hashable {
     init(reply: RedisReply, treeID: String) {
         guard let parts = reply.array, parts.count >= 5 else { return }
         let released = parts[0].array?.map { $0.string ?? "" } ?? []
-        for i in stride(from: 0, to: released.count - 2, by: 3) {
+        for i in stride(from: 0, to: released.count - 4, by: 5) {
             ready.append(Ready(treeID: treeID, taskID: released[i + 2], executor: released[i],
-                               priority: Int(released[i + 1]) ?? 2))
+                               priority: Int(released[i + 1]) ?? 2, userID: released[i + 3], concurrencyKey: released[i + 4]))
         }
         let delayedFields = parts[1].array?.map { $0.string ?? "" } ?? []
-        for i in stride(from: 0, to: delayedFields.count - 3, by: 4) {
+        for i in stride(from: 0, to: delayedFields.count - 5, by: 6) {
             delayed.append(Delayed(
                 ready: Ready(treeID: treeID, taskID: delayedFields[i + 2], executor: delayedFields[i],
-                             priority: Int(delayedFields[i + 1]) ?? 2),
+                             priority: Int(delayedFields[i + 1]) ?? 2, userID: delayedFields[i + 4],
+                             concurrencyKey: delayedFields[i + 5]),
                 dueMillis: Int64(delayedFields[i + 3]) ?? 0))
         }
         let leaseFields = parts[2].array?.map { $0.string ?? "" } ?? []

@@ -63,7 +63,7 @@ struct ModelTests {
     @Test func recordJSONHasEveryKeySnakeCased() throws {
         let object = try #require(ModelTests.sample.jsonValue.objectValue)
         #expect(Set(object.keys) == Set(TaskRecord.Field.allCases.map(\.rawValue)))
-        #expect(object.count == 31)
+        #expect(object.count == 32)
         #expect(object["tree_id"] == "root")
         #expect(object["cancel_requested_at"] == .null)
         #expect(object["status"] == "failed")

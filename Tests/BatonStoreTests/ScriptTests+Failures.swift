@@ -30,7 +30,7 @@ extension ScriptTests {
         let outputs = try await store.apply([Report.failed(started[0], error: "boom")])
         #expect(changedKeys(before, try await keySpace(store)) == [
             keys.task("a", "a"), keys.task("a", "b"), keys.task("a", "c"), keys.task("a", "d"), keys.task("a", "e"),
-            keys.tree("a"), keys.treeEvents("a"), keys.leases("x"), keys.ready("x"), keys.readySequence("x"),
+            keys.tree("a"), keys.treeEvents("a"), keys.leases("x"), keys.ready("x"), keys.fair(ExecutorQueue(executor: "x")),
         ])
         let emitted = try await events(store, "a").dropFirst(eventCount).map(\.fields)
         let base = ["tree_id": "a", "timestamp": String(now)]
@@ -108,7 +108,7 @@ extension ScriptTests {
             "type": "task_failed", "tree_id": "r", "task_id": "r", "status": "pending", "timestamp": String(now),
             "error": "flaky", "will_retry": "1", "retry_at": String(due),
         ])
-        #expect(try await zset(store, keys.delayed("x")).map { "\($0.member) \($0.score)" } == ["1\tr\tr \(due)"])
+        #expect(try await zset(store, keys.delayed("x")).map { "\($0.member) \($0.score)" } == ["1\tu\t\tr\tr \(due)"])
         #expect(outputs.delayed.map(\.dueMillis) == [due])
         let tree = try await hash(store, keys.tree("r"))
         #expect(tree["n_pending"] == "1" && tree["n_in_progress"] == "0" && Double(tree["progress_sum"] ?? "") == 0)
@@ -140,7 +140,7 @@ extension ScriptTests {
 
         try await store.startTree("r", userID: "u")
         #expect(try await members(store, keys.ready("x")).isEmpty, "the retry skipped its 60 s backoff")
-        #expect(try await members(store, keys.delayed("x")) == ["2\tr\tr"])
+        #expect(try await members(store, keys.delayed("x")) == ["2\tu\t\tr\tr"])
         expectUnchanged(before, try await keySpace(store), ignoring: [keys.readySequence("x")])
     }
 

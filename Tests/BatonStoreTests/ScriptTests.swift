@@ -38,7 +38,7 @@ import Testing
 
         #expect(changedKeys(before, after) == [
             keys.task("a", "a"), keys.task("a", "b"), keys.tree("a"), keys.treeEvents("a"),
-            keys.leases("x"), keys.ready("y"), keys.readySequence("y"), keys.marker("y"),
+            keys.leases("x"), keys.ready("y"), keys.fair(ExecutorQueue(executor: "y")), keys.marker("y"),
         ])
         var expectedA = hashA
         expectedA["status"] = "completed"
@@ -72,8 +72,8 @@ import Testing
             "type": "task_completed", "tree_id": "a", "task_id": "a", "status": "completed",
             "timestamp": String(now), "result": #"{"e":[],"k":[1,2]}"#, "progress": "1",
         ]])
-        #expect(try await zset(store, keys.ready("y")).map { "\($0.member) \($0.score)" } == ["a\tb \(readyScore(priority: 2, sequence: 1))"])
-        #expect(try await store.redis.send("GET", keys.readySequence("y")).string == "1")
+        #expect(try await zset(store, keys.ready("y")).map { "\($0.member) \($0.score)" } == ["a\tb \(readyScore(priority: 2, sequence: 0))"])
+        #expect(try await store.redis.send("HGET", keys.fair(ExecutorQueue(executor: "y")), "2\tu").string == "1")
         #expect(try await members(store, keys.marker("y")) == ["1"])
         #expect(after[keys.leases("x")] == nil)
 

@@ -149,11 +149,11 @@ import Testing
             .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
             .appendingPathComponent("Sources/BatonStore/Lua")
         let files = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.hasSuffix(".lua") }.sorted()
-        #expect(Set(files) == Set(Scripts.names.map { $0 + ".lua" } + ["include.lua"]), "every Lua file has a script case, and back")
+        #expect(Set(files) == Set(Scripts.names.map { $0 + ".lua" } + ["include.lua", "queue.lua"]), "every Lua file has a script case, and back")
         let builtKeys = Self.keyCounts(Keys())
         let keysIndex = /KEYS\[(\d+)\]/
         let tag = /\{([a-z]+):/
-        for file in files where file != "include.lua" {
+        for file in files where file != "include.lua" && file != "queue.lua" {
             let text = try String(contentsOf: directory.appendingPathComponent(file), encoding: .utf8)
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
             let header = lines.prefix { $0.hasPrefix("--") }
@@ -178,6 +178,8 @@ import Testing
             for literal in ["{t:", "{q:", "{idx:", "{u:", "{bus}"] {
                 #expect(!code.contains(literal), "\(file) builds a key with \(literal) itself")
             }
+            // queue.lua derives a shard's other keys from the tag of KEYS[1] (its code is checked
+            // with the scripts it is prepended to: none builds a tagged name itself).
             if code.contains("string.sub(KEYS[1]") {
                 #expect(code.contains("string.sub(KEYS[1], 1, -5) .. 'task:'"), "\(file) derives keys differently")
             }
@@ -204,8 +206,8 @@ import Testing
         var queued = 0
         for queue in queues {
             let call = try #require(enqueues.first { $0.keys == QueueScript.enqueue.keys(keys, queue: queue) }, "enqueue on \(queue)")
-            // d = 0 ended attempts, c = 0 to claim, now, lease; then (priority, member) pairs
-            let members = stride(from: 5, to: call.arguments.count, by: 2).map { call.arguments[$0] }
+            // d = 0 ended attempts, c = 0 to claim, now, lease; then (priority, user, key, member)
+            let members = stride(from: 7, to: call.arguments.count, by: 4).map { call.arguments[$0] }
             #expect(call.arguments.prefix(2) == ["0", "0"])
             for member in members { #expect(keys.queue(queue.executor, member: member) == queue) }
             queued += members.count

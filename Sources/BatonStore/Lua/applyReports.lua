@@ -60,10 +60,9 @@ local function recollect(ctx, id, state)
     notify_dependents(ctx, f[2], top[1], top[2], f[3], id)
     for _, line in ipairs(lines(f[1])) do
       local d = string.sub(line, 2)
-      local g = read_task(ctx, d, 'status', 'queued', 'executor', 'priority', 'blocked_by', 'retry_at')
+      local g = read_task(ctx, d, 'status', 'queued', 'executor', 'priority', 'blocked_by', 'retry_at', 'concurrency_key')
       if g[1] == 'pending' and g[2] == '1' and not g[6] then
-        local r = ctx.released
-        r[#r + 1] = g[3]; r[#r + 1] = g[4]; r[#r + 1] = d
+        add_ready(ctx, g[3], g[4], d, g[7])
       elseif g[1] == 'pending' and g[5] == id and state ~= 'completed' then
         stack[#stack + 1] = {d, 'blocked'}
       end
@@ -140,7 +139,7 @@ for i = 5, #ARGV, 5 do
   local key = task_key(ctx, id)
   local f = redis.call('HMGET', key, 'status', 'attempt', 'executor', 'priority', 'progress',
     'max_attempts', 'backoff', 'lease_losses', 'max_lease_losses', 'queued', 'retry_at',
-    'dependents', 'xdependents', 'cancel_requested_at', 'cancel_message', 'attempt_base', 'handbacks')
+    'dependents', 'xdependents', 'cancel_requested_at', 'cancel_message', 'attempt_base', 'handbacks', 'concurrency_key')
   local status, current, executor = f[1], f[2], f[3]
   local running = status == 'in_progress' and current == attempt
   local old_progress = tonumber(f[5]) or 0
@@ -186,15 +185,13 @@ for i = 5, #ARGV, 5 do
         bump(ctx, 'n_in_progress', -1)
         bump(ctx, 'n_pending', 1)
         emit(ctx, 'task_failed', id, 'pending', {'error', data, 'will_retry', '1', 'retry_at', tostring(due)})
-        local d = ctx.delayed
-        d[#d + 1] = executor; d[#d + 1] = f[4]; d[#d + 1] = id; d[#d + 1] = tostring(due)
+        add_delayed(ctx, executor, f[4], id, tostring(due), f[18])
         lease_done(ctx, executor, id)
       else
         fail_final(ctx, key, id, executor, data, extra, old_progress)
       end
     elseif status == 'pending' and f[10] == '1' and current == attempt and f[11] then
-      local d = ctx.delayed
-      d[#d + 1] = executor; d[#d + 1] = f[4]; d[#d + 1] = id; d[#d + 1] = f[11]
+      add_delayed(ctx, executor, f[4], id, f[11], f[18])
     end
 
   elseif kind == 'progress' then
@@ -223,14 +220,12 @@ for i = 5, #ARGV, 5 do
     elseif status == 'pending' and f[10] == '1' and (not f[11] or tonumber(f[11]) <= tonumber(ctx.now)) then
       -- claimed from the queue but never started (the agent died in between): queue it again
       lease_done(ctx, executor, id)
-      local r = ctx.released
-      r[#r + 1] = executor; r[#r + 1] = f[4]; r[#r + 1] = id
+      add_ready(ctx, executor, f[4], id, f[18])
     elseif status == 'pending' and f[10] == '1' then
       -- a retry still in its backoff, claimed from a stale queue entry by an agent that died
       -- before parking it again (startTasks.lua 'early'): back to the delayed set
       lease_done(ctx, executor, id)
-      local d = ctx.delayed
-      d[#d + 1] = executor; d[#d + 1] = f[4]; d[#d + 1] = id; d[#d + 1] = f[11]
+      add_delayed(ctx, executor, f[4], id, f[11], f[18])
     elseif executor then
       lease_done(ctx, executor, id)
     end

@@ -1,36 +1,20 @@
 -- claimQueue.lua — an agent takes up to `count` of the best ready tasks of an executor type and
--- holds each with a lease. Leaves the wake-up marker set while work remains, so the next
--- waiting agent wakes too.
+-- holds each with a lease, within the shard's limits (queue.lua `claim`: max_running,
+-- max_running_per_key). Leaves the wake-up marker set while work an agent may take remains, so
+-- the next waiting agent wakes too.
 --
--- KEYS[1] <ns>:{q:<executor>}:ready   KEYS[2] <ns>:{q:<executor>}:marker   KEYS[3] <ns>:{q:<executor>}:leases
+-- KEYS[1] <ns>:{q:<executor>}:ready   KEYS[2] …:marker   KEYS[3] …:leases (the other keys are
+-- derived from KEYS[1], queue.lua)
 -- ARGV[1] now (epoch ms)   ARGV[2] lease length (ms)   ARGV[3] count
 -- Returns the claimed members ('<tree>\t<task>'), best first.
--- Refuses before writing: BATON conflict when ready, marker or leases holds something other
--- than a sorted set; BATON invalid_argument for a malformed ARGV.
-for i = 1, 3 do
-  local found = redis.call('TYPE', KEYS[i])['ok']
-  if found ~= 'zset' and found ~= 'none' then
-    return redis.error_reply('BATON conflict Queue key ' .. KEYS[i] .. ' holds a ' .. found .. ', not a zset')
-  end
-end
+-- Refuses before writing: BATON conflict when a key it writes holds another type;
+-- BATON invalid_argument for a malformed ARGV.
 local now, lease, count = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if not now or not lease or not count or count < 1 or count ~= math.floor(count) then
   return redis.error_reply('BATON invalid_argument Malformed claim arguments')
 end
-local expiry = now + lease
-
-local popped = redis.call('ZPOPMIN', KEYS[1], count)
-local members = {}
-local leases = {}
-for i = 1, #popped, 2 do
-  members[#members + 1] = popped[i]
-  leases[#leases + 1] = expiry
-  leases[#leases + 1] = popped[i]
-  if #leases >= 1000 then
-    redis.call('ZADD', KEYS[3], unpack(leases))
-    leases = {}
-  end
-end
-if #leases > 0 then redis.call('ZADD', KEYS[3], unpack(leases)) end
-if redis.call('ZCARD', KEYS[1]) > 0 then redis.call('ZADD', KEYS[2], 0, '1') end
+queue_check({'ready', 'marker', 'leases', 'admission', 'fair', 'ckeys', 'keyuse', 'counted', 'heldkeys'})
+local adm = admission()
+local members = claim(adm, now, lease, count)
+queue_mark(adm)
 return members

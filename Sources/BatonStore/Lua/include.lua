@@ -12,7 +12,7 @@
 --   ARGV[4] tree id
 -- Outputs (see `tree_outputs`) tell the caller what crosses slots: tasks to enqueue, retries to
 -- delay, leases to drop, cross-tree dependents to notify, and whether the tree finished:
---   {released: executor, priority, id ...;  delayed: executor, priority, id, due ...;
+--   {released: executor, priority, id, user, key ...;  delayed: executor, priority, id, due, user, key ...;
 --    leases: executor, id ...;  notify: tree, id, required, dep, state, result, cause ...;
 --    finished: tree status or '';  expires_at: when the finished tree expires, or ''}
 --
@@ -105,6 +105,21 @@ local function tree_context(allow_staging)
 end
 
 local function task_key(ctx, id) return ctx.prefix .. id end
+
+-- Records a task for the caller to put in its executor's ready queue, with what the queue's
+-- admission needs: the tree's user (fairness) and the task's concurrency key ('' for none).
+local function add_ready(ctx, executor, priority, id, key)
+  local r = ctx.released
+  r[#r + 1] = executor; r[#r + 1] = priority; r[#r + 1] = id
+  r[#r + 1] = ctx.user_id or ''; r[#r + 1] = key or ''
+end
+
+-- Records a retry for the caller to park in its executor's delayed set until `due` (epoch ms).
+local function add_delayed(ctx, executor, priority, id, due, key)
+  local d = ctx.delayed
+  d[#d + 1] = executor; d[#d + 1] = priority; d[#d + 1] = id; d[#d + 1] = due
+  d[#d + 1] = ctx.user_id or ''; d[#d + 1] = key or ''
+end
 
 -- Fields of a task found in a stored record, read without raising: a key that is not a hash is
 -- not a Baton task and reads as missing (every field nil).
@@ -217,7 +232,7 @@ end
 -- tree has no key here, or a foreign one).
 local function release(ctx, id)
   local key = task_key(ctx, id)
-  local f = redis.call('HMGET', key, 'dependencies', 'inputs', 'executor', 'priority')
+  local f = redis.call('HMGET', key, 'dependencies', 'inputs', 'executor', 'priority', 'concurrency_key')
   local contributions = {}
   for _, dep in ipairs(dependency_list(f[1])) do
     local dep_id = dep[1]
@@ -239,8 +254,7 @@ local function release(ctx, id)
   local inputs = f[2] or '{}'
   if #contributions > 0 then inputs = merged_inputs(inputs, contributions) end
   redis.call('HSET', key, 'inputs', inputs, 'queued', '1', 'waiting', '0', 'updated_at', ctx.now)
-  local r = ctx.released
-  r[#r + 1] = f[3]; r[#r + 1] = f[4]; r[#r + 1] = id
+  add_ready(ctx, f[3], f[4], id, f[5])
 end
 
 -- One dependency of pending task `id` reached `state` (completed, failed, cancelled, blocked).

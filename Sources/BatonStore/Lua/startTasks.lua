@@ -2,8 +2,8 @@
 -- become in_progress with attempt+1. Anything else (already started, cancelled, a duplicate
 -- queue entry, a missing task) is answered 'stale' and must be dropped by the agent. A retry
 -- whose backoff has not ended (a replayed report released it again after it failed: a stale
--- queue entry) is answered {id, 'early', retry_at, priority}: the agent parks it in the shard's
--- delayed set again and drops its lease.
+-- queue entry) is answered {id, 'early', retry_at, priority, user, concurrency key}: the agent
+-- parks it in the shard's delayed set again and ends its lease.
 --
 -- KEYS[1..3], ARGV[1..4] as in include.lua; ARGV[5..] task ids.
 -- Returns one entry per id: {id, 'ok', attempt, executor, name, inputs, params, schemas, timeout_s}
@@ -17,7 +17,7 @@ local read = {}
 for i = 5, #ARGV do
   local id = ARGV[i]
   read[i] = checked(redis.pcall('HMGET', task_key(ctx, id), 'status', 'queued', 'attempt', 'executor', 'name',
-    'inputs', 'params', 'schemas', 'timeout_s', 'progress', 'retry_at', 'priority'), task_key(ctx, id), 'hash', "Task '" .. id .. "'")
+    'inputs', 'params', 'schemas', 'timeout_s', 'progress', 'retry_at', 'priority', 'concurrency_key'), task_key(ctx, id), 'hash', "Task '" .. id .. "'")
 end
 
 local out = {}
@@ -30,7 +30,7 @@ for i = 5, #ARGV do
   local first = not seen[id]
   seen[id] = true
   if first and f[1] == 'pending' and f[2] == '1' and not ctx.archived and f[11] and tonumber(f[11]) > tonumber(ctx.now) then
-    out[#out + 1] = {id, 'early', f[11], f[12] or '2'}
+    out[#out + 1] = {id, 'early', f[11], f[12] or '2', ctx.user_id or '', f[13] or ''}
   elseif first and f[1] == 'pending' and f[2] == '1' and not ctx.archived then
     local attempt = (tonumber(f[3]) or 0) + 1
     redis.call('HSET', key, 'status', 'in_progress', 'queued', '0', 'attempt', attempt,

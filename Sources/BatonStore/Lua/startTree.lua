@@ -21,7 +21,7 @@ local ready = {}
 local first, last = tonumber(ARGV[5] or '0'), tonumber(ARGV[6] or '-1')
 if not first or not last then return baton_fail('invalid_argument', 'Malformed start ranks') end
 for _, id in ipairs(redis.call('ZRANGE', ctx.tasks_key, first, last)) do
-  local f = redis.pcall('HMGET', task_key(ctx, id), 'status', 'blocked_by', 'waiting', 'queued', 'executor', 'priority', 'retry_at')
+  local f = redis.pcall('HMGET', task_key(ctx, id), 'status', 'blocked_by', 'waiting', 'queued', 'executor', 'priority', 'retry_at', 'concurrency_key')
   if f['err'] then refuse('conflict', "Task '" .. id .. "': its key is not a hash") end
   if f[1] == 'pending' and not f[2] and not f[7] and (tonumber(f[3]) or 0) <= 0 then
     ready[#ready + 1] = {id, f}
@@ -36,8 +36,7 @@ end
 for _, entry in ipairs(ready) do
   local id, f = entry[1], entry[2]
   if f[4] == '1' then
-    local r = ctx.released
-    r[#r + 1] = f[5]; r[#r + 1] = f[6]; r[#r + 1] = id
+    add_ready(ctx, f[5], f[6], id, f[8])
   else
     release(ctx, id)
   end

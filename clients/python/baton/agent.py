@@ -871,9 +871,10 @@ class _Session:
                 fields = [value if isinstance(value, str) else "" for value in (entry or [])]
                 if len(fields) < 2:
                     continue
-                if fields[1] == "early" and len(fields) >= 4 and fields[2].isdigit() and fields[3].isdigit():
-                    # a retry whose backoff has not ended: back to the delayed set
-                    early += [fields[2], f"{fields[3]}\t{member(tree_id, fields[0])}"]
+                if fields[1] == "early" and len(fields) >= 6 and fields[2].isdigit() and fields[3].isdigit():
+                    # a retry whose backoff has not ended: back to the delayed set (with its user
+                    # and concurrency key, as the engine parks retries)
+                    early += [fields[2], f"{fields[3]}\t{fields[4]}\t{fields[5]}\t{member(tree_id, fields[0])}"]
                     stale.append(member(tree_id, fields[0]))
                     continue
                 if fields[1] != "ok" or len(fields) < 9:
@@ -883,7 +884,9 @@ class _Session:
         if early:
             await self.redis.execute_command("ZADD", keys.delayed(queue), *early)  # type: ignore[no-untyped-call]
         if stale:
-            await self.redis.execute_command("ZREM", keys.leases(queue), *stale)  # type: ignore[no-untyped-call]
+            # ``enqueue`` ends the attempts: the lease, a cancel request and a concurrency slot go
+            end = ScriptCall(script("enqueue"), [keys.ready(queue)], [len(stale), 0, 0, 0, *stale])
+            await run_async(self.redis, [end])
         position = {member(tree, task): index for index, (tree, task) in reversed(list(enumerate(claimed)))}
         started.sort(key=lambda task: position.get(task.member, 0))
         return started

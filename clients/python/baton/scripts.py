@@ -1,6 +1,7 @@
 """The Lua transitions of ``Sources/BatonStore/Lua/``, shipped as package data (``baton/lua/``) and
 loaded exactly as ``Sources/BatonStore/Scripts.swift`` loads them: tree scripts are
-``include.lua + "\\n" + <script>.lua`` (one EVALSHA body), the others are their file alone.
+``include.lua + "\\n" + <script>.lua`` (one EVALSHA body), queue scripts
+``queue.lua + "\\n" + <script>.lua``, the others are their file alone.
 
 Calls go out as ``EVALSHA``; a ``NOSCRIPT`` answer (first use, a Redis restart, ``SCRIPT FLUSH``)
 loads the script with ``SCRIPT LOAD`` and runs the call again.
@@ -32,7 +33,7 @@ TREE_SCRIPTS = (
 #: ``TreeRecordScript`` cases: KEYS = the tree record only.
 TREE_RECORD_SCRIPTS = ("watchDependency", "markReferences")
 #: ``QueueScript`` cases: KEYS of one queue shard.
-QUEUE_SCRIPTS = ("enqueue", "claimQueue", "promoteDelayed", "requestCancel", "reapLeases")
+QUEUE_SCRIPTS = ("enqueue", "claimQueue", "promoteDelayed", "requestCancel", "reapLeases", "admitQueue")
 #: ``IndexScript`` cases: KEYS of one id-index bucket.
 INDEX_SCRIPTS = ("reserveIDs", "releaseIDs")
 
@@ -84,12 +85,14 @@ def lua_source(name: str) -> str:
 @lru_cache(maxsize=None)
 def script(name: str) -> Script:
     """The body Baton runs for a script name: ``include.lua`` + ``"\\n"`` + the file for tree
-    scripts, the file alone for the others."""
+    scripts, ``queue.lua`` + ``"\\n"`` + the file for queue scripts, the file alone for the others."""
     known = TREE_SCRIPTS + TREE_RECORD_SCRIPTS + QUEUE_SCRIPTS + INDEX_SCRIPTS
     if name not in known:
         raise KeyError(f"no Baton script named {name!r}")
     if name in TREE_SCRIPTS:
         return Script(name, lua_source("include") + "\n" + lua_source(name))
+    if name in QUEUE_SCRIPTS:
+        return Script(name, lua_source("queue") + "\n" + lua_source(name))
     return Script(name, lua_source(name))
 
 

@@ -1,0 +1,296 @@
+-- queue.lua — admission helpers shared by the queue scripts. The loader prepends this file to
+-- each queue script (as it prepends include.lua to the tree scripts).
+--
+-- Every key of a queue shard shares the tag of KEYS[1] (<ns>:{q:<executor>[:<shard>]}:<name>);
+-- the keys below are derived from it:
+--   ready       zset  member '<tree>\t<task>', score priority * 2^32 + tag (see `tag`)
+--   seq         string the sequence of the scores before fairness (read once to seed `fair`)
+--   marker      zset  '1' while agents should look at ready
+--   leases      zset  member -> lease expiry (epoch ms): the shard's running (and claimed) tasks
+--   cancels     hash  member -> attempt whose cancellation was requested
+--   delayed     zset  '<priority>\t<user>\t<key>\t<member>' -> due (epoch ms); an older entry is
+--                     '<priority>\t<member>'
+--   admission   hash  the limits the schedulers publish from the configuration (admitQueue.lua):
+--                     max_running, max_running_per_key, w:<user> (fairness weight, default 1);
+--                     and the count of claims a limit held back: throttled
+--   fair        hash  v<p>: the virtual time of priority p (the tag last claimed);
+--                     <p>\t<user>: the tag the user's next task at priority p starts from
+--   ckeys       hash  member -> its concurrency key, while the task is queued, held or leased
+--   keyuse      hash  key -> leased tasks of that key
+--   counted     hash  member -> key, for each leased member counted in keyuse
+--   held:<key>  zset  tasks of `key` taken out of ready while the key was at its limit (their
+--                     ready scores): the attempt that frees a slot of the key moves the best back
+--   heldkeys    set   the keys that have tasks held
+--
+-- Fairness (start-time fair queueing): within a priority, a task's tag is
+-- max(virtual time, its user's next tag); each task of a user advances the user's next tag by
+-- 1 / weight, and each claim moves the virtual time to the claimed tag. Claims in score order
+-- therefore go round-robin across users in proportion to their weights, and a user who had
+-- nothing queued starts at the virtual time: behind at most one task of every other user.
+-- Tags stay below 2^32 for about four billion claims of a shard (as the sequence did).
+--
+-- Refusing before writing: `queue_check` checks the type of every derived key a script writes;
+-- a held:<key> is checked before it is written.
+
+local QPREFIX = string.match(KEYS[1], '^(.*:)[^:]*$')
+local Q = {}
+for _, name in ipairs({'ready', 'seq', 'marker', 'leases', 'cancels', 'delayed', 'admission', 'fair',
+  'ckeys', 'keyuse', 'counted', 'heldkeys'}) do
+  Q[name] = QPREFIX .. name
+end
+local BAND = 4294967296
+local KINDS = {ready = 'zset', marker = 'zset', leases = 'zset', cancels = 'hash', delayed = 'zset',
+  admission = 'hash', fair = 'hash', ckeys = 'hash', keyuse = 'hash', counted = 'hash', heldkeys = 'set'}
+
+local function queue_refuse(message) error({err = 'BATON conflict ' .. message}) end
+
+local function queue_require(key, kind)
+  local found = redis.call('TYPE', key)['ok']
+  if found ~= kind and found ~= 'none' then
+    queue_refuse('Queue key ' .. key .. ' holds a ' .. found .. ', not a ' .. kind)
+  end
+  return found ~= 'none'
+end
+
+-- Refuses (conflict) unless each named key of the shard is missing or of its kind; `seq` must
+-- hold an integer of at most 15 digits.
+local function queue_check(names)
+  for _, name in ipairs(names) do
+    if name == 'seq' then
+      if queue_require(Q.seq, 'string') then
+        local value = redis.call('GET', Q.seq)
+        if #value > 15 or not (value == '0' or string.match(value, '^-?[1-9]%d*$')) then
+          queue_refuse('Queue key ' .. Q.seq .. ' does not hold a sequence number')
+        end
+      end
+    else
+      queue_require(Q[name], KINDS[name])
+    end
+  end
+end
+
+local function held_key(key) return QPREFIX .. 'held:' .. key end
+
+-- The tab-separated fields of `text` (empty fields included).
+local function split_tabs(text)
+  local fields, from = {}, 1
+  while true do
+    local tab = string.find(text, '\t', from, true)
+    if not tab then fields[#fields + 1] = string.sub(text, from); return fields end
+    fields[#fields + 1] = string.sub(text, from, tab - 1)
+    from = tab + 1
+  end
+end
+
+local function score_text(score) return string.format('%.17g', score) end
+
+-- The shard's admission: {max_running = n or nil, per_key = n or nil}, weights read on demand.
+local function admission()
+  local a = redis.call('HMGET', Q.admission, 'max_running', 'max_running_per_key')
+  local adm = {max_running = tonumber(a[1]), per_key = tonumber(a[2]), weights = {}}
+  if adm.max_running and adm.max_running < 0 then adm.max_running = nil end
+  if adm.per_key and adm.per_key < 1 then adm.per_key = nil end
+  return adm
+end
+
+-- Fair tags for tasks queued in this call: `fair_tags(adm)` returns a function
+-- (priority, user) -> score, and `flush()` writes the users' next tags back.
+local function fair_tags(adm)
+  local state, virtual, dirty = {}, {}, {}
+  local seed
+  local function next_score(priority, user)
+    local p = math.max(0, math.min(3, math.floor(tonumber(priority) or 2)))
+    local v = virtual[p]
+    if not v then
+      v = tonumber(redis.call('HGET', Q.fair, 'v' .. p))
+      if not v then
+        if not seed then seed = tonumber(redis.call('GET', Q.seq) or '0') or 0 end
+        v = seed
+      end
+      virtual[p] = v
+    end
+    local field = p .. '\t' .. user
+    local last = state[field]
+    if last == nil then last = tonumber(redis.call('HGET', Q.fair, field)) or 0 end
+    local weight = adm.weights[user]
+    if weight == nil then
+      weight = tonumber(redis.call('HGET', Q.admission, 'w:' .. user)) or 1
+      if weight <= 0 then weight = 1 end
+      adm.weights[user] = weight
+    end
+    local start = math.max(v, last)
+    state[field] = start + 1 / weight
+    dirty[field] = true
+    return p * BAND + start
+  end
+  local function flush()
+    local fields = {}
+    for field in pairs(dirty) do
+      fields[#fields + 1] = field
+      fields[#fields + 1] = score_text(state[field])
+    end
+    for p, v in pairs(virtual) do
+      fields[#fields + 1] = 'v' .. p
+      fields[#fields + 1] = score_text(v)
+    end
+    if #fields > 0 then redis.call('HSET', Q.fair, unpack(fields)) end
+  end
+  return next_score, flush
+end
+
+-- Puts `items` ({priority, user, key, member}) in ready, each unless it is already queued (it
+-- keeps its place), leased (a replay must not queue a task an agent is starting) or held.
+-- Returns how many were queued.
+local function queue_ready(adm, items)
+  if #items == 0 then return 0 end
+  local next_score, flush = fair_tags(adm)
+  local queued, batch, keyed = 0, {}, {}
+  for _, item in ipairs(items) do
+    local key, member = item[3], item[4]
+    -- (checked before a tag is taken: a replay must not move the user's next tag)
+    local skip = redis.call('ZSCORE', Q.ready, member) or redis.call('ZSCORE', Q.leases, member)
+    if not skip and key ~= '' then skip = redis.call('EXISTS', held_key(key)) == 1 and redis.call('ZSCORE', held_key(key), member) end
+    if not skip then
+      batch[#batch + 1] = score_text(next_score(item[1], item[2]))
+      batch[#batch + 1] = member
+      if key ~= '' then keyed[#keyed + 1] = member; keyed[#keyed + 1] = key end
+      queued = queued + 1
+    end
+    if #batch >= 1000 then redis.call('ZADD', Q.ready, 'NX', unpack(batch)); batch = {} end
+    if #keyed >= 1000 then redis.call('HSET', Q.ckeys, unpack(keyed)); keyed = {} end
+  end
+  if #batch > 0 then redis.call('ZADD', Q.ready, 'NX', unpack(batch)) end
+  if #keyed > 0 then redis.call('HSET', Q.ckeys, unpack(keyed)) end
+  flush()
+  return queued
+end
+
+-- Moves the best task held for `key` back to ready (a slot of the key was freed).
+local function unhold(key)
+  local hk = held_key(key)
+  local best = redis.call('ZPOPMIN', hk, 1)
+  if #best > 0 then redis.call('ZADD', Q.ready, best[2], best[1]) end
+  if redis.call('EXISTS', hk) == 0 then redis.call('SREM', Q.heldkeys, key) end
+end
+
+-- Ends the attempts of `members` (list): their leases and cancel requests go, the concurrency
+-- slot each counted is freed and the best task held for that key comes back to ready. A member
+-- without a lease (a replayed ending) frees nothing.
+local function end_attempts(members)
+  for first = 1, #members, 1000 do
+    local ended = {unpack(members, first, math.min(first + 999, #members))}
+    local leased = redis.call('ZMSCORE', Q.leases, unpack(ended))
+    redis.call('ZREM', Q.leases, unpack(ended))
+    redis.call('HDEL', Q.cancels, unpack(ended))
+    local counted = redis.call('HMGET', Q.counted, unpack(ended))
+    local keys = redis.call('HMGET', Q.ckeys, unpack(ended))
+    for i, member in ipairs(ended) do
+      local key = counted[i]
+      if key and leased[i] then
+        redis.call('HDEL', Q.counted, member)
+        if redis.call('HINCRBY', Q.keyuse, key, -1) <= 0 then redis.call('HDEL', Q.keyuse, key) end
+        unhold(key)
+      end
+      key = keys[i]
+      if key and not redis.call('ZSCORE', Q.ready, member) and not redis.call('ZSCORE', held_key(key), member) then
+        redis.call('HDEL', Q.ckeys, member)
+      end
+    end
+  end
+end
+
+-- Keys of `members` a claim would hold: refuses (conflict) when one's held zset has another type.
+local function check_held(keys)
+  for key in pairs(keys) do queue_require(held_key(key), 'zset') end
+end
+
+-- Takes up to `count` of the best ready tasks, each with a lease until now + lease, within the
+-- limits: at most max_running leases on the shard, at most max_running_per_key leased tasks of
+-- one concurrency key (a task over its key's limit is moved to held:<key>). Looks at no more
+-- than `count` + 1000 entries. Returns the claimed members, best first.
+local function claim(adm, now, lease, count)
+  local room = count
+  if adm.max_running then room = math.min(room, adm.max_running - redis.call('ZCARD', Q.leases)) end
+  if room <= 0 then
+    if redis.call('ZCARD', Q.ready) > 0 then redis.call('HINCRBY', Q.admission, 'throttled', 1) end
+    return {}
+  end
+  -- Read: the candidates, their keys and the keys' use.
+  local window = redis.call('ZRANGE', Q.ready, 0, room + 999, 'WITHSCORES')
+  local members, scores = {}, {}
+  for i = 1, #window, 2 do members[#members + 1] = window[i]; scores[#scores + 1] = window[i + 1] end
+  local take, hold, holding = {}, {}, {}
+  if #members > 0 then
+    local keys = {}
+    if redis.call('HLEN', Q.ckeys) > 0 then
+      for first = 1, #members, 1000 do
+        local got = redis.call('HMGET', Q.ckeys, unpack(members, first, math.min(first + 999, #members)))
+        for i = 1, #got do keys[first + i - 1] = got[i] end
+      end
+    end
+    local use = {}
+    for i, member in ipairs(members) do
+      if #take >= room then break end
+      local key = keys[i]
+      if key and adm.per_key then
+        if use[key] == nil then use[key] = tonumber(redis.call('HGET', Q.keyuse, key)) or 0 end
+        if use[key] >= adm.per_key then
+          hold[#hold + 1] = i
+          holding[key] = true
+        else
+          use[key] = use[key] + 1
+          take[#take + 1] = i
+        end
+      else
+        take[#take + 1] = i
+      end
+    end
+    check_held(holding)
+    -- Write.
+    local gone = {}
+    for _, i in ipairs(take) do gone[#gone + 1] = members[i] end
+    for _, i in ipairs(hold) do gone[#gone + 1] = members[i] end
+    for first = 1, #gone, 1000 do redis.call('ZREM', Q.ready, unpack(gone, first, math.min(first + 999, #gone))) end
+    for _, i in ipairs(hold) do
+      redis.call('ZADD', held_key(keys[i]), scores[i], members[i])
+      redis.call('SADD', Q.heldkeys, keys[i])
+    end
+    if #hold > 0 then redis.call('HINCRBY', Q.admission, 'throttled', #hold) end
+    local leases, claimed, virtual = {}, {}, {}
+    for _, i in ipairs(take) do
+      local member, key = members[i], keys[i]
+      claimed[#claimed + 1] = member
+      leases[#leases + 1] = now + lease
+      leases[#leases + 1] = member
+      if #leases >= 1000 then redis.call('ZADD', Q.leases, unpack(leases)); leases = {} end
+      if key then
+        redis.call('HSET', Q.counted, member, key)
+        redis.call('HINCRBY', Q.keyuse, key, 1)
+      end
+      local score = tonumber(scores[i])
+      local p = math.floor(score / BAND)
+      virtual[p] = math.max(virtual[p] or 0, score - p * BAND)
+    end
+    if #leases > 0 then redis.call('ZADD', Q.leases, unpack(leases)) end
+    local fields = {}
+    for p, v in pairs(virtual) do
+      local current = tonumber(redis.call('HGET', Q.fair, 'v' .. p)) or 0
+      if v > current then fields[#fields + 1] = 'v' .. p; fields[#fields + 1] = score_text(v) end
+    end
+    if #fields > 0 then redis.call('HSET', Q.fair, unpack(fields)) end
+    take = claimed
+  end
+  return take
+end
+
+-- Sets the wake-up marker while ready holds work an agent may take now; takes it down while the
+-- shard is at its max_running (agents would wake for nothing: the attempt that frees a slot
+-- sets it again).
+local function queue_mark(adm)
+  if redis.call('ZCARD', Q.ready) == 0 then return end
+  if adm.max_running and redis.call('ZCARD', Q.leases) >= adm.max_running then
+    redis.call('ZREM', Q.marker, '1')
+    return
+  end
+  redis.call('ZADD', Q.marker, 0, '1')
+end
