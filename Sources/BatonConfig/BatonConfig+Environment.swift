@@ -41,7 +41,16 @@ extension BatonConfig {
             .integer("BATON_LIMITS_MAX_TASKS_PER_TREE") { $0.limits.maxTasksPerTree = $1 },
             .integer("BATON_LIMITS_MAX_TASKS_PER_READ") { $0.limits.maxTasksPerRead = $1 },
             .integer("BATON_BUS_SHARDS") { $0.bus.shards = $1 },
-            .queueShards("BATON_EXECUTORS_QUEUE_SHARDS"),
+            .namedIntegers("BATON_EXECUTORS_QUEUE_SHARDS", item: "executor_type=shards") {
+                $0.executors[$1, default: ExecutorTypeConfig()].queueShards = $2
+            },
+            .namedIntegers("BATON_EXECUTORS_MAX_RUNNING", item: "executor_type=limit") {
+                $0.executors[$1, default: ExecutorTypeConfig()].maxRunning = $2
+            },
+            .namedIntegers("BATON_EXECUTORS_MAX_RUNNING_PER_KEY", item: "executor_type=limit") {
+                $0.executors[$1, default: ExecutorTypeConfig()].maxRunningPerKey = $2
+            },
+            .namedIntegers("BATON_FAIRNESS_WEIGHTS", item: "user=weight") { $0.fairness.weights[$1] = $2 },
             .string("BATON_GATEWAY_HOST") { $0.gateway.host = $1 },
             .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },
             .apiKeys("BATON_API_KEYS") { $0.gateway.apiKeys = $1 },
@@ -151,17 +160,18 @@ extension BatonConfig.EnvironmentOverride {
         }
     }
 
-    /// Comma-separated `type=shards` items: `executors.<type>.queue_shards` of each type named
-    /// (executor type names do not fit a variable name, so they are listed in the value).
-    static func queueShards(_ name: String) -> Self {
+    /// Comma-separated `name=integer` items, e.g. `executors.<type>.queue_shards` of each type
+    /// named (executor type and user names do not fit a variable name, so they are listed in the
+    /// value); `item` is the form named in the error.
+    static func namedIntegers(_ name: String, item form: String, _ set: @escaping (inout BatonConfig, String, Int) -> Void) -> Self {
         Self(name: name) { config, text in
             for (index, item) in splitList(text).enumerated() {
-                guard let equals = item.lastIndex(of: "="), let count = Int(item[item.index(after: equals)...]),
+                guard let equals = item.lastIndex(of: "="), let value = Int(item[item.index(after: equals)...]),
                       equals != item.startIndex
                 else {
-                    throw BatonConfigError.invalidValue(key: name, reason: "item \(index + 1) must be \"executor_type=shards\" (got \"\(item)\")")
+                    throw BatonConfigError.invalidValue(key: name, reason: "item \(index + 1) must be \"\(form)\" (got \"\(item)\")")
                 }
-                config.executors[String(item[..<equals]), default: ExecutorTypeConfig()].queueShards = count
+                set(&config, String(item[..<equals]), value)
             }
         }
     }

@@ -74,7 +74,7 @@ enum OpenAPIDocument {
       "post": {
         "operationId": "createTree",
         "summary": "Validate and store a whole task array as one new tree",
-        "description": "The body is the task array itself (apflow's format) or {\"tasks\": [...], \"execute\": true}. Everything is validated first (names present and unique, ids unique and free, at least one root, parents and dependencies resolvable, no cycles, priorities 0-3) and stored all or nothing. Ids are 1-255 bytes without '{', '}' or control characters; numbers have documented ranges (timeout_s up to 604800). command_executor and rest_executor are for admins unless the deployment's executor_policy says otherwise (403 naming the task and the executor). execute:false stores the tree without running it (POST /v1/trees/{id}/execute starts it). With an Idempotency-Key, a repeat of the same body gets the first answer again (header Idempotent-Replayed: true), and a repeat whose first request never answered (a 503, a cut connection, a dead gateway) completes that same submission; the same key with another body is refused (409). A 503 may also mean that an id is held by an earlier submission whose outcome is not known yet: retry.",
+        "description": "The body is the task array itself (apflow's format) or {\"tasks\": [...], \"execute\": true}. Everything is validated first (names present and unique, ids unique and free, at least one root, parents and dependencies resolvable, no cycles, priorities 0-3) and stored all or nothing. Ids are 1-255 bytes without '{', '}' or control characters; numbers have documented ranges (timeout_s up to 604800). command_executor and rest_executor are for admins unless the deployment's executor_policy says otherwise (403 naming the task and the executor). execute:false stores the tree without running it (POST /v1/trees/{id}/execute starts it). With an Idempotency-Key, a repeat of the same body gets the first answer again (header Idempotent-Replayed: true), and a repeat whose first request never answered (a 503, a cut connection, a dead gateway) completes that same submission; the same key with another body is refused (409). Within a priority, an executor type's ready tasks are shared round-robin between users (fairness.weights); executors.<type>.max_running and max_running_per_key (with a task's concurrency_key) hold tasks back at claim time (waiting.reason throttled). A 503 may also mean that an id is held by an earlier submission whose outcome is not known yet: retry.",
         "parameters": [
           {"name": "Idempotency-Key", "in": "header", "required": false, "description": "1 to 255 visible ASCII characters; remembered for 24 hours per user.", "schema": {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[!-~]+$"}}
         ],
@@ -482,6 +482,7 @@ enum OpenAPIDocument {
           "timeout_s": {"type": ["number", "null"], "exclusiveMinimum": 0},
           "max_attempts": {"type": ["integer", "null"], "minimum": 1, "maximum": 100},
           "backoff": {"oneOf": [{"$ref": "#/components/schemas/Backoff"}, {"type": "null"}]},
+          "concurrency_key": {"type": ["string", "null"], "minLength": 1, "maxLength": 200, "description": "Admission key (e.g. a customer id): the executor type's max_running_per_key bounds how many tasks of one key run at once. 1-200 bytes, no control characters"},
           "user_id": {"description": "Ignored: the owner is the caller"}
         }
       },
@@ -510,7 +511,7 @@ enum OpenAPIDocument {
       },
       "Task": {
         "type": "object",
-        "required": ["id", "tree_id", "parent_id", "name", "executor", "user_id", "priority", "dependencies", "inputs", "params", "schemas", "status", "result", "error", "progress", "created_at", "updated_at", "started_at", "completed_at", "cancel_requested_at", "attempt", "origin_type", "original_task_id", "has_children", "has_references", "timeout_s", "max_attempts", "backoff", "max_lease_losses", "lease_losses", "blocked_by"],
+        "required": ["id", "tree_id", "parent_id", "name", "executor", "user_id", "priority", "dependencies", "inputs", "params", "schemas", "status", "result", "error", "progress", "created_at", "updated_at", "started_at", "completed_at", "cancel_requested_at", "attempt", "origin_type", "original_task_id", "has_children", "has_references", "timeout_s", "max_attempts", "backoff", "max_lease_losses", "lease_losses", "blocked_by", "concurrency_key"],
         "properties": {
           "id": {"type": "string"},
           "tree_id": {"type": "string"},
@@ -543,6 +544,7 @@ enum OpenAPIDocument {
           "max_lease_losses": {"type": "integer"},
           "lease_losses": {"type": "integer"},
           "blocked_by": {"type": ["string", "null"], "description": "The failed or cancelled required dependency that keeps this pending task from running"},
+          "concurrency_key": {"type": ["string", "null"]},
           "waiting": {"oneOf": [{"$ref": "#/components/schemas/Waiting"}, {"type": "null"}], "description": "Why a pending task is not running (GET /v1/tasks/{id} and GET /v1/trees/{id}); null for other statuses"}
         }
       },
@@ -553,9 +555,13 @@ enum OpenAPIDocument {
           "reason": {"type": "string", "enum": ["not_started", "dependencies", "blocked", "queued", "no_agent", "retry_backoff", "throttled"]},
           "unmet": {"type": "array", "description": "dependencies: the dependencies not resolved yet", "items": {"type": "object", "required": ["id", "status"], "properties": {"id": {"type": "string"}, "status": {"type": "string"}}}},
           "blocked_by": {"type": ["string", "null"], "description": "blocked: the failed or cancelled task at the origin"},
-          "position": {"type": ["integer", "null"], "description": "queued: 1-based place in its queue"},
+          "position": {"type": ["integer", "null"], "description": "queued (and throttled by max_running): 1-based place in its queue"},
           "ahead": {"type": ["integer", "null"], "description": "queued: tasks of higher or equal priority ahead of it"},
-          "executor": {"type": ["string", "null"], "description": "queued, no_agent: the executor type"},
+          "executor": {"type": ["string", "null"], "description": "queued, no_agent, throttled: the executor type"},
+          "limit": {"type": ["string", "null"], "description": "throttled: the limit that holds it back, executors.<type>.max_running or executors.<type>.max_running_per_key"},
+          "max": {"type": ["integer", "null"], "description": "throttled: the limit's value"},
+          "running": {"type": ["integer", "null"], "description": "throttled: how much of it is in use (tasks of the type, or of the key, running or claimed)"},
+          "concurrency_key": {"type": "string", "description": "throttled by max_running_per_key: the task's key"},
           "retry_at": {"type": ["string", "null"], "format": "date-time", "description": "retry_backoff: when the next attempt may start"}
         }
       },
@@ -586,7 +592,15 @@ enum OpenAPIDocument {
           "ready_total": {"type": "integer"}, "running": {"type": "integer"}, "delayed": {"type": "integer"},
           "agents": {"type": "integer"}, "free_slots": {"type": "integer"},
           "completed_last_minute": {"type": "integer"}, "failed_last_minute": {"type": "integer"},
-          "oldest_ready_age_s": {"type": ["number", "null"]}
+          "oldest_ready_age_s": {"type": ["number", "null"]},
+          "admission": {
+            "type": "object", "description": "The type's limits as the schedulers published them, and their use",
+            "properties": {
+              "max_running": {"type": ["integer", "null"]}, "max_running_per_key": {"type": ["integer", "null"]},
+              "running": {"type": "integer"}, "held": {"type": "integer", "description": "Tasks held back because their concurrency_key is at its limit"},
+              "throttled_claims": {"type": "integer", "description": "Claims a limit held back since the queue was created"}
+            }
+          }
         }
       },
       "TaskNode": {

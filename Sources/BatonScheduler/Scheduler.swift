@@ -13,6 +13,7 @@ public enum Scheduler {
             BusConsumer(store: store, settings: settings, submissions: submissions, logger: logger),
             LeaseReaper(store: store, settings: settings, logger: logger),
             QueueGauges(store: store, interval: .seconds(5), logger: logger),
+            AdmissionPublisher(store: store, settings: settings, logger: logger),
         ]
     }
 }

@@ -55,6 +55,8 @@ struct QueueGauges: Service {
                 .record(Double(summary.oldestReadyAgeMillis ?? 0) / 1000)
             Gauge(label: "baton_executor_agents", dimensions: [executor]).record(summary.agents)
             Gauge(label: "baton_executor_free_slots", dimensions: [executor]).record(summary.freeSlots)
+            Gauge(label: "baton_queue_held_tasks", dimensions: [executor]).record(summary.admission.held)
+            Gauge(label: "baton_queue_throttled_claims", dimensions: [executor]).record(summary.admission.throttledClaims)
         }
         let backlog = try await store.busBacklog()
         Gauge(label: "baton_bus_pending_entries").record(backlog.pending)

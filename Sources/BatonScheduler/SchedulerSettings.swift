@@ -1,4 +1,5 @@
 import BatonCore
+import BatonStore
 
 /// Tunables of a scheduler process (from `config/baton.yaml`, `scheduler:` section).
 public struct SchedulerSettings: Sendable, Hashable {
@@ -34,6 +35,12 @@ public struct SchedulerSettings: Sendable, Hashable {
     /// The users with the admin role (from `gateway.api_keys`): a Redis-native submission that
     /// names one of them gets the admin's executor policy.
     public var adminUsers: Set<String> = []
+    /// The limits of the executor types configured with some (`executors.<type>.max_running`,
+    /// `max_running_per_key`); the fairness weights go to every type (`fairness.weights`).
+    public var admission: [String: QueueAdmission] = [:]
+    public var fairnessWeights: [String: Int] = [:]
+    /// How often the admission is published to the queues (new executor types get it then).
+    public var admissionIntervalMillis = 5_000
 
     public init(
         batchSize: Int = 500,

@@ -90,6 +90,8 @@ public struct ExecutorSummary: Sendable, Hashable {
     public var failedLastMinute: Int
     /// How long the oldest ready task has been ready, in ms (`nil`: none ready).
     public var oldestReadyAgeMillis: Int64?
+    /// The type's published limits and their use (`admission` in JSON).
+    public var admission = AdmissionState(running: 0, held: 0, throttledClaims: 0)
 
     public var jsonValue: JSONValue {
         [
@@ -99,6 +101,7 @@ public struct ExecutorSummary: Sendable, Hashable {
             "agents": .int(agents), "free_slots": .int(freeSlots),
             "completed_last_minute": .int(completedLastMinute), "failed_last_minute": .int(failedLastMinute),
             "oldest_ready_age_s": oldestReadyAgeMillis.map { .double(Double($0) / 1000) } ?? .null,
+            "admission": admission.jsonValue,
         ]
     }
 }
@@ -294,6 +297,7 @@ extension BatonStore {
                     summary.oldestReadyAgeMillis = max(0, now - oldest)
                 }
             }
+            summary.admission = try await admissionState(of: executor)
             for agent in live where agent.executors.contains(executor) {
                 summary.agents += 1
                 summary.freeSlots += agent.free

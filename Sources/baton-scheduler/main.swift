@@ -2,6 +2,7 @@ import ArgumentParser
 import BatonCore
 import BatonRuntime
 import BatonScheduler
+import BatonStore
 import Logging
 import ServiceLifecycle
 
@@ -38,6 +39,9 @@ struct SchedulerCommand: AsyncParsableCommand {
         settings.adminUsers = Set(config.gateway.apiKeys.filter(\.isAdmin).map(\.userID))
         settings.inflightRepairMillis = Int64(config.scheduler.inflightRepairMillis)
         settings.orphanSweepMillis = config.scheduler.orphanSweepMillis
+        settings.admission = config.executors.filter { $0.value.maxRunning != nil || $0.value.maxRunningPerKey != nil }
+            .mapValues { QueueAdmission(maxRunning: $0.maxRunning, maxRunningPerKey: $0.maxRunningPerKey) }
+        settings.fairnessWeights = config.fairness.weights
         logger.info("scheduler starting", metadata: ["baton.redis": "\(config.redisURL)", "baton.namespace": "\(config.namespace)"])
         var services = Scheduler.services(store: store, settings: settings, logger: logger)
         if let metricsPort {

@@ -111,6 +111,39 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         #expect("\(String(describing: unknown))".contains("max_tasks"), "\(String(describing: unknown))")
     }
 
+    @Test func admissionFromTheFileAndTheEnvironment() throws {
+        let path = try temporaryFile(
+            """
+            executors:
+              render:
+                max_running: 5
+                max_running_per_key: 2
+            fairness:
+              weights: {alice: 3, bob: 2}
+            """)
+        let fromFile = try BatonConfig.load(path: path, environment: [:])
+        #expect(fromFile.executors["render"] == ExecutorTypeConfig(maxRunning: 5, maxRunningPerKey: 2))
+        #expect(fromFile.fairness.weights == ["alice": 3, "bob": 2])
+        let overridden = try BatonConfig.load(path: path, environment: [
+            "BATON_EXECUTORS_MAX_RUNNING": "render=7,echo_executor=1", "BATON_EXECUTORS_MAX_RUNNING_PER_KEY": "render=3",
+            "BATON_FAIRNESS_WEIGHTS": "carol=4",
+        ])
+        #expect(overridden.executors["render"] == ExecutorTypeConfig(maxRunning: 7, maxRunningPerKey: 3))
+        #expect(overridden.executors["echo_executor"]?.maxRunning == 1)
+        #expect(overridden.fairness.weights == ["alice": 3, "bob": 2, "carol": 4])
+        // Refused, naming the key: a limit out of range, a limit on a sharded queue, a bad weight.
+        for (yaml, key) in [
+            ("executors:\n  render:\n    max_running: 0\n", "executors.render.max_running"),
+            ("executors:\n  render:\n    queue_shards: 2\n    max_running_per_key: 1\n", "executors.render.max_running_per_key"),
+            ("fairness:\n  weights: {alice: 0}\n", "fairness.weights.alice"),
+            ("fairness:\n  weights: {alice: 1001}\n", "fairness.weights.alice"),
+            ("fairness:\n  wieghts: {alice: 1}\n", "wieghts"),
+        ] {
+            let error = #expect(throws: (any Error).self) { try BatonConfig.load(path: try temporaryFile(yaml)) }
+            #expect("\(String(describing: error))".contains(key), "\(yaml): \(String(describing: error))")
+        }
+    }
+
     @Test func agentHardeningKeysFromTheFileAndTheEnvironment() throws {
         let path = try temporaryFile(
             """

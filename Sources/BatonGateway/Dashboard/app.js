@@ -453,6 +453,19 @@
       return tr;
     }
 
+    // "running 3 / 5 · 2 per key", or "none" without limits.
+    function limitsText(admission) {
+      if (!admission) return null;
+      const parts = [];
+      if (admission.max_running !== null && admission.max_running !== undefined) {
+        parts.push(`${admission.running ?? 0} / ${admission.max_running}`);
+      }
+      if (admission.max_running_per_key !== null && admission.max_running_per_key !== undefined) {
+        parts.push(`${admission.max_running_per_key} per key`);
+      }
+      return parts.length ? parts.join(" · ") : "none";
+    }
+
     function renderExecutors(list) {
       const frag = document.createDocumentFragment();
       for (const x of list) {
@@ -470,10 +483,13 @@
           { v: x.completed_last_minute, cls: "num" },
           { v: x.failed_last_minute, cls: Number(x.failed_last_minute) > 0 ? "num bad" : "num" },
           { v: x.oldest_ready_age_s === null || x.oldest_ready_age_s === undefined ? "—" : formatDuration(Number(x.oldest_ready_age_s)), cls: "num" },
+          { v: limitsText(x.admission), cls: "mono" },
+          { v: x.admission ? x.admission.held : null, cls: "num" },
+          { v: x.admission ? x.admission.throttled_claims : null, cls: "num" },
         ], { executor: String(x.executor) });
         frag.appendChild(tr);
       }
-      if (!list.length) frag.appendChild(placeholder("No executors have queues yet.", 10));
+      if (!list.length) frag.appendChild(placeholder("No executors have queues yet.", 13));
       executorsBody.replaceChildren(frag);
     }
 

@@ -39,14 +39,21 @@ def test_installed_package_carries_the_same_scripts() -> None:
 
 
 def test_every_script_is_known_and_tree_scripts_get_include_lua() -> None:
-    """Every file but include.lua is a script of TreeScript, TreeRecordScript, QueueScript or IndexScript;
-    tree scripts are include.lua + "\\n" + the file, the others the file alone (Scripts.swift)."""
-    names = {name[:-4] for name in swift_files() if name != "include.lua"}
+    """Every file but include.lua and queue.lua is a script of TreeScript, TreeRecordScript, QueueScript
+    or IndexScript; tree scripts are include.lua + "\\n" + the file, queue scripts queue.lua + "\\n" +
+    the file, the others the file alone (Scripts.swift)."""
+    names = {name[:-4] for name in swift_files() if name not in ("include.lua", "queue.lua")}
     known = set(scripts.TREE_SCRIPTS + scripts.TREE_RECORD_SCRIPTS + scripts.QUEUE_SCRIPTS + scripts.INDEX_SCRIPTS)
     assert names == known
     include = (SWIFT_LUA / "include.lua").read_bytes().decode()
+    queue = (SWIFT_LUA / "queue.lua").read_bytes().decode()
     for name in known:
         body = (SWIFT_LUA / f"{name}.lua").read_bytes().decode()
-        expected = include + "\n" + body if name in scripts.TREE_SCRIPTS else body
+        if name in scripts.TREE_SCRIPTS:
+            expected = include + "\n" + body
+        elif name in scripts.QUEUE_SCRIPTS:
+            expected = queue + "\n" + body
+        else:
+            expected = body
         assert scripts.script(name).source == expected, name
         assert scripts.script(name).sha == hashlib.sha1(expected.encode()).hexdigest()

@@ -1,0 +1,60 @@
+import BatonCore
+import BatonStore
+import Foundation
+import Testing
+
+/// Issue 14: limits hold across real agents and schedulers (the queue scripts enforce what the
+/// schedulers published from the configuration), and fairness shares an executor type between users.
+@Suite("Admission")
+struct AdmissionEndToEndTests {
+    /// The most intervals [start, end) open at once (an end at the same millisecond as a start
+    /// comes first: the slot was freed before the next claim).
+    static func mostAtOnce(_ intervals: [(Int64, Int64)]) -> Int {
+        var edges: [(at: Int64, change: Int)] = []
+        for (start, end) in intervals {
+            edges.append((start, 1))
+            edges.append((end, -1))
+        }
+        edges.sort { first, second in first.at != second.at ? first.at < second.at : first.change < second.change }
+        var open = 0, most = 0
+        for edge in edges {
+            open += edge.change
+            most = max(most, open)
+        }
+        return most
+    }
+
+    /// With 4 agents of 16 slots each, a per-type limit of 5 and a per-key limit of 2 are never
+    /// exceeded (checked from the tasks' own start and end times), and the work all finishes.
+    @Test func limitsHoldAcrossFourAgentsOfSixteenSlots() async throws {
+        let environment = ["BATON_EXECUTORS_MAX_RUNNING": "sleep_executor=5", "BATON_EXECUTORS_MAX_RUNNING_PER_KEY": "sleep_executor=2"]
+        let agents = (0..<4).map { _ in AgentSpec(executors: ["sleep_executor"], concurrency: 16) }
+        try await withDeployment(agents: agents, environment: environment) { d in
+            try await d.waitUntil("the scheduler published the limits") {
+                let state = try await d.store.admissionState(of: "sleep_executor")
+                return state.maxRunning == 5 && state.maxRunningPerKey == 2
+            }
+            // 40 tasks over 4 keys (10 each) and 8 without a key.
+            var tasks: [String] = []
+            for index in 0..<48 {
+                let key = index < 40 ? #", "concurrency_key": "customer-\#(index % 4)""# : ""
+                tasks.append(#"{"id": "l\#(index)", "name": "l\#(index)", "executor": "sleep_executor", "inputs": {"seconds": 0.1}\#(key)}"#)
+            }
+            let submitted = try await d.submit("[\(tasks.joined(separator: ","))]")
+            let tree = try await d.waitForTree(submitted.treeID, timeout: .seconds(60))
+            #expect(tree.tree.status == "completed", "\(tree.summary)\n\(d.diagnostics())")
+            let spans = try tree.tasks.map { task in (task, try task.startedMillis(), try task.completedMillis()) }
+            let overall = Self.mostAtOnce(spans.map { ($0.1, $0.2) })
+            #expect(overall <= 5, "\(overall) tasks ran at once")
+            #expect(overall >= 3, "the limit was never approached (\(overall)): the test shows nothing")
+            for key in 0..<4 {
+                let ofKey = spans.filter { $0.0.concurrencyKey == "customer-\(key)" }
+                #expect(ofKey.count == 10)
+                let most = Self.mostAtOnce(ofKey.map { ($0.1, $0.2) })
+                #expect(most <= 2, "customer-\(key): \(most) at once")
+            }
+            let state = try await d.store.admissionState(of: "sleep_executor")
+            #expect(state.running == 0 && state.held == 0 && state.throttledClaims > 0, "\(state)")
+        }
+    }
+}
