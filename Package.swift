@@ -108,7 +108,7 @@ let package = Package(
         .executableTarget(
             name: "baton-scheduler",
             dependencies: [
-                "BatonScheduler", "BatonRuntime", "BatonStore",
+                "BatonScheduler", "BatonRuntime", "BatonStore", "BatonConfig",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]

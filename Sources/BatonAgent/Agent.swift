@@ -5,6 +5,7 @@ import Logging
 import Metrics
 import RedisClient
 import ServiceLifecycle
+import Synchronization
 
 /// An executor agent: claims the best ready tasks of its executor types, runs them with their
 /// merged inputs, heartbeats their leases and reports the outcome with the claim's attempt.
@@ -63,7 +64,7 @@ public struct Agent: Service {
                 group.addTask { await self.waitForWork(queues, on: waiter, running: running, wake: wake) }
             }
             await withGracefulShutdownHandler {
-                await self.claimLoop(running: running, reporter: reporter, wakes: wakes, group: &group)
+                await self.claimLoop(running: running, reporter: reporter, wakes: wakes, wake: wake, group: &group)
             } onGracefulShutdown: {
                 for waiter in waiters { waiter.close() }
                 wake.finish()
@@ -104,10 +105,14 @@ public struct Agent: Service {
 
     /// Claims from the queues the waiters name, whenever the agent has free slots.
     private func claimLoop(
-        running: RunningTasks, reporter: Reporter, wakes: AsyncStream<[ExecutorQueue]>, group: inout DiscardingTaskGroup
+        running: RunningTasks, reporter: Reporter, wakes: AsyncStream<[ExecutorQueue]>,
+        wake: AsyncStream<[ExecutorQueue]>.Continuation, group: inout DiscardingTaskGroup
     ) async {
         var backoff = RetryBackoff()
         var turn = 0
+        // Queue shards a rate limit holds back, and when their next task is due: no marker wakes
+        // the agents then, so a timer does (one per shard, the earliest).
+        let timers = DueTimers()
         for await queues in wakes {
             if Task.isShuttingDownGracefully || Task.isCancelled { break }
             // The reporter may reserve the slot that freed first (for a task it claims itself).
@@ -119,7 +124,16 @@ public struct Agent: Service {
             if slots == 0 { break }
             do {
                 turn &+= 1
-                let started = try await claimAndStart(free: slots, from: queues, turn: turn)
+                let (started, dues) = try await claimAndStart(free: slots, from: queues, turn: turn)
+                for (queue, due) in dues {
+                    if !timers.arm(queue, at: due) { continue }
+                    let delay = max(0, due - store.clock())
+                    group.addTask {
+                        try? await Task.sleep(for: .milliseconds(delay))
+                        timers.fired(queue, at: due)
+                        wake.yield([queue])
+                    }
+                }
                 for (task, queue) in started {
                     let control = TaskControl(task: task, queue: queue)
                     await running.add(control, reserved: true)
@@ -193,18 +207,23 @@ public struct Agent: Service {
     /// Takes up to `free` tasks from the given queue shards and starts them. The shards are
     /// visited in turn, from a start that moves on with every round (`turn`), so that with
     /// `queue_shards` > 1 no shard is always served first.
-    private func claimAndStart(free: Int, from queues: [ExecutorQueue], turn: Int) async throws -> [(StartedTask, ExecutorQueue)] {
+    /// Also returns, for shards a rate limit held back, when their next task is due (epoch ms).
+    private func claimAndStart(
+        free: Int, from queues: [ExecutorQueue], turn: Int
+    ) async throws -> (started: [(StartedTask, ExecutorQueue)], dues: [ExecutorQueue: Int64]) {
         var remaining = free
         var started: [(StartedTask, ExecutorQueue)] = []
+        var dues: [ExecutorQueue: Int64] = [:]
         let first = queues.isEmpty ? 0 : turn % queues.count
         for queue in queues[first...] + queues[..<first] where remaining > 0 {
-            let claimed = try await store.claim(queue, count: remaining, leaseMillis: settings.leaseMillis)
+            let (claimed, due) = try await store.claimWithDue(queue, count: remaining, leaseMillis: settings.leaseMillis)
+            if let due { dues[queue] = due }
             if claimed.isEmpty { continue }
             let begun = try await store.start(claimed, from: queue)
             started += begun.map { ($0, queue) }
             remaining -= begun.count
         }
-        return started
+        return (started, dues)
     }
 
     // MARK: Leases
@@ -336,5 +355,24 @@ public struct Agent: Service {
         if !unfinished.isEmpty {
             logger.info("handed back unfinished tasks", metadata: ["baton.count": "\(unfinished.count)"])
         }
+    }
+}
+
+/// The wake-up timers of queue shards a rate limit holds back: at most one per shard, the earliest.
+final class DueTimers: Sendable {
+    private let armed = Mutex<[ExecutorQueue: Int64]>([:])
+
+    /// Whether a timer for `queue` at `due` (epoch ms) should start: none is armed earlier.
+    func arm(_ queue: ExecutorQueue, at due: Int64) -> Bool {
+        armed.withLock { armed in
+            if let earlier = armed[queue], earlier <= due { return false }
+            armed[queue] = due
+            return true
+        }
+    }
+
+    /// The timer armed for `queue` at `due` went off.
+    func fired(_ queue: ExecutorQueue, at due: Int64) {
+        armed.withLock { armed in if armed[queue] == due { armed[queue] = nil } }
     }
 }

@@ -51,6 +51,8 @@ extension BatonConfig {
                 $0.executors[$1, default: ExecutorTypeConfig()].maxRunningPerKey = $2
             },
             .namedIntegers("BATON_FAIRNESS_WEIGHTS", item: "user=weight") { $0.fairness.weights[$1] = $2 },
+            .rateLimits("BATON_EXECUTORS_RATE_LIMIT") { $0.executors[$1, default: ExecutorTypeConfig()].rateLimit = $2 },
+            .rateLimits("BATON_EXECUTORS_RATE_LIMIT_PER_KEY") { $0.executors[$1, default: ExecutorTypeConfig()].rateLimitPerKey = $2 },
             .string("BATON_GATEWAY_HOST") { $0.gateway.host = $1 },
             .integer("BATON_GATEWAY_PORT") { $0.gateway.port = $1 },
             .apiKeys("BATON_API_KEYS") { $0.gateway.apiKeys = $1 },
@@ -172,6 +174,24 @@ extension BatonConfig.EnvironmentOverride {
                     throw BatonConfigError.invalidValue(key: name, reason: "item \(index + 1) must be \"\(form)\" (got \"\(item)\")")
                 }
                 set(&config, String(item[..<equals]), value)
+            }
+        }
+    }
+
+    /// Comma-separated `executor_type=tasks[/interval_s[/burst]]` items.
+    static func rateLimits(_ name: String, _ set: @escaping (inout BatonConfig, String, RateLimitConfig) -> Void) -> Self {
+        Self(name: name) { config, text in
+            for (index, item) in splitList(text).enumerated() {
+                let parts = item.lastIndex(of: "=").map { (String(item[..<$0]), item[item.index(after: $0)...].split(separator: "/")) }
+                guard let (type, values) = parts, !type.isEmpty, (1...3).contains(values.count),
+                      let tasks = Int(values[0]),
+                      let interval = values.count > 1 ? Double(values[1]) : 1,
+                      let burst = values.count > 2 ? Int(values[2]) : 1
+                else {
+                    throw BatonConfigError.invalidValue(
+                        key: name, reason: "item \(index + 1) must be \"executor_type=tasks[/interval_s[/burst]]\" (got \"\(item)\")")
+                }
+                set(&config, type, RateLimitConfig(tasks: tasks, intervalSeconds: interval, burst: burst))
             }
         }
     }

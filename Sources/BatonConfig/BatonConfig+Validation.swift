@@ -49,10 +49,19 @@ extension BatonConfig {
             for (name, limit) in [("max_running", settings.maxRunning), ("max_running_per_key", settings.maxRunningPerKey)] {
                 guard let limit else { continue }
                 try within("executors.\(executor).\(name)", limit, 1...ExecutorTypeConfig.maxRunningCeiling)
-                if settings.queueShards > 1 {
-                    // One script enforces a limit: it sees one shard's leases only.
-                    throw fail("executors.\(executor).\(name)", "needs queue_shards: 1 (a limit is enforced on one queue shard; got \(settings.queueShards))")
+            }
+            for (name, rate) in [("rate_limit", settings.rateLimit), ("rate_limit_per_key", settings.rateLimitPerKey)] {
+                guard let rate else { continue }
+                let key = "executors.\(executor).\(name)"
+                try within("\(key).tasks", rate.tasks, 1...ExecutorTypeConfig.maxRunningCeiling)
+                try within("\(key).burst", rate.burst, 1...ExecutorTypeConfig.maxRunningCeiling)
+                if !(rate.intervalSeconds > 0 && rate.intervalSeconds <= 86_400) {
+                    throw fail("\(key).interval_s", "must be more than 0 and at most 86400 (got \(rate.intervalSeconds))")
                 }
+            }
+            if settings.hasLimits && settings.queueShards > 1 {
+                // One script enforces a limit: it sees one shard's leases and rate state only.
+                throw fail("executors.\(executor)", "limits need queue_shards: 1 (a limit is enforced on one queue shard; got \(settings.queueShards))")
             }
         }
         for (user, weight) in fairness.weights.sorted(by: { $0.key < $1.key }) {

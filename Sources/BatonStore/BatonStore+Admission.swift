@@ -9,14 +9,40 @@ public struct QueueAdmission: Sendable, Hashable {
     public var maxRunning: Int?
     /// The most leased tasks of one `concurrency_key`; `nil`: no limit.
     public var maxRunningPerKey: Int?
+    /// How fast tasks of the type may start across all agents; `nil`: no limit.
+    public var rateLimit: RateLimit?
+    /// How fast tasks of one `concurrency_key` may start; `nil`: no limit.
+    public var rateLimitPerKey: RateLimit?
     /// Weight per user (users left out weigh 1).
     public var weights: [String: Int]
 
-    public init(maxRunning: Int? = nil, maxRunningPerKey: Int? = nil, weights: [String: Int] = [:]) {
+    public init(
+        maxRunning: Int? = nil, maxRunningPerKey: Int? = nil, rateLimit: RateLimit? = nil, rateLimitPerKey: RateLimit? = nil,
+        weights: [String: Int] = [:]
+    ) {
         self.maxRunning = maxRunning
         self.maxRunningPerKey = maxRunningPerKey
+        self.rateLimit = rateLimit
+        self.rateLimitPerKey = rateLimitPerKey
         self.weights = weights
     }
+}
+
+/// `tasks` starts per `intervalSeconds`, at most `burst` at once after a quiet spell (GCRA in
+/// `queue.lua`: one task per interval / tasks).
+public struct RateLimit: Sendable, Hashable {
+    public var tasks: Int
+    public var intervalSeconds: Double
+    public var burst: Int
+
+    public init(tasks: Int, intervalSeconds: Double = 1, burst: Int = 1) {
+        self.tasks = tasks
+        self.intervalSeconds = intervalSeconds
+        self.burst = burst
+    }
+
+    /// Milliseconds between two starts at the steady rate.
+    public var emissionMillis: Double { intervalSeconds * 1000 / Double(tasks) }
 }
 
 /// An executor type's limits as published, and how much of them is in use now.

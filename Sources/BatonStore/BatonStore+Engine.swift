@@ -137,10 +137,21 @@ extension BatonStore {
 
     /// Takes up to `count` of the best ready tasks of a queue shard, each with a lease.
     public func claim(_ queue: ExecutorQueue, count: Int, leaseMillis: Int) async throws -> [(treeID: String, taskID: String)] {
-        guard count > 0 else { return [] }
+        try await claimWithDue(queue, count: count, leaseMillis: leaseMillis).claimed
+    }
+
+    /// ``claim(_:count:leaseMillis:)``, and when a rate limit holds work of the shard back, the
+    /// time (epoch ms) its next task is due: no marker wakes the agents then, they look again
+    /// by themselves.
+    public func claimWithDue(
+        _ queue: ExecutorQueue, count: Int, leaseMillis: Int
+    ) async throws -> (claimed: [(treeID: String, taskID: String)], dueMillis: Int64?) {
+        guard count > 0 else { return ([], nil) }
         let reply = try await run([ScriptCall.claimQueue(queue, keys: keys, now: clock(), leaseMillis: leaseMillis, count: count)],
                                   operation: "claim")[0]
-        return (reply.array ?? []).compactMap { $0.string.flatMap(Keys.parseMember) }.map { ($0.tree, $0.task) }
+        let entries = (reply.array ?? []).compactMap(\.string)
+        let due = entries.last.flatMap { $0.hasPrefix("@") ? Int64($0.dropFirst()) : nil }
+        return (entries.compactMap(Keys.parseMember).map { ($0.tree, $0.task) }, due)
     }
 
     /// Starts claimed tasks (one script call per tree, one round trip). Stale claims (a

@@ -117,7 +117,11 @@ enum ScriptCall {
 
     /// Publishes an executor type's limits and the users' fairness weights to a queue shard.
     static func admitQueue(_ queue: ExecutorQueue, keys: Keys, admission: QueueAdmission) -> RedisScriptCall {
-        var arguments = [admission.maxRunning.map(String.init) ?? "", admission.maxRunningPerKey.map(String.init) ?? ""]
+        func text(_ value: Int?) -> String { value.map(String.init) ?? "" }
+        func text(_ value: Double?) -> String { value.map { String($0) } ?? "" }
+        var arguments: [String] = [text(admission.maxRunning), text(admission.maxRunningPerKey)]
+        arguments += [text(admission.rateLimit?.emissionMillis), text(admission.rateLimit?.burst)]
+        arguments += [text(admission.rateLimitPerKey?.emissionMillis), text(admission.rateLimitPerKey?.burst)]
         for (user, weight) in admission.weights.sorted(by: { $0.key < $1.key }) {
             arguments.append(user)
             arguments.append(String(weight))

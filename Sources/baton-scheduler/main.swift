@@ -1,4 +1,5 @@
 import ArgumentParser
+import BatonConfig
 import BatonCore
 import BatonRuntime
 import BatonScheduler
@@ -39,8 +40,14 @@ struct SchedulerCommand: AsyncParsableCommand {
         settings.adminUsers = Set(config.gateway.apiKeys.filter(\.isAdmin).map(\.userID))
         settings.inflightRepairMillis = Int64(config.scheduler.inflightRepairMillis)
         settings.orphanSweepMillis = config.scheduler.orphanSweepMillis
-        settings.admission = config.executors.filter { $0.value.maxRunning != nil || $0.value.maxRunningPerKey != nil }
-            .mapValues { QueueAdmission(maxRunning: $0.maxRunning, maxRunningPerKey: $0.maxRunningPerKey) }
+        func rate(_ limit: RateLimitConfig?) -> RateLimit? {
+            limit.map { RateLimit(tasks: $0.tasks, intervalSeconds: $0.intervalSeconds, burst: $0.burst) }
+        }
+        settings.admission = config.executors.filter(\.value.hasLimits).mapValues {
+            QueueAdmission(
+                maxRunning: $0.maxRunning, maxRunningPerKey: $0.maxRunningPerKey,
+                rateLimit: rate($0.rateLimit), rateLimitPerKey: rate($0.rateLimitPerKey))
+        }
         settings.fairnessWeights = config.fairness.weights
         logger.info("scheduler starting", metadata: ["baton.redis": "\(config.redisURL)", "baton.namespace": "\(config.namespace)"])
         var services = Scheduler.services(store: store, settings: settings, logger: logger)

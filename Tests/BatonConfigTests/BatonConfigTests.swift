@@ -131,10 +131,18 @@ private let shippedConfigPath = URL(fileURLWithPath: #filePath)
         #expect(overridden.executors["render"] == ExecutorTypeConfig(maxRunning: 7, maxRunningPerKey: 3))
         #expect(overridden.executors["echo_executor"]?.maxRunning == 1)
         #expect(overridden.fairness.weights == ["alice": 3, "bob": 2, "carol": 4])
+        let rates = try BatonConfig.load(path: try temporaryFile("executors:\n  render:\n    rate_limit: {tasks: 50, burst: 5}\n"), environment: [
+            "BATON_EXECUTORS_RATE_LIMIT_PER_KEY": "render=10/60/2",
+        ])
+        #expect(rates.executors["render"]?.rateLimit == RateLimitConfig(tasks: 50, intervalSeconds: 1, burst: 5))
+        #expect(rates.executors["render"]?.rateLimitPerKey == RateLimitConfig(tasks: 10, intervalSeconds: 60, burst: 2))
         // Refused, naming the key: a limit out of range, a limit on a sharded queue, a bad weight.
         for (yaml, key) in [
             ("executors:\n  render:\n    max_running: 0\n", "executors.render.max_running"),
-            ("executors:\n  render:\n    queue_shards: 2\n    max_running_per_key: 1\n", "executors.render.max_running_per_key"),
+            ("executors:\n  render:\n    queue_shards: 2\n    max_running_per_key: 1\n", "limits need queue_shards: 1"),
+            ("executors:\n  render:\n    rate_limit: {tasks: 0}\n", "executors.render.rate_limit.tasks"),
+            ("executors:\n  render:\n    rate_limit_per_key: {tasks: 5, interval_s: 0}\n", "executors.render.rate_limit_per_key.interval_s"),
+            ("executors:\n  render:\n    rate_limit: {tasks: 5, per: 1}\n", "per"),
             ("fairness:\n  weights: {alice: 0}\n", "fairness.weights.alice"),
             ("fairness:\n  weights: {alice: 1001}\n", "fairness.weights.alice"),
             ("fairness:\n  wieghts: {alice: 1}\n", "wieghts"),

@@ -197,4 +197,49 @@ import Testing
         try await complete(store, second)
         #expect(try await store.claim(executor: "x", count: 5, leaseMillis: 10_000).map(\.taskID) == ["d1"])
     }
+
+    @Test func aTypeRateAdmitsItsBurstThenOneTaskPerInterval() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        // 10 per second, 3 at once: one task every 100 ms.
+        try await store.publishAdmission(["x": QueueAdmission(rateLimit: RateLimit(tasks: 10, intervalSeconds: 1, burst: 3))])
+        _ = try await store.submit(Self.items(10, prefix: "r"), userID: "u")
+        let queue = ExecutorQueue(executor: "x")
+        let start = clock.now
+        let first = try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000)
+        #expect(first.claimed.count == 3 && first.dueMillis == start + 100)
+        // Out of rate: nothing more now, and no marker (agents wake when the next task is due).
+        let none = try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000)
+        #expect(none.claimed.isEmpty && none.dueMillis == start + 100)
+        #expect(try await store.redis.send("ZCARD", store.keys.marker("x")).int == 0)
+        clock.advance(milliseconds: 100)
+        #expect(try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000).claimed.count == 1)
+        clock.advance(milliseconds: 250)
+        let later = try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000)
+        #expect(later.claimed.count == 2 && later.dueMillis == start + 400)
+        // Without the limit, the rest goes at once.
+        try await store.publishAdmission(["x": QueueAdmission()])
+        let rest = try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000)
+        #expect(rest.claimed.count == 4 && rest.dueMillis == nil)
+    }
+
+    @Test func aKeyRateHoldsItsKeyOnlyAndReleasesWhenDue() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        try await store.publishAdmission(["x": QueueAdmission(rateLimitPerKey: RateLimit(tasks: 1, intervalSeconds: 1))])
+        _ = try await store.submit(Self.items(3, prefix: "a", key: "acme") + Self.items(1, prefix: "b", key: "beta"), userID: "u")
+        let queue = ExecutorQueue(executor: "x")
+        let start = clock.now
+        let first = try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000)
+        #expect(Set(first.claimed.map(\.taskID)) == ["a1", "b1"] && first.dueMillis == start + 1_000)
+        #expect(try await store.admissionState(of: "x").held == 2)
+        clock.advance(milliseconds: 999)
+        #expect(try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000).claimed.isEmpty)
+        clock.advance(milliseconds: 1)
+        let second = try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000)
+        #expect(second.claimed.map(\.taskID) == ["a2"] && second.dueMillis == start + 2_000)
+        clock.advance(milliseconds: 1_000)
+        #expect(try await store.claimWithDue(queue, count: 10, leaseMillis: 10_000).claimed.map(\.taskID) == ["a3"])
+        #expect(try await store.admissionState(of: "x").held == 0)
+    }
 }

@@ -57,4 +57,31 @@ struct AdmissionEndToEndTests {
             #expect(state.running == 0 && state.held == 0 && state.throttledClaims > 0, "\(state)")
         }
     }
+
+    /// A rate limit of 50 tasks per second (5 at once) holds over 10 s within ±5 %, with two
+    /// agents of 16 slots: no client sleeps, the queue script admits and the agents wake when due.
+    @Test func aRateLimitHoldsOverTenSeconds() async throws {
+        let environment = ["BATON_EXECUTORS_RATE_LIMIT": "echo_executor=50/1/5"]
+        let agents = (0..<2).map { _ in AgentSpec(executors: ["echo_executor"], concurrency: 16) }
+        try await withDeployment(agents: agents, environment: environment) { d in
+            try await d.waitUntil("the scheduler published the rate") {
+                try await d.store.redis.send("HGET", d.store.keys.admission(ExecutorQueue(executor: "echo_executor")), "rate_ms")
+                    .string.flatMap(Double.init) == 20
+            }
+            let tasks = (0..<700).map { #"{"id": "q\#($0)", "name": "q\#($0)", "executor": "echo_executor"}"# }
+            let submitted = try await d.submit("[\(tasks.joined(separator: ","))]")
+            try await d.waitUntil("10.5 s after the first start", timeout: .seconds(40)) {
+                let tree = try await d.store.tree(submitted.treeID, userID: nil)
+                let starts = tree.tasks.compactMap { $0.startedAt.flatMap(Timestamp.millis(rfc3339:)) }
+                guard let earliest = starts.min() else { return false }
+                return nowMillis() > earliest + 10_500
+            }
+            let tree = try await d.store.tree(submitted.treeID, userID: nil)
+            let starts = tree.tasks.compactMap { $0.startedAt.flatMap(Timestamp.millis(rfc3339:)) }
+            let first = try #require(starts.min())
+            let window = starts.filter { $0 < first + 10_000 }.count
+            // 500 at 50/s, plus the burst of 5.
+            #expect(abs(Double(window) - 505) <= 505 * 0.05, "\(window) tasks started in the first 10 s")
+        }
+    }
 }

@@ -22,7 +22,8 @@ if not d or d < 0 or not c or c < 0 or c ~= math.floor(c) or not now or not leas
   or (#ARGV - 4 - d) < 0 or (#ARGV - 4 - d) % 4 ~= 0 then
   return redis.error_reply('BATON invalid_argument Malformed enqueue arguments')
 end
-queue_check({'ready', 'seq', 'marker', 'leases', 'cancels', 'admission', 'fair', 'ckeys', 'keyuse', 'counted', 'heldkeys'})
+queue_check({'ready', 'seq', 'marker', 'leases', 'cancels', 'admission', 'fair', 'ckeys', 'keyuse', 'counted', 'heldkeys',
+  'keytat', 'keydue'})
 local adm = admission()
 
 -- Everything checked.

@@ -647,6 +647,9 @@ class _Session:
             client_name="baton-agent-py")
         self.pool = ElasticThreadPool()
         self.wakes: asyncio.Queue[list[ExecutorQueue] | None] = asyncio.Queue()
+        # Shards a rate limit holds back and when their next task is due (epoch ms): no marker
+        # wakes the agents then, so a timer does (one per shard, the earliest).
+        self.due_timers: dict[ExecutorQueue, int] = {}
         self.reports: list[_Report] = []
         self.report_signal = asyncio.Event()
         self.reporting_done = False
@@ -845,8 +848,25 @@ class _Session:
         keys = self.keys
         call = ScriptCall(script("claimQueue"), [keys.ready(queue), keys.marker(queue), keys.leases(queue)],
                           [str(_now_ms()), str(self.agent.lease_ms), str(count)])
-        reply = (await run_async(self.redis, [call]))[0]
-        return [parsed for parsed in (parse_member(m) for m in reply or []) if parsed is not None]
+        reply = list((await run_async(self.redis, [call]))[0] or [])
+        if reply and isinstance(reply[-1], str) and reply[-1].startswith("@") and reply[-1][1:].isdigit():
+            self.arm_due_timer(queue, int(reply.pop()[1:]))
+        return [parsed for parsed in (parse_member(m) for m in reply) if parsed is not None]
+
+    def arm_due_timer(self, queue: ExecutorQueue, due: int) -> None:
+        """Wakes the claim loop for ``queue`` at ``due`` (epoch ms), unless a timer goes off earlier."""
+        armed = self.due_timers.get(queue)
+        if armed is not None and armed <= due:
+            return
+        self.due_timers[queue] = due
+
+        def fire() -> None:
+            if self.due_timers.get(queue) == due:
+                del self.due_timers[queue]
+            if not self.stopping.is_set():
+                self.wakes.put_nowait([queue])
+
+        asyncio.get_running_loop().call_later(max(0, due - _now_ms()) / 1000, fire)
 
     async def start(self, claimed: list[tuple[str, str]], queue: ExecutorQueue) -> list[StartedTask]:
         """``startTasks`` on each claimed task's tree (one round trip); stale claims are dropped

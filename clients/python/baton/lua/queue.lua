@@ -11,8 +11,10 @@
 --   delayed     zset  '<priority>\t<user>\t<key>\t<member>' -> due (epoch ms); an older entry is
 --                     '<priority>\t<member>'
 --   admission   hash  the limits the schedulers publish from the configuration (admitQueue.lua):
---                     max_running, max_running_per_key, w:<user> (fairness weight, default 1);
---                     and the count of claims a limit held back: throttled
+--                     max_running, max_running_per_key, w:<user> (fairness weight, default 1),
+--                     rate_ms / rate_burst and key_rate_ms / key_rate_burst (rate limits: one
+--                     task per rate_ms, up to burst at once); the type's rate state: tat; and the
+--                     count of claims a limit held back: throttled
 --   fair        hash  v<p>: the virtual time of priority p (the tag last claimed);
 --                     <p>\t<user>: the tag the user's next task at priority p starts from
 --   ckeys       hash  member -> its concurrency key, while the task is queued, held or leased
@@ -21,6 +23,14 @@
 --   held:<key>  zset  tasks of `key` taken out of ready while the key was at its limit (their
 --                     ready scores): the attempt that frees a slot of the key moves the best back
 --   heldkeys    set   the keys that have tasks held
+--   keytat      hash  key -> the key's rate state (its theoretical arrival time, epoch ms)
+--   keydue      zset  key -> when a task held by the key's rate limit may run (epoch ms)
+--
+-- Rate limits (GCRA): a claim at `now` may take a task while tat - now <= (burst - 1) * rate_ms,
+-- where tat = max(tat, now); each task taken adds rate_ms to tat. A claim the type's rate stops
+-- answers when the next task is due ('@<epoch ms>' after the members), so agents wake then; a
+-- task its key's rate stops is held like one its key's max_running_per_key stops, and comes back
+-- to ready (keydue) when its key's next task is due.
 --
 -- Fairness (start-time fair queueing): within a priority, a task's tag is
 -- max(virtual time, its user's next tag); each task of a user advances the user's next tag by
@@ -35,12 +45,13 @@
 local QPREFIX = string.match(KEYS[1], '^(.*:)[^:]*$')
 local Q = {}
 for _, name in ipairs({'ready', 'seq', 'marker', 'leases', 'cancels', 'delayed', 'admission', 'fair',
-  'ckeys', 'keyuse', 'counted', 'heldkeys'}) do
+  'ckeys', 'keyuse', 'counted', 'heldkeys', 'keytat', 'keydue'}) do
   Q[name] = QPREFIX .. name
 end
 local BAND = 4294967296
 local KINDS = {ready = 'zset', marker = 'zset', leases = 'zset', cancels = 'hash', delayed = 'zset',
-  admission = 'hash', fair = 'hash', ckeys = 'hash', keyuse = 'hash', counted = 'hash', heldkeys = 'set'}
+  admission = 'hash', fair = 'hash', ckeys = 'hash', keyuse = 'hash', counted = 'hash', heldkeys = 'set',
+  keytat = 'hash', keydue = 'zset'}
 
 local function queue_refuse(message) error({err = 'BATON conflict ' .. message}) end
 
@@ -84,13 +95,28 @@ end
 
 local function score_text(score) return string.format('%.17g', score) end
 
--- The shard's admission: {max_running = n or nil, per_key = n or nil}, weights read on demand.
+-- The shard's admission: {max_running, per_key, rate_ms, rate_burst, tat, key_rate_ms,
+-- key_rate_burst} (nil: no such limit), weights read on demand.
 local function admission()
-  local a = redis.call('HMGET', Q.admission, 'max_running', 'max_running_per_key')
-  local adm = {max_running = tonumber(a[1]), per_key = tonumber(a[2]), weights = {}}
+  local a = redis.call('HMGET', Q.admission, 'max_running', 'max_running_per_key', 'rate_ms', 'rate_burst', 'tat',
+    'key_rate_ms', 'key_rate_burst')
+  local adm = {max_running = tonumber(a[1]), per_key = tonumber(a[2]), rate_ms = tonumber(a[3]),
+    rate_burst = tonumber(a[4]) or 1, tat = tonumber(a[5]) or 0, key_rate_ms = tonumber(a[6]),
+    key_rate_burst = tonumber(a[7]) or 1, weights = {}}
   if adm.max_running and adm.max_running < 0 then adm.max_running = nil end
   if adm.per_key and adm.per_key < 1 then adm.per_key = nil end
+  if adm.rate_ms and adm.rate_ms <= 0 then adm.rate_ms = nil end
+  if adm.key_rate_ms and adm.key_rate_ms <= 0 then adm.key_rate_ms = nil end
   return adm
+end
+
+-- GCRA: how many tasks may start at `now` given the state `tat`, one per `interval`, `burst`
+-- at once; and when the next one may when none can.
+local function rate_room(tat, now, interval, burst)
+  local t = math.max(tat, now)
+  local tokens = math.floor(((burst - 1) * interval - (t - now)) / interval) + 1
+  if tokens > 0 then return tokens, nil end
+  return 0, t - (burst - 1) * interval
 end
 
 -- Fair tags for tasks queued in this call: `fair_tags(adm)` returns a function
@@ -204,15 +230,53 @@ local function check_held(keys)
   for key in pairs(keys) do queue_require(held_key(key), 'zset') end
 end
 
+local claim_window
+
 -- Takes up to `count` of the best ready tasks, each with a lease until now + lease, within the
--- limits: at most max_running leases on the shard, at most max_running_per_key leased tasks of
--- one concurrency key (a task over its key's limit is moved to held:<key>). Looks at no more
--- than `count` + 1000 entries. Returns the claimed members, best first.
+-- limits: at most max_running leases on the shard and no more than the type's rate allows; per
+-- concurrency key at most max_running_per_key leased tasks and no more than the key's rate (a
+-- task over its key's limits is moved to held:<key>). Looks at no more than `count` + 1000
+-- entries. Returns the claimed members, best first; `adm.due` / `adm.rate_stopped` say when the
+-- type's rate lets the next task go.
 local function claim(adm, now, lease, count)
+  -- Keys whose rate lets a held task run again: one task each back to ready (the key is due
+  -- again below while it has tasks held).
+  local released = {}
+  if adm.key_rate_ms then
+    released = redis.call('ZRANGEBYSCORE', Q.keydue, '-inf', now, 'LIMIT', 0, 100)
+    for _, key in ipairs(released) do queue_require(held_key(key), 'zset') end
+    for _, key in ipairs(released) do
+      redis.call('ZREM', Q.keydue, key)
+      unhold(key)
+    end
+  end
+  local members = claim_window(adm, now, lease, count)
+  for _, key in ipairs(released) do
+    if redis.call('EXISTS', held_key(key)) == 1 then
+      local tat = tonumber(redis.call('HGET', Q.keytat, key)) or 0
+      local _, due = rate_room(tat, now, adm.key_rate_ms, adm.key_rate_burst)
+      redis.call('ZADD', Q.keydue, 'LT', score_text(due or now), key)
+    end
+  end
+  return members
+end
+
+-- `claim` once the keys due were released: reads the candidates, decides, then writes.
+claim_window = function(adm, now, lease, count)
   local room = count
   if adm.max_running then room = math.min(room, adm.max_running - redis.call('ZCARD', Q.leases)) end
+  local rate_limited = false
+  if adm.rate_ms and room > 0 then
+    local tokens, due = rate_room(adm.tat, now, adm.rate_ms, adm.rate_burst)
+    if tokens < room then rate_limited = true end
+    room = math.min(room, tokens)
+    adm.due = due
+  end
   if room <= 0 then
-    if redis.call('ZCARD', Q.ready) > 0 then redis.call('HINCRBY', Q.admission, 'throttled', 1) end
+    if redis.call('ZCARD', Q.ready) > 0 then
+      redis.call('HINCRBY', Q.admission, 'throttled', 1)
+      adm.rate_stopped = adm.due ~= nil
+    end
     return {}
   end
   -- Read: the candidates, their keys and the keys' use.
@@ -228,20 +292,29 @@ local function claim(adm, now, lease, count)
         for i = 1, #got do keys[first + i - 1] = got[i] end
       end
     end
-    local use = {}
+    local use, keytat, keydue = {}, {}, {}
     for i, member in ipairs(members) do
       if #take >= room then break end
       local key = keys[i]
+      local held = false
       if key and adm.per_key then
         if use[key] == nil then use[key] = tonumber(redis.call('HGET', Q.keyuse, key)) or 0 end
-        if use[key] >= adm.per_key then
-          hold[#hold + 1] = i
-          holding[key] = true
-        else
-          use[key] = use[key] + 1
-          take[#take + 1] = i
+        held = use[key] >= adm.per_key
+      end
+      if key and adm.key_rate_ms and not held then
+        if keytat[key] == nil then keytat[key] = tonumber(redis.call('HGET', Q.keytat, key)) or 0 end
+        local tokens, due = rate_room(keytat[key], now, adm.key_rate_ms, adm.key_rate_burst)
+        if tokens <= 0 then
+          held = true
+          keydue[key] = due
         end
+      end
+      if held then
+        hold[#hold + 1] = i
+        holding[key] = true
       else
+        if key and adm.per_key then use[key] = use[key] + 1 end
+        if key and adm.key_rate_ms then keytat[key] = math.max(keytat[key], now) + adm.key_rate_ms end
         take[#take + 1] = i
       end
     end
@@ -256,6 +329,19 @@ local function claim(adm, now, lease, count)
       redis.call('SADD', Q.heldkeys, keys[i])
     end
     if #hold > 0 then redis.call('HINCRBY', Q.admission, 'throttled', #hold) end
+    for key, due in pairs(keydue) do redis.call('ZADD', Q.keydue, 'LT', score_text(due), key) end
+    local tats = {}
+    for key, tat in pairs(keytat) do tats[#tats + 1] = key; tats[#tats + 1] = score_text(tat) end
+    if #tats > 0 then redis.call('HSET', Q.keytat, unpack(tats)) end
+    if adm.rate_ms and #take > 0 then
+      adm.tat = math.max(adm.tat, now) + #take * adm.rate_ms
+      redis.call('HSET', Q.admission, 'tat', score_text(adm.tat))
+      if rate_limited then
+        local _, due = rate_room(adm.tat, now, adm.rate_ms, adm.rate_burst)
+        adm.due = due
+        adm.rate_stopped = due ~= nil
+      end
+    end
     local leases, claimed, virtual = {}, {}, {}
     for _, i in ipairs(take) do
       local member, key = members[i], keys[i]
@@ -283,12 +369,24 @@ local function claim(adm, now, lease, count)
   return take
 end
 
+-- When agents should look again although no marker is set ('' for no such time): the type's
+-- next task under its rate, or the first key whose rate lets a held task run.
+local function next_due(adm)
+  local due = adm.rate_stopped and adm.due or nil
+  if adm.key_rate_ms then
+    local first = redis.call('ZRANGE', Q.keydue, 0, 0, 'WITHSCORES')
+    if #first > 0 and (not due or tonumber(first[2]) < due) then due = tonumber(first[2]) end
+  end
+  if not due then return nil end
+  return '@' .. string.format('%d', math.ceil(due))
+end
+
 -- Sets the wake-up marker while ready holds work an agent may take now; takes it down while the
--- shard is at its max_running (agents would wake for nothing: the attempt that frees a slot
--- sets it again).
+-- shard is at its max_running or out of rate (agents would wake for nothing: the attempt that
+-- frees a slot sets it again; agents wake by themselves when the next task is due).
 local function queue_mark(adm)
   if redis.call('ZCARD', Q.ready) == 0 then return end
-  if adm.max_running and redis.call('ZCARD', Q.leases) >= adm.max_running then
+  if adm.rate_stopped or (adm.max_running and redis.call('ZCARD', Q.leases) >= adm.max_running) then
     redis.call('ZREM', Q.marker, '1')
     return
   end
