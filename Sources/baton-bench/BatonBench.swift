@@ -42,6 +42,9 @@ struct BatonBench: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Tasks of the bigtree workload (default: 100,000).", valueName: "N"))
     var tasks: Int?
 
+    @Flag(help: "throughput: publish a per-key limit (max_running_per_key 8 over 100 concurrency keys) and fairness weights (5 users, 3:2:1:1:1) before the run, its tasks carrying those keys and users; compare with the plain run.")
+    var admission = false
+
     /// The entry point. (From main.swift's top-level code, `main()` would resolve to the
     /// synchronous `ParsableCommand.main()`, which refuses an async command.)
     static func start() async {
@@ -90,6 +93,7 @@ struct BatonBench: AsyncParsableCommand {
         context.concurrency = concurrency
         context.schedulers = schedulers
         context.tasks = tasks
+        context.admission = admission
         for name in workloads {
             guard let workload = Workloads.all.first(where: { $0.name == name }) else { continue }
             BenchLog.info("running \(name)")

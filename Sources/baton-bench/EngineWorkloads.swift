@@ -6,8 +6,9 @@ import Synchronization
 
 /// Builds task arrays for the engine workloads (echo_executor: a no-op that returns its inputs).
 enum BenchTrees {
-    static func task(_ id: String, dependsOn dependencies: [String] = [], parent: String? = nil) -> JSONValue {
+    static func task(_ id: String, dependsOn dependencies: [String] = [], parent: String? = nil, key: String? = nil) -> JSONValue {
         var object: [String: JSONValue] = ["id": .string(id), "name": .string(id), "executor": "echo_executor"]
+        if let key { object["concurrency_key"] = .string(key) }
         if !dependencies.isEmpty { object["dependencies"] = .array(dependencies.map(JSONValue.string)) }
         if let parent { object["parent_id"] = .string(parent) }
         return .object(object)
@@ -62,7 +63,9 @@ func measureEngine(
     }
 }
 
-/// 10,000 independent no-op tasks (10 trees of 1,000), submitted at once, run to the end.
+/// 10,000 independent no-op tasks (10 trees of 1,000), submitted at once, run to the end. With
+/// `--admission` the tasks (over 100 concurrency keys, the trees of 5 users) run under a per-key
+/// limit of 8 and fairness weights 3:2:1:1:1 (compare with the plain run: one user, no keys).
 struct ThroughputWorkload: Workload {
     let name = "throughput"
     let summary = "10,000 independent no-op tasks end to end"
@@ -70,12 +73,22 @@ struct ThroughputWorkload: Workload {
     func run(_ context: BenchContext) async throws -> BenchReport {
         try await measureEngine(context, workload: name, tasks: 10_000) { rig in
             let prefix = BenchTrees.prefix()
+            let keyed = context.admission
             let trees = try (0..<10).map { tree in
-                try BenchTrees.submissions((0..<1000).map { BenchTrees.task("\(prefix)-\(tree)-\($0)") })
+                try BenchTrees.submissions((0..<1000).map {
+                    BenchTrees.task("\(prefix)-\(tree)-\($0)", key: keyed ? "k\($0 % 100)" : nil)
+                })
+            }
+            if context.admission {
+                try await rig.store.publishAdmission(["echo_executor": QueueAdmission(
+                    maxRunningPerKey: 8, weights: ["bench-u0": 3, "bench-u1": 2])])
             }
             let start = ContinuousClock.now
             let ids = try await withThrowingTaskGroup(of: String.self) { group in
-                for tree in trees { group.addTask { try await rig.store.submit(tree, userID: "bench").treeID } }
+                for (index, tree) in trees.enumerated() {
+                    let user = context.admission ? "bench-u\(index % 5)" : "bench"
+                    group.addTask { try await rig.store.submit(tree, userID: user).treeID }
+                }
                 return try await group.reduce(into: []) { $0.append($1) }
             }
             let own = try await rig.waitForTrees(ids)

@@ -43,6 +43,8 @@ struct BenchContext: Sendable {
     var schedulers: Int?
     /// The size of a workload that takes one (`--tasks`: bigtree).
     var tasks: Int?
+    /// Whether throughput runs with a per-key limit and fairness weights published (`--admission`).
+    var admission = false
 
     /// Runs `measure` `rounds` times and returns the median result. Each round is logged with
     /// the CPU time this process spent on it.

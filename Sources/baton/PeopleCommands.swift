@@ -222,6 +222,20 @@ struct Status: AsyncParsableCommand {
                   + "\("\(summary.completedLastMinute)/\(summary.failedLastMinute)".padding(toLength: 22, withPad: " ", startingAt: 0)) \(oldest)")
         }
         if executors.isEmpty { print("(no executor type served lately)") }
+        let limited = executors.filter {
+            let admission = $0.admission
+            return admission.maxRunning != nil || admission.maxRunningPerKey != nil || admission.held > 0 || admission.throttledClaims > 0
+        }
+        if !limited.isEmpty { print("\nlimits") }
+        for summary in limited {
+            let admission = summary.admission
+            var parts: [String] = []
+            if let max = admission.maxRunning { parts.append("running \(admission.running)/\(max)") }
+            if let perKey = admission.maxRunningPerKey { parts.append("\(perKey) per key") }
+            parts.append("\(admission.held) held")
+            parts.append("\(admission.throttledClaims) throttled claims")
+            print("  \(summary.executor): \(parts.joined(separator: ", "))")
+        }
         print("\nagents")
         for agent in agents {
             print("  \(agent.id)  \(agent.host) pid \(agent.pid)  v\(agent.version)  \(agent.running)/\(agent.concurrency) running  "

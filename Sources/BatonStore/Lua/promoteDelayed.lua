@@ -8,7 +8,7 @@
 -- admission, '<priority>\t<tree>\t<task>'). Returns the number moved.
 -- Refuses before writing: BATON conflict when a key it writes holds another type, or a due
 -- member is neither form; BATON invalid_argument for a malformed ARGV.
-queue_check({'delayed', 'ready', 'seq', 'marker', 'leases', 'admission', 'fair', 'ckeys', 'heldkeys'})
+queue_check({'delayed'})
 local limit = tonumber(ARGV[2])
 if not tonumber(ARGV[1]) or not limit or limit < 0 then
   return redis.error_reply('BATON invalid_argument Malformed promote arguments')
@@ -29,9 +29,12 @@ for i, entry in ipairs(due) do
   end
 end
 
+local keyed = false
+for _, item in ipairs(items) do if item[3] ~= '' then keyed = true; break end end
+local adm = queue_check_admitting({}, keyed)
+
 -- Everything checked.
-local adm = admission()
-queue_ready(adm, items)
+for first = 1, #items, 1000 do queue_ready(adm, {unpack(items, first, math.min(first + 999, #items))}) end
 for first = 1, #due, 1000 do redis.call('ZREM', Q.delayed, unpack(due, first, math.min(first + 999, #due))) end
 queue_mark(adm)
 return #due

@@ -14,8 +14,7 @@ local now, lease, count = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]
 if not now or not lease or not count or count < 1 or count ~= math.floor(count) then
   return redis.error_reply('BATON invalid_argument Malformed claim arguments')
 end
-queue_check({'ready', 'marker', 'leases', 'admission', 'fair', 'ckeys', 'keyuse', 'counted', 'heldkeys', 'keytat', 'keydue'})
-local adm = admission()
+local adm = queue_check_admitting({}, false)
 local members = claim(adm, now, lease, count)
 queue_mark(adm)
 local due = next_due(adm)

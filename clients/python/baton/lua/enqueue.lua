@@ -22,15 +22,16 @@ if not d or d < 0 or not c or c < 0 or c ~= math.floor(c) or not now or not leas
   or (#ARGV - 4 - d) < 0 or (#ARGV - 4 - d) % 4 ~= 0 then
   return redis.error_reply('BATON invalid_argument Malformed enqueue arguments')
 end
-queue_check({'ready', 'seq', 'marker', 'leases', 'cancels', 'admission', 'fair', 'ckeys', 'keyuse', 'counted', 'heldkeys',
-  'keytat', 'keydue'})
-local adm = admission()
+local keyed = false
+for at = d + 7, #ARGV, 4 do if ARGV[at] ~= '' then keyed = true; break end end
+local adm = queue_check_admitting({'cancels'}, keyed)
 
 -- Everything checked.
 if d > 0 then end_attempts({unpack(ARGV, 5, d + 4)}) end
 local items = {}
 for at = d + 5, #ARGV, 4 do items[#items + 1] = {ARGV[at], ARGV[at + 1], ARGV[at + 2], ARGV[at + 3]} end
-local out = {queue_ready(adm, items)}
+local out = {0}
+for first = 1, #items, 1000 do out[1] = out[1] + queue_ready(adm, {unpack(items, first, math.min(first + 999, #items))}) end
 if c > 0 then
   for _, member in ipairs(claim(adm, now, lease, c)) do out[#out + 1] = member end
 end

@@ -82,6 +82,27 @@ end
 
 local function held_key(key) return QPREFIX .. 'held:' .. key end
 
+-- The shard's admission: {max_running, per_key, rate_ms, rate_burst, tat, key_rate_ms,
+-- key_rate_burst} (nil: no such limit), weights read on demand.
+local admission
+
+-- Checks the keys an admitting script (enqueue, claimQueue, promoteDelayed) may write: those
+-- every such script writes, `names`, and the keys of the features in use (concurrency keys when
+-- `keyed` or some are stored; `seq` until the fair state is seeded; a key's rate state while a
+-- key rate is set). Returns the admission.
+local function queue_check_admitting(names, keyed)
+  local list = {'ready', 'marker', 'leases', 'admission', 'fair'}
+  for _, name in ipairs(names) do list[#list + 1] = name end
+  if redis.call('EXISTS', Q.fair) == 0 then list[#list + 1] = 'seq' end
+  if keyed or redis.call('EXISTS', Q.ckeys) == 1 then
+    for _, name in ipairs({'ckeys', 'keyuse', 'counted', 'heldkeys'}) do list[#list + 1] = name end
+  end
+  queue_check(list)
+  local adm = admission()
+  if adm.key_rate_ms then queue_check({'keytat', 'keydue'}) end
+  return adm
+end
+
 -- The tab-separated fields of `text` (empty fields included).
 local function split_tabs(text)
   local fields, from = {}, 1
@@ -95,9 +116,7 @@ end
 
 local function score_text(score) return string.format('%.17g', score) end
 
--- The shard's admission: {max_running, per_key, rate_ms, rate_burst, tat, key_rate_ms,
--- key_rate_burst} (nil: no such limit), weights read on demand.
-local function admission()
+admission = function()
   local a = redis.call('HMGET', Q.admission, 'max_running', 'max_running_per_key', 'rate_ms', 'rate_burst', 'tat',
     'key_rate_ms', 'key_rate_burst')
   local adm = {max_running = tonumber(a[1]), per_key = tonumber(a[2]), rate_ms = tonumber(a[3]),
@@ -159,31 +178,44 @@ local function fair_tags(adm)
       fields[#fields + 1] = 'v' .. p
       fields[#fields + 1] = score_text(v)
     end
+    -- Seeding writes every priority's virtual time: once the state exists, seq is never read.
+    if seed then
+      for p = 0, 3 do
+        if not virtual[p] then fields[#fields + 1] = 'v' .. p; fields[#fields + 1] = score_text(seed) end
+      end
+    end
     if #fields > 0 then redis.call('HSET', Q.fair, unpack(fields)) end
   end
   return next_score, flush
 end
 
--- Puts `items` ({priority, user, key, member}) in ready, each unless it is already queued (it
--- keeps its place), leased (a replay must not queue a task an agent is starting) or held.
--- Returns how many were queued.
+-- Puts `items` ({priority, user, key, member}, at most 1,000) in ready, each unless it is
+-- already queued (it keeps its place), leased (a replay must not queue a task an agent is
+-- starting) or held. Returns how many were queued.
 local function queue_ready(adm, items)
   if #items == 0 then return 0 end
+  local members = {}
+  for i, item in ipairs(items) do members[i] = item[4] end
+  -- (read before a tag is taken: a replay must not move the user's next tag)
+  local queued_now = redis.call('ZMSCORE', Q.ready, unpack(members))
+  local leased = redis.call('ZMSCORE', Q.leases, unpack(members))
   local next_score, flush = fair_tags(adm)
-  local queued, batch, keyed = 0, {}, {}
-  for _, item in ipairs(items) do
+  local queued, batch, keyed, held = 0, {}, {}, {}
+  local any_held
+  for i, item in ipairs(items) do
     local key, member = item[3], item[4]
-    -- (checked before a tag is taken: a replay must not move the user's next tag)
-    local skip = redis.call('ZSCORE', Q.ready, member) or redis.call('ZSCORE', Q.leases, member)
-    if not skip and key ~= '' then skip = redis.call('EXISTS', held_key(key)) == 1 and redis.call('ZSCORE', held_key(key), member) end
+    local skip = queued_now[i] or leased[i]
+    if not skip and key ~= '' and any_held == nil then any_held = redis.call('SCARD', Q.heldkeys) > 0 end
+    if not skip and key ~= '' and any_held then
+      if held[key] == nil then held[key] = redis.call('EXISTS', held_key(key)) == 1 end
+      skip = held[key] and redis.call('ZSCORE', held_key(key), member)
+    end
     if not skip then
       batch[#batch + 1] = score_text(next_score(item[1], item[2]))
       batch[#batch + 1] = member
       if key ~= '' then keyed[#keyed + 1] = member; keyed[#keyed + 1] = key end
       queued = queued + 1
     end
-    if #batch >= 1000 then redis.call('ZADD', Q.ready, 'NX', unpack(batch)); batch = {} end
-    if #keyed >= 1000 then redis.call('HSET', Q.ckeys, unpack(keyed)); keyed = {} end
   end
   if #batch > 0 then redis.call('ZADD', Q.ready, 'NX', unpack(batch)) end
   if #keyed > 0 then redis.call('HSET', Q.ckeys, unpack(keyed)) end
@@ -191,35 +223,66 @@ local function queue_ready(adm, items)
   return queued
 end
 
+-- Adds `deltas` (key -> change) to the keys' use: one read and one write for all of them.
+local function change_key_use(deltas)
+  local names = {}
+  for key in pairs(deltas) do names[#names + 1] = key end
+  if #names == 0 then return end
+  local current = redis.call('HMGET', Q.keyuse, unpack(names))
+  local set, gone = {}, {}
+  for i, key in ipairs(names) do
+    local n = (tonumber(current[i]) or 0) + deltas[key]
+    if n > 0 then set[#set + 1] = key; set[#set + 1] = n else gone[#gone + 1] = key end
+  end
+  if #set > 0 then redis.call('HSET', Q.keyuse, unpack(set)) end
+  if #gone > 0 then redis.call('HDEL', Q.keyuse, unpack(gone)) end
+end
+
 -- Moves the best task held for `key` back to ready (a slot of the key was freed).
 local function unhold(key)
   local hk = held_key(key)
   local best = redis.call('ZPOPMIN', hk, 1)
-  if #best > 0 then redis.call('ZADD', Q.ready, best[2], best[1]) end
+  if #best == 0 then return end
+  redis.call('ZADD', Q.ready, best[2], best[1])
   if redis.call('EXISTS', hk) == 0 then redis.call('SREM', Q.heldkeys, key) end
 end
 
 -- Ends the attempts of `members` (list): their leases and cancel requests go, the concurrency
 -- slot each counted is freed and the best task held for that key comes back to ready. A member
--- without a lease (a replayed ending) frees nothing.
+-- without a lease (a replayed ending) frees nothing. Its concurrency key is forgotten unless the
+-- task is queued or held again.
 local function end_attempts(members)
+  local keyed = redis.call('EXISTS', Q.ckeys) == 1
   for first = 1, #members, 1000 do
     local ended = {unpack(members, first, math.min(first + 999, #members))}
-    local leased = redis.call('ZMSCORE', Q.leases, unpack(ended))
+    local leased = keyed and redis.call('ZMSCORE', Q.leases, unpack(ended))
     redis.call('ZREM', Q.leases, unpack(ended))
     redis.call('HDEL', Q.cancels, unpack(ended))
-    local counted = redis.call('HMGET', Q.counted, unpack(ended))
-    local keys = redis.call('HMGET', Q.ckeys, unpack(ended))
-    for i, member in ipairs(ended) do
-      local key = counted[i]
-      if key and leased[i] then
-        redis.call('HDEL', Q.counted, member)
-        if redis.call('HINCRBY', Q.keyuse, key, -1) <= 0 then redis.call('HDEL', Q.keyuse, key) end
-        unhold(key)
+    if keyed then
+      local counted = redis.call('HMGET', Q.counted, unpack(ended))
+      local keys = redis.call('HMGET', Q.ckeys, unpack(ended))
+      local queued = redis.call('ZMSCORE', Q.ready, unpack(ended))
+      local any_held = redis.call('SCARD', Q.heldkeys) > 0
+      local freed, uncount, forget, held = {}, {}, {}, {}
+      for i, member in ipairs(ended) do
+        local key = counted[i]
+        if key and leased[i] then
+          uncount[#uncount + 1] = member
+          freed[key] = (freed[key] or 0) + 1
+        end
+        key = keys[i]
+        if key and not queued[i] then
+          if held[key] == nil then held[key] = any_held and redis.call('EXISTS', held_key(key)) == 1 end
+          if not (held[key] and redis.call('ZSCORE', held_key(key), member)) then forget[#forget + 1] = member end
+        end
       end
-      key = keys[i]
-      if key and not redis.call('ZSCORE', Q.ready, member) and not redis.call('ZSCORE', held_key(key), member) then
-        redis.call('HDEL', Q.ckeys, member)
+      if #uncount > 0 then redis.call('HDEL', Q.counted, unpack(uncount)) end
+      if #forget > 0 then redis.call('HDEL', Q.ckeys, unpack(forget)) end
+      local deltas = {}
+      for key, n in pairs(freed) do deltas[key] = -n end
+      change_key_use(deltas)
+      if any_held then
+        for key, n in pairs(freed) do for _ = 1, n do unhold(key) end end
       end
     end
   end
@@ -235,8 +298,8 @@ local claim_window
 -- Takes up to `count` of the best ready tasks, each with a lease until now + lease, within the
 -- limits: at most max_running leases on the shard and no more than the type's rate allows; per
 -- concurrency key at most max_running_per_key leased tasks and no more than the key's rate (a
--- task over its key's limits is moved to held:<key>). Looks at no more than `count` + 1000
--- entries. Returns the claimed members, best first; `adm.due` / `adm.rate_stopped` say when the
+-- task over its key's limits is moved to held:<key>). Looks at `count` entries, or where a
+-- key's limit may hold some back at `3 * count + 8` (at most `count + 1000`). Returns the claimed members, best first; `adm.due` / `adm.rate_stopped` say when the
 -- type's rate lets the next task go.
 local function claim(adm, now, lease, count)
   -- Keys whose rate lets a held task run again: one task each back to ready (the key is due
@@ -279,28 +342,39 @@ claim_window = function(adm, now, lease, count)
     end
     return {}
   end
-  -- Read: the candidates, their keys and the keys' use.
-  local window = redis.call('ZRANGE', Q.ready, 0, room + 999, 'WITHSCORES')
+  -- Read: the candidates (beyond `room` only where a key's limit may hold some back), their
+  -- keys and the keys' use.
+  local keyed = redis.call('EXISTS', Q.ckeys) == 1
+  local extra = (keyed and (adm.per_key or adm.key_rate_ms)) and math.min(1000, 2 * room + 8) or 0
+  local window = redis.call('ZRANGE', Q.ready, 0, room + extra - 1, 'WITHSCORES')
   local members, scores = {}, {}
   for i = 1, #window, 2 do members[#members + 1] = window[i]; scores[#scores + 1] = window[i + 1] end
   local take, hold, holding = {}, {}, {}
   if #members > 0 then
     local keys = {}
-    if redis.call('HLEN', Q.ckeys) > 0 then
+    if keyed then
       for first = 1, #members, 1000 do
         local got = redis.call('HMGET', Q.ckeys, unpack(members, first, math.min(first + 999, #members)))
         for i = 1, #got do keys[first + i - 1] = got[i] end
       end
     end
     local use, keytat, keydue = {}, {}, {}
+    if adm.per_key then
+      local distinct, seen = {}, {}
+      for i = 1, #members do
+        local key = keys[i]
+        if key and not seen[key] then seen[key] = true; distinct[#distinct + 1] = key end
+      end
+      if #distinct > 0 then
+        local got = redis.call('HMGET', Q.keyuse, unpack(distinct))
+        for i, key in ipairs(distinct) do use[key] = tonumber(got[i]) or 0 end
+      end
+    end
     for i, member in ipairs(members) do
       if #take >= room then break end
       local key = keys[i]
       local held = false
-      if key and adm.per_key then
-        if use[key] == nil then use[key] = tonumber(redis.call('HGET', Q.keyuse, key)) or 0 end
-        held = use[key] >= adm.per_key
-      end
+      if key and adm.per_key then held = use[key] >= adm.per_key end
       if key and adm.key_rate_ms and not held then
         if keytat[key] == nil then keytat[key] = tonumber(redis.call('HGET', Q.keytat, key)) or 0 end
         local tokens, due = rate_room(keytat[key], now, adm.key_rate_ms, adm.key_rate_burst)
@@ -342,7 +416,7 @@ claim_window = function(adm, now, lease, count)
         adm.rate_stopped = due ~= nil
       end
     end
-    local leases, claimed, virtual = {}, {}, {}
+    local leases, claimed, virtual, counted, taken = {}, {}, {}, {}, {}
     for _, i in ipairs(take) do
       local member, key = members[i], keys[i]
       claimed[#claimed + 1] = member
@@ -350,14 +424,17 @@ claim_window = function(adm, now, lease, count)
       leases[#leases + 1] = member
       if #leases >= 1000 then redis.call('ZADD', Q.leases, unpack(leases)); leases = {} end
       if key then
-        redis.call('HSET', Q.counted, member, key)
-        redis.call('HINCRBY', Q.keyuse, key, 1)
+        counted[#counted + 1] = member; counted[#counted + 1] = key
+        if #counted >= 1000 then redis.call('HSET', Q.counted, unpack(counted)); counted = {} end
+        taken[key] = (taken[key] or 0) + 1
       end
       local score = tonumber(scores[i])
       local p = math.floor(score / BAND)
       virtual[p] = math.max(virtual[p] or 0, score - p * BAND)
     end
     if #leases > 0 then redis.call('ZADD', Q.leases, unpack(leases)) end
+    if #counted > 0 then redis.call('HSET', Q.counted, unpack(counted)) end
+    change_key_use(taken)
     local fields = {}
     for p, v in pairs(virtual) do
       local current = tonumber(redis.call('HGET', Q.fair, 'v' .. p)) or 0
