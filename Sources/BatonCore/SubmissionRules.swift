@@ -13,6 +13,8 @@ public struct SubmissionRules: Sendable, Hashable {
         public var execute: Bool?
         /// The body's `retention_s` member: seconds the tree is kept once finished.
         public var retentionSeconds: Int? = nil
+        /// The body's `run_at` member (RFC 3339), as epoch ms: store now, start then.
+        public var runAtMillis: Int64? = nil
     }
 
     /// The longest `retention_s` a submission may ask for: 10 years.
@@ -52,12 +54,19 @@ public struct SubmissionRules: Sendable, Hashable {
     public func parse(_ body: JSONValue, userID: String?, isAdmin: Bool) throws(BatonError) -> Parsed {
         var execute: Bool?
         var retention: Int?
+        var runAt: Int64?
         if case .object(let members) = body {
-            if let unknown = members.keys.sorted().first(where: { !["tasks", "execute", "retention_s"].contains($0) }) {
-                throw BatonError.invalidArgument("Unknown field '\(unknown)'; allowed: execute, retention_s, tasks", field: unknown)
+            if let unknown = members.keys.sorted().first(where: { !["tasks", "execute", "retention_s", "run_at"].contains($0) }) {
+                throw BatonError.invalidArgument("Unknown field '\(unknown)'; allowed: execute, retention_s, run_at, tasks", field: unknown)
             }
             if let value = members["retention_s"], !value.isNull {
                 retention = try Self.retention(value)
+            }
+            if let value = members["run_at"], !value.isNull {
+                guard let text = value.stringValue else {
+                    throw BatonError.invalidArgument("run_at must be an RFC 3339 time, e.g. 2026-12-02T03:00:00Z", field: "run_at")
+                }
+                runAt = try Self.runAt(text)
             }
             guard members["tasks"] != nil else {
                 throw BatonError.invalidArgument("Request body must have a \"tasks\" array", field: "tasks")
@@ -70,7 +79,18 @@ public struct SubmissionRules: Sendable, Hashable {
         }
         let items = try TaskSubmission.decode(array: body)
         try executorPolicy.check(items, userID: userID, isAdmin: isAdmin)
-        return Parsed(items: items, execute: execute, retentionSeconds: retention)
+        if runAt != nil && execute == false {
+            throw BatonError.invalidArgument("run_at starts the tree at that time: leave out execute: false", field: "run_at")
+        }
+        return Parsed(items: items, execute: execute, retentionSeconds: retention, runAtMillis: runAt)
+    }
+
+    /// A `run_at` value: an RFC 3339 time with its offset, as epoch ms.
+    public static func runAt(_ text: String) throws(BatonError) -> Int64 {
+        guard let millis = Timestamp.millis(rfc3339: text) else {
+            throw BatonError.invalidArgument("run_at must be an RFC 3339 time with an offset, e.g. 2026-12-02T03:00:00Z (got '\(text)')", field: "run_at")
+        }
+        return millis
     }
 
     /// A `retention_s` value: an integer number of seconds in 0…``maxRetentionSeconds``.

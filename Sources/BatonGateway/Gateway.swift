@@ -48,6 +48,7 @@ public enum Gateway {
         TaskRoutes(services: services).register(on: v1)
         TreeCopyRoutes(services: services).register(on: v1)
         FleetRoutes(services: services).register(on: v1)
+        ScheduleRoutes(services: services).register(on: v1)
         EventRoutes(services: services).register(on: v1)
 
         // WebSocket upgrades are decided by a router of their own, with one route (it checks the

@@ -309,6 +309,97 @@ enum OpenAPIDocument {
         }
       }
     },
+    "/v1/schedules": {
+      "post": {
+        "operationId": "createSchedule",
+        "summary": "Create a schedule: the tree is stored as a template and, at each due time (cron or every_s), copied and the copy executed; each due time fires once however many schedulers run",
+        "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": "#/components/schemas/CreateScheduleRequest"}}}},
+        "responses": {
+          "201": {"description": "The schedule", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Schedule"}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "403": {"$ref": "#/components/responses/Forbidden"},
+          "413": {"$ref": "#/components/responses/TooLarge"},
+          "422": {"$ref": "#/components/responses/Invalid"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "get": {
+        "operationId": "listSchedules",
+        "summary": "The caller's schedules (every user's for an admin), newest first",
+        "responses": {
+          "200": {"description": "The schedules", "content": {"application/json": {"schema": {"type": "object", "required": ["schedules"], "properties": {"schedules": {"type": "array", "items": {"$ref": "#/components/schemas/Schedule"}}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/schedules/{id}": {
+      "get": {
+        "operationId": "getSchedule",
+        "summary": "One schedule: its timing, overlap policy, next and last due times, runs and skipped due times",
+        "parameters": [{"$ref": "#/components/parameters/ScheduleID"}],
+        "responses": {
+          "200": {"description": "The schedule", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Schedule"}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      },
+      "delete": {
+        "operationId": "deleteSchedule",
+        "summary": "Delete a schedule and its template tree; the runs made so far stay",
+        "parameters": [{"$ref": "#/components/parameters/ScheduleID"}],
+        "responses": {
+          "204": {"description": "Deleted"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/schedules/{id}/pause": {
+      "post": {
+        "operationId": "pauseSchedule",
+        "summary": "Pause a schedule: no due time fires until it is resumed",
+        "parameters": [{"$ref": "#/components/parameters/ScheduleID"}],
+        "responses": {
+          "200": {"description": "The schedule", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Schedule"}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/schedules/{id}/resume": {
+      "post": {
+        "operationId": "resumeSchedule",
+        "summary": "Resume a paused schedule: it fires next at the first due time after now",
+        "parameters": [{"$ref": "#/components/parameters/ScheduleID"}],
+        "responses": {
+          "200": {"description": "The schedule", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Schedule"}}}},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "409": {"$ref": "#/components/responses/Conflict"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
+    "/v1/schedules/{id}/runs": {
+      "get": {
+        "operationId": "listScheduleRuns",
+        "summary": "A schedule's runs, newest first (the newest 1,000 are kept): due time, the copy's tree id and its status now",
+        "parameters": [{"$ref": "#/components/parameters/ScheduleID"}],
+        "responses": {
+          "200": {"description": "The runs", "content": {"application/json": {"schema": {"type": "object", "required": ["runs"], "properties": {"runs": {"type": "array", "items": {"$ref": "#/components/schemas/ScheduleRun"}}}}}}},
+          "400": {"$ref": "#/components/responses/BadRequest"},
+          "401": {"$ref": "#/components/responses/Unauthorized"},
+          "404": {"$ref": "#/components/responses/NotFound"},
+          "503": {"$ref": "#/components/responses/Unavailable"}
+        }
+      }
+    },
     "/v1/tasks": {
       "post": {
         "operationId": "createTask",
@@ -405,6 +496,7 @@ enum OpenAPIDocument {
     "parameters": {
       "TreeID": {"name": "id", "in": "path", "required": true, "description": "A tree id (its root task's id)", "schema": {"type": "string", "minLength": 1}},
       "TaskID": {"name": "id", "in": "path", "required": true, "description": "A task id", "schema": {"type": "string", "minLength": 1}},
+      "ScheduleID": {"name": "id", "in": "path", "required": true, "description": "A schedule id", "schema": {"type": "string", "minLength": 1}},
       "LastEventID": {"name": "Last-Event-ID", "in": "header", "required": false, "description": "Resume after this event id (sent by reconnecting SSE clients)", "schema": {"$ref": "#/components/schemas/EventID"}},
       "After": {"name": "after", "in": "query", "required": false, "description": "Resume after this event id", "schema": {"$ref": "#/components/schemas/EventID"}},
       "Follow": {"name": "follow", "in": "query", "required": false, "description": "Keep streaming after tree_finished", "schema": {"type": "boolean"}}
@@ -486,6 +578,39 @@ enum OpenAPIDocument {
           "user_id": {"description": "Ignored: the owner is the caller"}
         }
       },
+      "CreateScheduleRequest": {
+        "type": "object",
+        "required": ["tree"],
+        "properties": {
+          "tree": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/TaskSubmission"}, "description": "The template: validated and stored like a submission, never executed itself"},
+          "cron": {"type": "string", "description": "5 fields (minute hour day month weekday) or 6 (seconds first); *, a-b, */n, lists, JAN-DEC, SUN-SAT, @hourly/@daily/@weekly/@monthly/@yearly. Exactly one of cron and every_s"},
+          "every_s": {"type": "integer", "minimum": 1, "maximum": 31536000, "description": "Fire every so many seconds, counted from the creation"},
+          "timezone": {"type": "string", "description": "IANA time zone of the cron fields (default UTC)"},
+          "overlap": {"type": "string", "enum": ["skip", "allow", "cancel_previous"], "description": "What a due time does while the previous run has not finished (default skip)"}
+        },
+        "additionalProperties": false
+      },
+      "Schedule": {
+        "type": "object",
+        "required": ["schedule_id", "template_tree_id", "timezone", "overlap", "paused", "next_at", "runs", "skipped"],
+        "properties": {
+          "schedule_id": {"type": "string"}, "user_id": {"type": ["string", "null"]}, "template_tree_id": {"type": "string"},
+          "cron": {"type": ["string", "null"]}, "every_s": {"type": ["integer", "null"]}, "timezone": {"type": "string"},
+          "overlap": {"type": "string", "enum": ["skip", "allow", "cancel_previous"]}, "paused": {"type": "boolean"},
+          "next_at": {"type": ["string", "null"], "format": "date-time", "description": "null while paused"},
+          "last_at": {"type": ["string", "null"], "format": "date-time"}, "last_tree_id": {"type": ["string", "null"]},
+          "runs": {"type": "integer"}, "skipped": {"type": "integer", "description": "Due times skipped because the previous run had not finished"},
+          "created_at": {"type": ["string", "null"], "format": "date-time"}
+        }
+      },
+      "ScheduleRun": {
+        "type": "object",
+        "required": ["due_at", "tree_id", "status"],
+        "properties": {
+          "due_at": {"type": "string", "format": "date-time"}, "tree_id": {"type": "string"},
+          "status": {"type": ["string", "null"], "description": "The copy's status now; null once it was deleted (retention)"}
+        }
+      },
       "CreateTreeRequest": {
         "oneOf": [
           {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/TaskSubmission"}, "description": "apflow's array format"},
@@ -494,7 +619,9 @@ enum OpenAPIDocument {
             "required": ["tasks"],
             "properties": {
               "tasks": {"type": "array", "minItems": 1, "items": {"$ref": "#/components/schemas/TaskSubmission"}},
-              "execute": {"type": ["boolean", "null"], "description": "false: store without running (default true)"}
+              "execute": {"type": ["boolean", "null"], "description": "false: store without running (default true)"},
+              "retention_s": {"type": ["integer", "null"], "minimum": 0, "description": "Seconds the tree is kept once finished (default retention.finished_s)"},
+              "run_at": {"type": ["string", "null"], "format": "date-time", "description": "Store now, start at this time (at most 366 days ahead; a time gone starts at once). Not with execute: false"}
             },
             "additionalProperties": false
           }
@@ -562,6 +689,7 @@ enum OpenAPIDocument {
           "max": {"type": ["integer", "null"], "description": "throttled: the limit's value"},
           "running": {"type": ["integer", "null"], "description": "throttled: how much of it is in use (tasks of the type, or of the key, running or claimed)"},
           "concurrency_key": {"type": "string", "description": "throttled by max_running_per_key: the task's key"},
+          "run_at": {"type": "string", "format": "date-time", "description": "not_started: when a tree submitted with run_at starts by itself"},
           "retry_at": {"type": ["string", "null"], "format": "date-time", "description": "retry_backoff: when the next attempt may start"}
         }
       },
@@ -625,7 +753,8 @@ enum OpenAPIDocument {
           "progress": {"type": "number", "minimum": 0, "maximum": 1},
           "created_at": {"type": ["string", "null"], "format": "date-time"},
           "updated_at": {"type": ["string", "null"], "format": "date-time"},
-          "finished_at": {"type": ["string", "null"], "format": "date-time"}
+          "finished_at": {"type": ["string", "null"], "format": "date-time"},
+          "run_at": {"type": ["string", "null"], "format": "date-time", "description": "When a tree submitted with run_at starts"}
         }
       },
       "TreeSnapshot": {

@@ -30,6 +30,13 @@ enum RouteTable {
         Route(method: "GET", path: "/v1/tasks/{id}"),
         Route(method: "POST", path: "/v1/tasks/{id}/cancel"),
         Route(method: "POST", path: "/v1/tasks/{id}/reexecute"),
+        Route(method: "POST", path: "/v1/schedules"),
+        Route(method: "GET", path: "/v1/schedules"),
+        Route(method: "GET", path: "/v1/schedules/{id}"),
+        Route(method: "DELETE", path: "/v1/schedules/{id}"),
+        Route(method: "POST", path: "/v1/schedules/{id}/pause"),
+        Route(method: "POST", path: "/v1/schedules/{id}/resume"),
+        Route(method: "GET", path: "/v1/schedules/{id}/runs"),
     ]
 
     /// The methods of the route(s) whose template matches `path` (empty when none does).

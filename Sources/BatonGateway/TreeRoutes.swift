@@ -39,7 +39,8 @@ struct TreeRoutes {
         do {
             let result = try await services.store.submit(
                 parsed.items, userID: identity.userID, execute: parsed.execute ?? true, validator: rules.validator,
-                token: record?.submissionToken ?? TaskID.generate(), retentionSeconds: parsed.retentionSeconds)
+                token: record?.submissionToken ?? TaskID.generate(), retentionSeconds: parsed.retentionSeconds,
+                runAtMillis: parsed.runAtMillis)
             let warnings = try await services.store.unservedExecutorWarnings(TaskSubmission.executorFields(parsed.items))
             let answer = Self.created(result, warnings: warnings).jsonString()
             if let record { try await services.idempotency.remember(record, status: 201, body: answer) }

@@ -14,6 +14,7 @@ public enum Scheduler {
             LeaseReaper(store: store, settings: settings, logger: logger),
             QueueGauges(store: store, interval: .seconds(5), logger: logger),
             AdmissionPublisher(store: store, settings: settings, logger: logger),
+            Timekeeper(store: store, settings: settings, logger: logger),
         ]
     }
 }

@@ -105,6 +105,6 @@ public struct SubmissionHandler: Sendable {
         // same ids and finds its own reservation and stored tree, and completes instead of failing.
         return try await store.submit(
             parsed.items, userID: userID, execute: executeField ?? parsed.execute ?? true, validator: rules.validator,
-            token: entryID, retentionSeconds: retentionField ?? parsed.retentionSeconds)
+            token: entryID, retentionSeconds: retentionField ?? parsed.retentionSeconds, runAtMillis: parsed.runAtMillis)
     }
 }

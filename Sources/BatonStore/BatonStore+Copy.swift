@@ -27,16 +27,18 @@ extension BatonStore {
     ///   - overrides: `{"inputs", "params", "priority", "name"}`.
     /// - Throws: ``BatonError`` — `not_found` (tree, or `taskID` not in it), `invalid_argument`
     ///   (overrides, naming the field), `forbidden` (copy for another user by a non-admin).
+    ///   - token: names this copy: a copy made again with the same token (a schedule's run fired by
+    ///     two schedulers, or again after a crash) gets the same ids and finds the first one.
     public func copyTree(
         _ treeID: String, userID: String?, ownerID: String?, taskID: String? = nil,
-        recursive: Bool = true, overrides: JSONValue? = nil
+        recursive: Bool = true, overrides: JSONValue? = nil, token: String? = nil
     ) async throws -> SubmitResult {
         let overrides = try CopyOverrides(overrides)
         try Self.checkCopyOwner(userID: userID, ownerID: ownerID)
         let source = try await copySource(treeID, userID: userID)
         let selection = try CopySelection.indices(of: source.tasks, taskID: taskID, recursive: recursive)
         return try await storeCopy(source, selection: selection, linked: [], origin: "copy", ownerID: ownerID,
-                                   overrides: overrides, keepDependencies: recursive)
+                                   overrides: overrides, keepDependencies: recursive, token: token)
     }
 
     /// Links a fully completed tree (or the subtree of `taskID`, enclosed like a copy's): new ids,
@@ -152,13 +154,15 @@ extension BatonStore {
     /// Builds the new tree's records from the selected source nodes and stores it like a submission.
     private func storeCopy(
         _ source: CopySource, selection: [Int], linked: Set<String>, origin: String, ownerID: String?,
-        overrides: CopyOverrides, keepDependencies: Bool
+        overrides: CopyOverrides, keepDependencies: Bool, token: String? = nil
     ) async throws -> SubmitResult {
         let now = clock()
         let timestamp = Timestamp.rfc3339(millis: now)
         let sourceIDs = Set(source.tasks.map(\.id))
         var newID: [String: String] = [:]
-        for index in selection { newID[source.tasks[index].id] = TaskID.generate() }
+        for (position, index) in selection.enumerated() {
+            newID[source.tasks[index].id] = token.map { TaskID.deterministic(seed: $0, position: position + 1) } ?? TaskID.generate()
+        }
         let roots = selection.filter { source.tasks[$0].parentID.flatMap { newID[$0] } == nil }
         guard let firstRoot = roots.first else {
             throw BatonError.notFound("Task tree \(source.tree.id) has no task to copy", field: "tree_id")
@@ -218,7 +222,8 @@ extension BatonStore {
         }
         let tree = ValidatedTree(
             treeID: treeID, rootIDs: roots.map { newID[source.tasks[$0].id]! }, tasks: records, externalDependencies: external)
-        let result = try await store(tree, userID: ownerID, execute: false, now: now, origin: origin, links: links)
+        let result = try await store(
+            tree, userID: ownerID, execute: false, now: now, origin: origin, links: links, token: token ?? TaskID.generate())
         // 250 tasks per call: marking a big source never holds Redis long (the mark is
         // idempotent, and made after the copy was stored, as before).
         let marked = selection.map { source.tasks[$0].id }

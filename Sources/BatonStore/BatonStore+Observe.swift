@@ -47,6 +47,8 @@ public struct Waiting: Sendable, Hashable {
     public var inUse: Int?
     /// The throttled task's concurrency key, for a per-key limit.
     public var concurrencyKey: String?
+    /// When a tree not started yet starts by itself (`run_at`, RFC 3339).
+    public var runAt: String?
 
     public var jsonValue: JSONValue {
         var object: [String: JSONValue] = ["reason": .string(reason.rawValue)]
@@ -71,7 +73,7 @@ public struct Waiting: Sendable, Hashable {
             if let concurrencyKey { object["concurrency_key"] = .string(concurrencyKey) }
             if let position { object["position"] = .int(position) }
         case .notStarted:
-            break
+            if let runAt { object["run_at"] = .string(runAt) }
         }
         return .object(object)
     }
@@ -146,7 +148,7 @@ extension BatonStore {
         for hash in hashes {
             guard let id = hash["id"], (hash["status"] ?? "pending") == "pending" else { continue }
             if !tree.started {
-                result[id] = Waiting(reason: .notStarted)
+                result[id] = Waiting(reason: .notStarted, runAt: tree.runAt)
             } else if let cause = hash["blocked_by"] {
                 result[id] = Waiting(reason: .blocked, blockedBy: cause)
             } else if let retryAt = hash["retry_at"].flatMap({ Int64($0) }), retryAt > now {

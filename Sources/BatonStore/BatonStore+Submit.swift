@@ -27,19 +27,77 @@ extension BatonStore {
         execute: Bool = true,
         validator: TreeValidator = TreeValidator(),
         token: String = TaskID.generate(),
-        retentionSeconds: Int? = nil
+        retentionSeconds: Int? = nil,
+        runAtMillis: Int64? = nil
     ) async throws -> SubmitResult {
         let now = clock()
         try checkTreeSize(items.count)  // before validating: a huge array is refused at once
+        if let runAtMillis, runAtMillis > now + Self.maxRunAtAheadMillis {
+            throw BatonError.invalidArgument("run_at may be at most 366 days ahead", field: "run_at")
+        }
         var position = 0
         var tree = try validator.validate(items, now: Timestamp.date(millis: now)) {
             position += 1
             return TaskID.deterministic(seed: token, position: position)
         }
         for index in tree.tasks.indices { tree.tasks[index].userID = userID }
-        return try await store(
-            tree, userID: userID, execute: execute, now: now, origin: OriginType.create.rawValue, token: token,
+        // A time to come: the timer first (a timer whose tree was never stored is dropped when
+        // it fires), then the tree, stored without running. A time gone: it runs at once.
+        let later = runAtMillis.flatMap { $0 > now ? $0 : nil }
+        if let later, execute {
+            _ = try await redis.send("ZADD", keys.timers, String(later), Self.startTimer(tree.treeID))
+        }
+        let result = try await store(
+            tree, userID: userID, execute: execute && later == nil, now: now, origin: OriginType.create.rawValue, token: token,
             retentionMillis: retentionSeconds.map { Int64($0) * 1000 } ?? retentionMillis)
+        if let later, execute {
+            _ = try await redis.send("HSET", keys.tree(result.treeID), "run_at", String(later))
+        }
+        return result
+    }
+
+    /// How far ahead `run_at` may be.
+    public static let maxRunAtAheadMillis: Int64 = 366 * 86_400_000
+
+    /// The timer member that starts a tree.
+    static func startTimer(_ treeID: String) -> String { "start\t\(treeID)" }
+
+    /// Starts the trees whose `run_at` has come and fires the schedules due (at most `limit`
+    /// timers); returns how many timers it handled (`limit`: there may be more).
+    /// Any number of schedulers may call it at once: starting a tree twice queues nothing twice
+    /// (``startTree(_:userID:)`` is idempotent). A tree deleted, cancelled or archived meanwhile
+    /// is dropped from the timers.
+    @discardableResult
+    public func fireDueTimers(limit: Int = 100) async throws -> Int {
+        let now = clock()
+        let due = (try await redis.send("ZRANGEBYSCORE", keys.timers, "-inf", String(now), "LIMIT", "0", String(limit)).array ?? [])
+            .compactMap(\.string)
+        for member in due {
+            let parts = member.split(separator: "\t", maxSplits: 1).map(String.init)
+            if parts.count == 2, parts[0] == "schedule" {
+                do {
+                    try await fireSchedule(parts[1], now: now)  // moves its own timer on
+                } catch let error as BatonError where error.code != .unavailable {
+                    // This schedule cannot fire now (its template refused, a key planted by
+                    // hand): the others go on, and it is tried again in a minute.
+                    _ = try await redis.send("ZADD", keys.timers, String(now + 60_000), member)
+                }
+                continue
+            }
+            if parts.count == 2, parts[0] == "start", Identifier.isValid(parts[1]) {
+                do {
+                    let record = try await treeRecord(parts[1], userID: nil)
+                    if !record.isFinished && !record.archived {
+                        try await runStartTree(parts[1], taskCount: record.taskCount, operation: "run_at")
+                    }
+                } catch let error as BatonError where error.code == .notFound {
+                    // deleted before its time
+                }
+            }
+            // (a member of another form is not Baton's: dropped)
+            _ = try await redis.send("ZREM", keys.timers, member)
+        }
+        return due.count
     }
 
     /// Stores a validated tree (see ``submit(_:userID:execute:validator:token:)``).

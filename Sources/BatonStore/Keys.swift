@@ -154,6 +154,23 @@ public struct Keys: Sendable, Hashable {
     public func delayed(_ executor: String) -> String { delayed(ExecutorQueue(executor: executor)) }
     public func cancels(_ executor: String) -> String { cancels(ExecutorQueue(executor: executor)) }
 
+    /// Hash: a schedule's record (`BatonStore+Schedules.swift`).
+    public func schedule(_ scheduleID: String) -> String { "\(namespace):{s:\(scheduleID)}:schedule" }
+
+    /// Sorted set: a schedule's runs, member = the run's tree id, score = its due time (epoch ms).
+    public func scheduleRuns(_ scheduleID: String) -> String { "\(namespace):{s:\(scheduleID)}:runs" }
+
+    /// Sorted set: a user's schedules, member = schedule id, score = creation time (epoch ms).
+    public func userSchedules(_ userID: String) -> String { "\(namespace):{u:\(userID)}:schedules" }
+
+    /// Sorted set: every schedule (admin listings), member = schedule id, score = creation time.
+    public var schedules: String { "\(namespace):schedules" }
+
+    /// Sorted set: what must happen at a time (epoch ms score): member `start\t<tree_id>` (a tree
+    /// submitted with `run_at`) or `schedule\t<schedule_id>` (its next due time). Read by every
+    /// scheduler's timekeeper; firing is idempotent.
+    public var timers: String { "\(namespace):timers" }
+
     /// Hash: the queue shard count of each executor type that has more than one, as the first
     /// service configured with it recorded it (``BatonStore/checkQueueShards()``).
     public var queueShardCounts: String { "\(namespace):queues:shards" }

@@ -62,6 +62,18 @@ public enum IndexScript: String, CaseIterable, Sendable {
     }
 }
 
+/// Scripts over one schedule (`{s:<id>}`).
+public enum ScheduleScript: String, CaseIterable, Sendable {
+    case fireSchedule
+
+    public var script: RedisScript { Scripts.schedule[self]! }
+
+    /// `KEYS`: the schedule's record and its runs.
+    public func keys(_ keys: Keys, schedule scheduleID: String) -> [String] {
+        [keys.schedule(scheduleID), keys.scheduleRuns(scheduleID)]
+    }
+}
+
 /// The loaded bodies, read once from the module's resources.
 enum Scripts {
     static let tree = Dictionary(uniqueKeysWithValues: TreeScript.allCases.map {
@@ -72,11 +84,13 @@ enum Scripts {
         ($0, RedisScript(name: $0.rawValue, source: source("queue") + "\n" + source($0.rawValue)))
     })
     static let index = Dictionary(uniqueKeysWithValues: IndexScript.allCases.map { ($0, plain($0.rawValue)) })
+    static let schedule = Dictionary(uniqueKeysWithValues: ScheduleScript.allCases.map { ($0, plain($0.rawValue)) })
 
     /// Every script's name, as its file in `Lua/` is called (`include.lua` and `queue.lua` aside).
     static var names: [String] {
         TreeScript.allCases.map(\.rawValue) + TreeRecordScript.allCases.map(\.rawValue)
             + QueueScript.allCases.map(\.rawValue) + IndexScript.allCases.map(\.rawValue)
+            + ScheduleScript.allCases.map(\.rawValue)
     }
 
     private static func source(_ name: String) -> String {

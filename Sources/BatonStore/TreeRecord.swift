@@ -18,6 +18,8 @@ public struct TreeRecord: Sendable, Hashable {
     public var createdAt: String?
     public var updatedAt: String?
     public var finishedAt: String?
+    /// When a tree submitted with `run_at` starts (RFC 3339); `nil` for the others.
+    public var runAt: String?
 
     /// `nil` for a hash that is no tree record, and for a tree still being staged in slices
     /// (`status` `staging`, see `submitTree.lua`): no reader sees it before its commit.
@@ -42,6 +44,7 @@ public struct TreeRecord: Sendable, Hashable {
         createdAt = time("created_at")
         updatedAt = time("updated_at")
         finishedAt = time("finished_at")
+        runAt = time("run_at")
     }
 
     /// True once the tree finished (SPEC "Tree finished").
@@ -64,6 +67,7 @@ public struct TreeRecord: Sendable, Hashable {
             "created_at": text(createdAt),
             "updated_at": text(updatedAt),
             "finished_at": text(finishedAt),
+            "run_at": text(runAt),
         ])
     }
 }

@@ -86,6 +86,11 @@ import Testing
                 calls.append(Call(name: "\(script)(\(bucket))", keys: script.keys(keys, bucket: bucket)))
             }
         }
+        for schedule in treeIDs {
+            for script in ScheduleScript.allCases {
+                calls.append(Call(name: "\(script)(\(schedule))", keys: script.keys(keys, schedule: schedule)))
+            }
+        }
         // Multi-key commands outside scripts.
         // A scheduler's bus reads on a cluster: one per slot of the bus streams.
         for streams in Dictionary(grouping: keys.busStreams, by: ClusterSlot.of).values {
@@ -101,6 +106,7 @@ import Testing
         for script in TreeRecordScript.allCases { counts[script.rawValue] = script.keys(keys, tree: "t").count }
         for script in QueueScript.allCases { counts[script.rawValue] = script.keys(keys, queue: ExecutorQueue(executor: "x")).count }
         for script in IndexScript.allCases { counts[script.rawValue] = script.keys(keys, bucket: 0).count }
+        for script in ScheduleScript.allCases { counts[script.rawValue] = script.keys(keys, schedule: "s").count }
         return counts
     }
 

@@ -84,4 +84,48 @@ struct AdmissionEndToEndTests {
             #expect(abs(Double(window) - 505) <= 505 * 0.05, "\(window) tasks started in the first 10 s")
         }
     }
+
+    /// A tree submitted with `run_at` starts within 100 ms of that time (the schedulers'
+    /// timekeepers look every 50 ms), not before.
+    @Test func runAtStartsWithinAHundredMilliseconds() async throws {
+        try await withDeployment(schedulers: 2, agents: [AgentSpec(executors: ["echo_executor"], concurrency: 2)]) { d in
+            let at = nowMillis() + 1_500
+            let items = try TaskSubmission.decode(data: Data(#"[{"id": "timed", "name": "timed", "executor": "echo_executor"}]"#.utf8))
+            let submitted = try await d.store.submit(items, userID: "alice", runAtMillis: at)
+            #expect(try await d.store.treeRecord(submitted.treeID, userID: nil).started == false)
+            let tree = try await d.waitForTree(submitted.treeID)
+            #expect(tree.tree.status == "completed", "\(tree.summary)\n\(d.diagnostics())")
+            let started = try tree.requireTask("timed").startedMillis()
+            #expect(started >= at && started - at <= 100, "started \(started - at) ms after run_at")
+            #expect(try await d.store.redis.send("ZCARD", d.store.keys.timers).int == 0)
+        }
+    }
+
+    /// A cron schedule (every 2 s, in seconds) fires exactly once per due time with two
+    /// schedulers running and one of them killed in between: consecutive due times, each with
+    /// one copy, every copy completed.
+    @Test func aCronScheduleFiresOncePerDueTimeWithASchedulerKilled() async throws {
+        try await withDeployment(schedulers: 1, agents: [AgentSpec(executors: ["echo_executor"], concurrency: 4)]) { d in
+            let doomed = try d.startScheduler()
+            let items = try TaskSubmission.decode(data: Data(#"[{"id": "tick", "name": "tick", "executor": "echo_executor"}]"#.utf8))
+            let schedule = try await d.store.createSchedule(
+                items, userID: "alice", timing: .cron(try CronSchedule("*/2 * * * * *"), timeZone: TimeZone(identifier: "UTC")!),
+                overlap: .allow)
+            try await d.waitUntil("two runs") { try await d.store.scheduleRuns(schedule.id, userID: nil).count >= 2 }
+            doomed.signal(SIGKILL)
+            try await d.waitUntil("five runs", timeout: .seconds(30)) { try await d.store.scheduleRuns(schedule.id, userID: nil).count >= 5 }
+            _ = try await d.store.setSchedule(schedule.id, userID: nil, paused: true)
+            let runs = try await d.store.scheduleRuns(schedule.id, userID: nil, limit: 1_000)
+            let dues = runs.map(\.dueAt).sorted()
+            #expect(Set(dues).count == dues.count, "a due time fired twice: \(dues)")
+            #expect(Set(runs.map(\.treeID)).count == runs.count)
+            // Consecutive: every 2 s, none skipped (the survivor kept up).
+            for (earlier, later) in zip(dues, dues.dropFirst()) { #expect(later - earlier == 2_000, "\(dues)") }
+            for run in runs {
+                let tree = try await d.waitForTree(run.treeID)
+                #expect(tree.tree.status == "completed")
+                #expect(tree.tasks.count == 1)
+            }
+        }
+    }
 }

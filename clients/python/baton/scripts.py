@@ -20,7 +20,7 @@ from redis.exceptions import NoScriptError, ResponseError
 from .errors import BatonScriptError
 
 __all__ = [
-    "Script", "ScriptCall", "TREE_SCRIPTS", "TREE_RECORD_SCRIPTS", "QUEUE_SCRIPTS", "INDEX_SCRIPTS",
+    "Script", "ScriptCall", "TREE_SCRIPTS", "TREE_RECORD_SCRIPTS", "QUEUE_SCRIPTS", "INDEX_SCRIPTS", "SCHEDULE_SCRIPTS",
     "script", "lua_source", "lua_files", "run_async", "run_sync",
 ]
 
@@ -36,6 +36,8 @@ TREE_RECORD_SCRIPTS = ("watchDependency", "markReferences")
 QUEUE_SCRIPTS = ("enqueue", "claimQueue", "promoteDelayed", "requestCancel", "reapLeases", "admitQueue")
 #: ``IndexScript`` cases: KEYS of one id-index bucket.
 INDEX_SCRIPTS = ("reserveIDs", "releaseIDs")
+#: ``ScheduleScript`` cases: KEYS of one schedule.
+SCHEDULE_SCRIPTS = ("fireSchedule",)
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ def lua_source(name: str) -> str:
 def script(name: str) -> Script:
     """The body Baton runs for a script name: ``include.lua`` + ``"\\n"`` + the file for tree
     scripts, ``queue.lua`` + ``"\\n"`` + the file for queue scripts, the file alone for the others."""
-    known = TREE_SCRIPTS + TREE_RECORD_SCRIPTS + QUEUE_SCRIPTS + INDEX_SCRIPTS
+    known = TREE_SCRIPTS + TREE_RECORD_SCRIPTS + QUEUE_SCRIPTS + INDEX_SCRIPTS + SCHEDULE_SCRIPTS
     if name not in known:
         raise KeyError(f"no Baton script named {name!r}")
     if name in TREE_SCRIPTS:

@@ -43,7 +43,8 @@ def test_every_script_is_known_and_tree_scripts_get_include_lua() -> None:
     or IndexScript; tree scripts are include.lua + "\\n" + the file, queue scripts queue.lua + "\\n" +
     the file, the others the file alone (Scripts.swift)."""
     names = {name[:-4] for name in swift_files() if name not in ("include.lua", "queue.lua")}
-    known = set(scripts.TREE_SCRIPTS + scripts.TREE_RECORD_SCRIPTS + scripts.QUEUE_SCRIPTS + scripts.INDEX_SCRIPTS)
+    known = set(scripts.TREE_SCRIPTS + scripts.TREE_RECORD_SCRIPTS + scripts.QUEUE_SCRIPTS + scripts.INDEX_SCRIPTS
+                + scripts.SCHEDULE_SCRIPTS)
     assert names == known
     include = (SWIFT_LUA / "include.lua").read_bytes().decode()
     queue = (SWIFT_LUA / "queue.lua").read_bytes().decode()
