@@ -7,5 +7,5 @@ struct Baton: AsyncParsableCommand {
         commandName: "baton",
         abstract: "Baton task orchestrator: submit and inspect task trees, or run everything locally.",
         subcommands: [Submit.self, Watch.self, List.self, Why.self, Status.self, Execute.self, Get.self, TreeCommand.self,
-                      Cancel.self, Reexecute.self, Copy.self, Link.self, Archive.self, Mixed.self, Delete.self, Dev.self])
+                      Cancel.self, Reexecute.self, Copy.self, Link.self, Archive.self, Mixed.self, Delete.self, ScheduleCommand.self, Dev.self])
 }

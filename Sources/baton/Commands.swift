@@ -59,11 +59,17 @@ struct Submit: AsyncParsableCommand {
     @Flag(help: "Store the tree without running it.")
     var noExecute = false
 
+    @Option(help: ArgumentHelp("Store the tree now and start it at this RFC 3339 time (the schedulers start it), e.g. 2026-12-02T03:00:00Z.", valueName: "TIME"))
+    var runAt: String?
+
     func run() async throws {
         let limit = try TreeOutcome.timeout(timeout)
+        let runAtMillis = try runAt.map { (text) throws(BatonError) in try SubmissionRules.runAt(text) }
+        if runAtMillis != nil && noExecute { throw ValidationError("--run-at starts the tree at that time: leave out --no-execute") }
         let store = try await options.store()
         let items = try TreeFile.load(file)
-        let result = try await store.submit(items, userID: options.userID, execute: !noExecute, validator: try options.validator())
+        let result = try await store.submit(
+            items, userID: options.userID, execute: !noExecute, validator: try options.validator(), runAtMillis: runAtMillis)
         for warning in try await store.unservedExecutorWarnings(TaskSubmission.executorFields(items)) {
             FileHandle.standardError.write(Data("warning: \(warning)\n".utf8))
         }

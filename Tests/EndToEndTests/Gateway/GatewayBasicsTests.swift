@@ -13,6 +13,8 @@ struct GatewayBasicsTests {
         ("post", "/v1/trees/{id}/archive"), ("post", "/v1/trees/{id}/mixed"), ("get", "/v1/trees/{id}/events"),
         ("get", "/v1/trees/{id}/ws"), ("post", "/v1/tasks"), ("get", "/v1/tasks"), ("get", "/v1/tasks/{id}"),
         ("post", "/v1/tasks/{id}/cancel"), ("post", "/v1/tasks/{id}/reexecute"),
+        ("post", "/v1/schedules"), ("get", "/v1/schedules"), ("get", "/v1/schedules/{id}"), ("delete", "/v1/schedules/{id}"),
+        ("post", "/v1/schedules/{id}/pause"), ("post", "/v1/schedules/{id}/resume"), ("get", "/v1/schedules/{id}/runs"),
     ]
 
     @Test func publicRoutesAuthenticationAndDocument() async throws {
