@@ -428,6 +428,7 @@
   function executorsPage() {
     const executorsBody = $("#executors-body");
     const agentsBody = $("#agents-body");
+    const schedulesBody = $("#schedules-body");
     const updated = $("#updated");
 
     /** A <tr> of plain cells; a cell spec is text or a Node, objects give { v, cls }. */
@@ -519,12 +520,36 @@
       agentsBody.replaceChildren(frag);
     }
 
+    function renderSchedules(list) {
+      const frag = document.createDocumentFragment();
+      for (const s of list) {
+        const when = s.cron ? `cron ${s.cron} (${s.timezone})` : `every ${s.every_s} s`;
+        let last = "—";
+        if (s.last_tree_id) {
+          last = el("a", "mono", s.last_tree_id);
+          last.href = `/dashboard/trees/${enc(s.last_tree_id)}`;
+        }
+        frag.appendChild(row([
+          { v: s.schedule_id, cls: "mono" },
+          { v: when, cls: "mono" },
+          s.overlap,
+          s.paused ? el("span", "warn", "paused") : timeCell(s.next_at),
+          { v: s.runs, cls: "num" },
+          { v: s.skipped, cls: Number(s.skipped) > 0 ? "num warn" : "num" },
+          last,
+        ], { scheduleId: String(s.schedule_id) }));
+      }
+      if (!list.length) frag.appendChild(placeholder("No schedules.", 7));
+      schedulesBody.replaceChildren(frag);
+    }
+
     poll(async () => {
-      // Both requests at once; each table shows what it got.
-      const [executors, agents] = await Promise.allSettled([api("/v1/executors"), api("/v1/agents")]);
+      // All requests at once; each table shows what it got.
+      const [executors, agents, schedules] = await Promise.allSettled([api("/v1/executors"), api("/v1/agents"), api("/v1/schedules")]);
       if (executors.status === "fulfilled") renderExecutors((executors.value && executors.value.executors) || []);
       if (agents.status === "fulfilled") renderAgents((agents.value && agents.value.agents) || []);
-      const failed = [executors, agents].find((r) => r.status === "rejected");
+      if (schedules.status === "fulfilled") renderSchedules((schedules.value && schedules.value.schedules) || []);
+      const failed = [executors, agents, schedules].find((r) => r.status === "rejected");
       if (failed) throw failed.reason;
       updated.textContent = `Updated ${formatTime(Date.now())}`;
     });
@@ -539,7 +564,9 @@
     if (!waiting || typeof waiting !== "object" || !waiting.reason) return "";
     switch (waiting.reason) {
       case "not_started":
-        return "tree not started";
+        return Number.isFinite(millis(waiting.run_at))
+          ? `starts at ${formatTime(waiting.run_at)} (${formatRelative(waiting.run_at)})`
+          : "tree not started";
       case "dependencies": {
         const unmet = Array.isArray(waiting.unmet) ? waiting.unmet : [];
         if (!unmet.length) return "waiting for dependencies";
@@ -562,9 +589,10 @@
           ? `retry at ${formatTime(waiting.retry_at).slice(11)} (${formatRelative(waiting.retry_at)})`
           : "waiting to retry";
       case "throttled": {
-        const extra = Object.keys(waiting).filter((k) => k !== "reason")
-          .map((k) => `${k} ${typeof waiting[k] === "object" ? JSON.stringify(waiting[k]) : waiting[k]}`);
-        return extra.length ? `throttled: ${extra.join(", ")}` : "throttled";
+        const limit = waiting.limit ? String(waiting.limit).split(".").pop() : "a limit";
+        const use = waiting.max !== undefined && waiting.max !== null ? ` (${waiting.running ?? "?"} / ${waiting.max})` : "";
+        const key = waiting.concurrency_key ? ` for key ${waiting.concurrency_key}` : "";
+        return `throttled by ${limit}${key}${use}`;
       }
       default: {
         const extra = Object.keys(waiting).filter((k) => k !== "reason")
