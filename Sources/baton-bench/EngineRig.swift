@@ -28,6 +28,11 @@ final class EngineRig: Sendable {
         if !queueShards.isEmpty {
             environment["BATON_EXECUTORS_QUEUE_SHARDS"] = queueShards.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         }
+        if context.admission {
+            // The schedulers publish the same admission the throughput workload does (every 5 s).
+            environment["BATON_EXECUTORS_MAX_RUNNING_PER_KEY"] = "echo_executor=\(BenchAdmission.perKey)"
+            environment["BATON_FAIRNESS_WEIGHTS"] = BenchAdmission.weights.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: ",")
+        }
         environment.merge(extra) { $1 }
         var children: [ChildProcess] = []
         for index in 0..<schedulers {

@@ -63,6 +63,12 @@ func measureEngine(
     }
 }
 
+/// The admission of `--admission`: a per-key limit over the workload's 100 keys, weighted users.
+enum BenchAdmission {
+    static let perKey = 8
+    static let weights = ["bench-u0": 3, "bench-u1": 2]
+}
+
 /// 10,000 independent no-op tasks (10 trees of 1,000), submitted at once, run to the end. With
 /// `--admission` the tasks (over 100 concurrency keys, the trees of 5 users) run under a per-key
 /// limit of 8 and fairness weights 3:2:1:1:1 (compare with the plain run: one user, no keys).
@@ -81,7 +87,7 @@ struct ThroughputWorkload: Workload {
             }
             if context.admission {
                 try await rig.store.publishAdmission(["echo_executor": QueueAdmission(
-                    maxRunningPerKey: 8, weights: ["bench-u0": 3, "bench-u1": 2])])
+                    maxRunningPerKey: BenchAdmission.perKey, weights: BenchAdmission.weights)])
             }
             let start = ContinuousClock.now
             let ids = try await withThrowingTaskGroup(of: String.self) { group in
