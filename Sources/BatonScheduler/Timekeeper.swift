@@ -2,8 +2,9 @@ import BatonStore
 import Logging
 import ServiceLifecycle
 
-/// Starts the trees submitted with `run_at` when their time comes (``BatonStore/fireDueTimers(limit:)``),
-/// looking every ``SchedulerSettings/timerIntervalMillis``. Every scheduler runs one: a tree started
+/// Starts the trees submitted with `run_at` and fires the schedules when their time comes
+/// (``BatonStore/fireDueTimers(limit:)``), looking every ``SchedulerSettings/timerIntervalMillis``
+/// and, when the earliest timer is due sooner, waking at that very time. Every scheduler runs one: a tree started
 /// twice queues nothing twice, and a scheduler that was down fires what came due meanwhile when it
 /// is back (another one already did, if any was running).
 struct Timekeeper: Service {
@@ -14,15 +15,18 @@ struct Timekeeper: Service {
     func run() async throws {
         var failing = false
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            var pause = Int64(settings.timerIntervalMillis)
             do {
                 // Many due at once: go on without waiting until none is left.
                 while try await store.fireDueTimers(limit: 100) == 100 {}
+                if let due = try await store.nextTimerDue() { pause = max(1, min(pause, due - store.clock())) }
                 failing = false
             } catch {
-                if !failing { logger.warning("starting due trees failed; retrying", metadata: ["baton.error": "\(error)"]) }
+                if !failing { logger.warning("firing due timers failed; retrying", metadata: ["baton.error": "\(error)"]) }
                 failing = true
             }
-            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(settings.timerIntervalMillis)) }
+            let wait = pause
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(wait)) }
         }
     }
 }

@@ -59,6 +59,12 @@ extension BatonStore {
     /// How far ahead `run_at` may be.
     public static let maxRunAtAheadMillis: Int64 = 366 * 86_400_000
 
+    /// When the earliest timer is due (epoch ms), `nil` when there is none.
+    public func nextTimerDue() async throws -> Int64? {
+        let first = (try await redis.send("ZRANGE", keys.timers, "0", "0", "WITHSCORES").array ?? []).compactMap(\.string)
+        return first.count == 2 ? Double(first[1]).map { Int64($0) } : nil
+    }
+
     /// The timer member that starts a tree.
     static func startTimer(_ treeID: String) -> String { "start\t\(treeID)" }
 

@@ -138,6 +138,14 @@ local function rate_room(tat, now, interval, burst)
   return 0, t - (burst - 1) * interval
 end
 
+-- When agents held back by the type's rate should claim again: once half the burst (at least
+-- one task) may start, so that a claim takes several at a time and an agent that wakes a little
+-- late loses nothing (tokens pile up to the burst).
+local function rate_wake(tat, now, interval, burst)
+  local want = math.max(1, math.floor(burst / 2))
+  return math.max(tat, now) - (burst - want) * interval
+end
+
 -- Fair tags for tasks queued in this call: `fair_tags(adm)` returns a function
 -- (priority, user) -> score, and `flush()` writes the users' next tags back.
 local function fair_tags(adm)
@@ -330,10 +338,10 @@ claim_window = function(adm, now, lease, count)
   if adm.max_running then room = math.min(room, adm.max_running - redis.call('ZCARD', Q.leases)) end
   local rate_limited = false
   if adm.rate_ms and room > 0 then
-    local tokens, due = rate_room(adm.tat, now, adm.rate_ms, adm.rate_burst)
+    local tokens = rate_room(adm.tat, now, adm.rate_ms, adm.rate_burst)
     if tokens < room then rate_limited = true end
     room = math.min(room, tokens)
-    adm.due = due
+    if tokens <= 0 then adm.due = rate_wake(adm.tat, now, adm.rate_ms, adm.rate_burst) end
   end
   if room <= 0 then
     if redis.call('ZCARD', Q.ready) > 0 then
@@ -411,9 +419,8 @@ claim_window = function(adm, now, lease, count)
       adm.tat = math.max(adm.tat, now) + #take * adm.rate_ms
       redis.call('HSET', Q.admission, 'tat', score_text(adm.tat))
       if rate_limited then
-        local _, due = rate_room(adm.tat, now, adm.rate_ms, adm.rate_burst)
-        adm.due = due
-        adm.rate_stopped = due ~= nil
+        adm.due = rate_wake(adm.tat, now, adm.rate_ms, adm.rate_burst)
+        adm.rate_stopped = true
       end
     end
     local leases, claimed, virtual, counted, taken = {}, {}, {}, {}, {}
