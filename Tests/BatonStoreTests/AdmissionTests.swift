@@ -86,7 +86,6 @@ import Testing
             #expect(try await store.redis.send("EXISTS", key).int == 0, "\(key)")
         }
         #expect(try await store.redis.send("HLEN", "\(store.keys.queueTag(queue)):ckeys").int == 0)
-        #expect(try await store.redis.send("HLEN", "\(store.keys.queueTag(queue)):counted").int == 0)
     }
 
     @Test func anExpiredLeaseAndAStaleClaimFreeTheirSlots() async throws {

@@ -18,8 +18,7 @@
 --   fair        hash  v<p>: the virtual time of priority p (the tag last claimed);
 --                     <p>\t<user>: the tag the user's next task at priority p starts from
 --   ckeys       hash  member -> its concurrency key, while the task is queued, held or leased
---   keyuse      hash  key -> leased tasks of that key
---   counted     hash  member -> key, for each leased member counted in keyuse
+--   keyuse      hash  key -> leased tasks of that key (every leased member with a key counts)
 --   held:<key>  zset  tasks of `key` taken out of ready while the key was at its limit (their
 --                     ready scores): the attempt that frees a slot of the key moves the best back
 --   heldkeys    set   the keys that have tasks held
@@ -45,12 +44,12 @@
 local QPREFIX = string.match(KEYS[1], '^(.*:)[^:]*$')
 local Q = {}
 for _, name in ipairs({'ready', 'seq', 'marker', 'leases', 'cancels', 'delayed', 'admission', 'fair',
-  'ckeys', 'keyuse', 'counted', 'heldkeys', 'keytat', 'keydue'}) do
+  'ckeys', 'keyuse', 'heldkeys', 'keytat', 'keydue'}) do
   Q[name] = QPREFIX .. name
 end
 local BAND = 4294967296
 local KINDS = {ready = 'zset', marker = 'zset', leases = 'zset', cancels = 'hash', delayed = 'zset',
-  admission = 'hash', fair = 'hash', ckeys = 'hash', keyuse = 'hash', counted = 'hash', heldkeys = 'set',
+  admission = 'hash', fair = 'hash', ckeys = 'hash', keyuse = 'hash', heldkeys = 'set',
   keytat = 'hash', keydue = 'zset'}
 
 local function queue_refuse(message) error({err = 'BATON conflict ' .. message}) end
@@ -95,7 +94,7 @@ local function queue_check_admitting(names, keyed)
   for _, name in ipairs(names) do list[#list + 1] = name end
   if redis.call('EXISTS', Q.fair) == 0 then list[#list + 1] = 'seq' end
   if keyed or redis.call('EXISTS', Q.ckeys) == 1 then
-    for _, name in ipairs({'ckeys', 'keyuse', 'counted', 'heldkeys'}) do list[#list + 1] = name end
+    for _, name in ipairs({'ckeys', 'keyuse', 'heldkeys'}) do list[#list + 1] = name end
   end
   queue_check(list)
   local adm = admission()
@@ -256,9 +255,9 @@ local function unhold(key)
 end
 
 -- Ends the attempts of `members` (list): their leases and cancel requests go, the concurrency
--- slot each counted is freed and the best task held for that key comes back to ready. A member
--- without a lease (a replayed ending) frees nothing. Its concurrency key is forgotten unless the
--- task is queued or held again.
+-- slot of each leased member with a key is freed and the best task held for that key comes back
+-- to ready. A member without a lease (a replayed ending) frees nothing. Its concurrency key is
+-- forgotten unless the task is queued or held again.
 local function end_attempts(members)
   local keyed = redis.call('EXISTS', Q.ckeys) == 1
   for first = 1, #members, 1000 do
@@ -267,30 +266,22 @@ local function end_attempts(members)
     redis.call('ZREM', Q.leases, unpack(ended))
     redis.call('HDEL', Q.cancels, unpack(ended))
     if keyed then
-      local counted = redis.call('HMGET', Q.counted, unpack(ended))
       local keys = redis.call('HMGET', Q.ckeys, unpack(ended))
       local queued = redis.call('ZMSCORE', Q.ready, unpack(ended))
       local any_held = redis.call('SCARD', Q.heldkeys) > 0
-      local freed, uncount, forget, held = {}, {}, {}, {}
+      local freed, forget, held = {}, {}, {}
       for i, member in ipairs(ended) do
-        local key = counted[i]
-        if key and leased[i] then
-          uncount[#uncount + 1] = member
-          freed[key] = (freed[key] or 0) + 1
-        end
-        key = keys[i]
+        local key = keys[i]
+        if key and leased[i] then freed[key] = (freed[key] or 0) - 1 end
         if key and not queued[i] then
           if held[key] == nil then held[key] = any_held and redis.call('EXISTS', held_key(key)) == 1 end
           if not (held[key] and redis.call('ZSCORE', held_key(key), member)) then forget[#forget + 1] = member end
         end
       end
-      if #uncount > 0 then redis.call('HDEL', Q.counted, unpack(uncount)) end
       if #forget > 0 then redis.call('HDEL', Q.ckeys, unpack(forget)) end
-      local deltas = {}
-      for key, n in pairs(freed) do deltas[key] = -n end
-      change_key_use(deltas)
+      change_key_use(freed)
       if any_held then
-        for key, n in pairs(freed) do for _ = 1, n do unhold(key) end end
+        for key, n in pairs(freed) do for _ = 1, -n do unhold(key) end end
       end
     end
   end
@@ -350,35 +341,39 @@ claim_window = function(adm, now, lease, count)
     end
     return {}
   end
-  -- Read: the candidates (beyond `room` only where a key's limit may hold some back), their
-  -- keys and the keys' use.
+  -- Read and decide: the candidates in score order, a window at a time. Beyond `room` only while
+  -- a key's limit holds some back, up to 3 * room + 8 entries (at most room + 1000).
   local keyed = redis.call('EXISTS', Q.ckeys) == 1
-  local extra = (keyed and (adm.per_key or adm.key_rate_ms)) and math.min(1000, 2 * room + 8) or 0
-  local window = redis.call('ZRANGE', Q.ready, 0, room + extra - 1, 'WITHSCORES')
-  local members, scores = {}, {}
-  for i = 1, #window, 2 do members[#members + 1] = window[i]; scores[#scores + 1] = window[i + 1] end
+  local limited = keyed and (adm.per_key or adm.key_rate_ms)
+  local limit = limited and math.min(room + 1000, 3 * room + 8) or room
+  local members, scores, keys = {}, {}, {}
   local take, hold, holding = {}, {}, {}
-  if #members > 0 then
-    local keys = {}
-    if keyed then
-      for first = 1, #members, 1000 do
-        local got = redis.call('HMGET', Q.ckeys, unpack(members, first, math.min(first + 999, #members)))
-        for i = 1, #got do keys[first + i - 1] = got[i] end
-      end
+  local use, keytat, keydue = {}, {}, {}
+  while #take < room and #members < limit do
+    local from = #members
+    local want = math.min(limit - from, room - #take + (limited and 8 or 0))
+    local window = redis.call('ZRANGE', Q.ready, from, from + want - 1, 'WITHSCORES')
+    if #window == 0 then break end
+    local fresh = {}
+    for i = 1, #window, 2 do
+      members[#members + 1] = window[i]; scores[#scores + 1] = window[i + 1]; fresh[#fresh + 1] = window[i]
     end
-    local use, keytat, keydue = {}, {}, {}
+    if keyed then
+      local got = redis.call('HMGET', Q.ckeys, unpack(fresh))
+      for i = 1, #fresh do keys[from + i] = got[i] end
+    end
     if adm.per_key then
-      local distinct, seen = {}, {}
-      for i = 1, #members do
+      local distinct = {}
+      for i = from + 1, #members do
         local key = keys[i]
-        if key and not seen[key] then seen[key] = true; distinct[#distinct + 1] = key end
+        if key and use[key] == nil then use[key] = false; distinct[#distinct + 1] = key end
       end
       if #distinct > 0 then
         local got = redis.call('HMGET', Q.keyuse, unpack(distinct))
         for i, key in ipairs(distinct) do use[key] = tonumber(got[i]) or 0 end
       end
     end
-    for i, member in ipairs(members) do
+    for i = from + 1, #members do
       if #take >= room then break end
       local key = keys[i]
       local held = false
@@ -400,6 +395,9 @@ claim_window = function(adm, now, lease, count)
         take[#take + 1] = i
       end
     end
+    if #window < 2 * want then break end
+  end
+  if #members > 0 then
     check_held(holding)
     -- Write.
     local gone = {}
@@ -423,25 +421,27 @@ claim_window = function(adm, now, lease, count)
         adm.rate_stopped = true
       end
     end
-    local leases, claimed, virtual, counted, taken = {}, {}, {}, {}, {}
+    local leases, claimed, virtual, taken = {}, {}, {}, {}
     for _, i in ipairs(take) do
       local member, key = members[i], keys[i]
       claimed[#claimed + 1] = member
       leases[#leases + 1] = now + lease
       leases[#leases + 1] = member
       if #leases >= 1000 then redis.call('ZADD', Q.leases, unpack(leases)); leases = {} end
-      if key then
-        counted[#counted + 1] = member; counted[#counted + 1] = key
-        if #counted >= 1000 then redis.call('HSET', Q.counted, unpack(counted)); counted = {} end
-        taken[key] = (taken[key] or 0) + 1
-      end
+      if key then taken[key] = (taken[key] or 0) + 1 end
       local score = tonumber(scores[i])
       local p = math.floor(score / BAND)
       virtual[p] = math.max(virtual[p] or 0, score - p * BAND)
     end
     if #leases > 0 then redis.call('ZADD', Q.leases, unpack(leases)) end
-    if #counted > 0 then redis.call('HSET', Q.counted, unpack(counted)) end
-    change_key_use(taken)
+    -- Every leased task with a key counts in its key's use (whether or not a limit is set now).
+    if adm.per_key then
+      local set = {}
+      for key in pairs(taken) do set[#set + 1] = key; set[#set + 1] = use[key] end
+      if #set > 0 then redis.call('HSET', Q.keyuse, unpack(set)) end
+    else
+      change_key_use(taken)
+    end
     local fields = {}
     for p, v in pairs(virtual) do
       local current = tonumber(redis.call('HGET', Q.fair, 'v' .. p)) or 0
