@@ -754,7 +754,8 @@ enum OpenAPIDocument {
           "created_at": {"type": ["string", "null"], "format": "date-time"},
           "updated_at": {"type": ["string", "null"], "format": "date-time"},
           "finished_at": {"type": ["string", "null"], "format": "date-time"},
-          "run_at": {"type": ["string", "null"], "format": "date-time", "description": "When a tree submitted with run_at starts"}
+          "run_at": {"type": ["string", "null"], "format": "date-time", "description": "When a tree submitted with run_at starts"},
+          "started_at": {"type": ["string", "null"], "format": "date-time", "description": "When the tree was started (its creation when it ran at once)"}
         }
       },
       "TreeSnapshot": {

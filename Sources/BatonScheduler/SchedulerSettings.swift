@@ -41,8 +41,9 @@ public struct SchedulerSettings: Sendable, Hashable {
     public var fairnessWeights: [String: Int] = [:]
     /// How often the admission is published to the queues (new executor types get it then).
     public var admissionIntervalMillis = 5_000
-    /// How often the timekeeper looks for trees whose `run_at` has come.
-    public var timerIntervalMillis = 50
+    /// How often the timekeeper looks for the earliest timer (`run_at`, schedules); when one is
+    /// due sooner, it sleeps until that very time.
+    public var timerIntervalMillis = 100
 
     public init(
         batchSize: Int = 500,

@@ -17,9 +17,16 @@ struct Timekeeper: Service {
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             var pause = Int64(settings.timerIntervalMillis)
             do {
-                // Many due at once: go on without waiting until none is left.
-                while try await store.fireDueTimers(limit: 100) == 100 {}
-                if let due = try await store.nextTimerDue() { pause = max(1, min(pause, due - store.clock())) }
+                // One read while nothing is due; the earliest timer sets the wake-up.
+                if let due = try await store.nextTimerDue() {
+                    if due <= store.clock() {
+                        // Many due at once: go on without waiting until none is left.
+                        while try await store.fireDueTimers(limit: 100) == 100 {}
+                        failing = false
+                        continue
+                    }
+                    pause = max(1, min(pause, due - store.clock()))
+                }
                 failing = false
             } catch {
                 if !failing { logger.warning("firing due timers failed; retrying", metadata: ["baton.error": "\(error)"]) }

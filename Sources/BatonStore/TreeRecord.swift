@@ -20,6 +20,9 @@ public struct TreeRecord: Sendable, Hashable {
     public var finishedAt: String?
     /// When a tree submitted with `run_at` starts (RFC 3339); `nil` for the others.
     public var runAt: String?
+    /// When the tree was started: its creation for a tree submitted to run at once, the start
+    /// (`POST /v1/trees/{id}/execute`, its `run_at`) for one stored first; `nil` before.
+    public var startedAt: String?
 
     /// `nil` for a hash that is no tree record, and for a tree still being staged in slices
     /// (`status` `staging`, see `submitTree.lua`): no reader sees it before its commit.
@@ -45,6 +48,7 @@ public struct TreeRecord: Sendable, Hashable {
         updatedAt = time("updated_at")
         finishedAt = time("finished_at")
         runAt = time("run_at")
+        startedAt = time("started_at") ?? (started ? createdAt : nil)
     }
 
     /// True once the tree finished (SPEC "Tree finished").
@@ -68,6 +72,7 @@ public struct TreeRecord: Sendable, Hashable {
             "updated_at": text(updatedAt),
             "finished_at": text(finishedAt),
             "run_at": text(runAt),
+            "started_at": text(startedAt),
         ])
     }
 }

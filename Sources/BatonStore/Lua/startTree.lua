@@ -6,7 +6,7 @@
 -- KEYS[1..3], ARGV[1..4] as in include.lua.
 -- ARGV[5], ARGV[6] the first and last rank in `tasks` to look at (ZRANGE ranks; default '0',
 --   '-1': every task). A big tree is started in slices of ranks, one call each, so no call
---   holds Redis long (BatonStore+Submit.swift); the first marks the tree started.
+--   holds Redis long (BatonStore+Submit.swift); the first marks the tree started (started_at).
 -- Returns the tree outputs {released, delayed, leases, notify, finished}.
 -- Every task is read before anything is written. Refuses before writing:
 --   BATON not_found  no tree record      BATON immutable  archived tree
@@ -30,7 +30,7 @@ end
 
 -- Write.
 if not ctx.started then
-  redis.call('HSET', ctx.tree_key, 'started', '1', 'updated_at', ctx.now)
+  redis.call('HSET', ctx.tree_key, 'started', '1', 'started_at', ctx.now, 'updated_at', ctx.now)
   ctx.started = true
 end
 for _, entry in ipairs(ready) do
