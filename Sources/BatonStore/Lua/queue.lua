@@ -3,7 +3,7 @@
 --
 -- Every key of a queue shard shares the tag of KEYS[1] (<ns>:{q:<executor>[:<shard>]}:<name>);
 -- the keys below are derived from it:
---   ready       zset  member '<tree>\t<task>', score priority * 2^32 + tag (see `tag`)
+--   ready       zset  member '<tree>\t<task>', score priority * 2^32 + fair tag (Fairness below)
 --   seq         string the sequence of the scores before fairness (read once to seed `fair`)
 --   marker      zset  '1' while agents should look at ready
 --   leases      zset  member -> lease expiry (epoch ms): the shard's running (and claimed) tasks
@@ -27,9 +27,9 @@
 --
 -- Rate limits (GCRA): a claim at `now` may take a task while tat - now <= (burst - 1) * rate_ms,
 -- where tat = max(tat, now); each task taken adds rate_ms to tat. A claim the type's rate stops
--- answers when the next task is due ('@<epoch ms>' after the members), so agents wake then; a
--- task its key's rate stops is held like one its key's max_running_per_key stops, and comes back
--- to ready (keydue) when its key's next task is due.
+-- answers when half the burst may start ('@<epoch ms>' after the members), so agents wake then;
+-- a task its key's rate stops is held like one its key's max_running_per_key stops, and comes
+-- back to ready (keydue) when its key's next task is due.
 --
 -- Fairness (start-time fair queueing): within a priority, a task's tag is
 -- max(virtual time, its user's next tag); each task of a user advances the user's next tag by
@@ -38,8 +38,9 @@
 -- nothing queued starts at the virtual time: behind at most one task of every other user.
 -- Tags stay below 2^32 for about four billion claims of a shard (as the sequence did).
 --
--- Refusing before writing: `queue_check` checks the type of every derived key a script writes;
--- a held:<key> is checked before it is written.
+-- Refusing before writing: `queue_check` / `queue_check_admitting` check the type of every
+-- derived key a script writes (those of features not in use are not touched); a held:<key> is
+-- checked before a claim writes it.
 
 local QPREFIX = string.match(KEYS[1], '^(.*:)[^:]*$')
 local Q = {}
@@ -453,7 +454,7 @@ claim_window = function(adm, now, lease, count)
   return take
 end
 
--- When agents should look again although no marker is set ('' for no such time): the type's
+-- When agents should look again although no marker is set ('@<epoch ms>', nil for none): the type's
 -- next task under its rate, or the first key whose rate lets a held task run.
 local function next_due(adm)
   local due = adm.rate_stopped and adm.due or nil
