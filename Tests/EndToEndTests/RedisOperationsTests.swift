@@ -63,6 +63,11 @@ struct RedisOperationsTests {
             try await d.waitUntil("the gateway answers", timeout: .seconds(20)) {
                 (try? await client.get("/v1/tasks"))?.status == 200
             }
+            // What one answer costs right now (much more than on an idle machine when the suite
+            // loads both cores): the 503 may take that much beyond its 1 s budget, twice over.
+            let probe = ContinuousClock.now
+            _ = try await client.get("/healthz")
+            let answerCost = ContinuousClock.now - probe
             await redis.stop()
             for path in ["/v1/tasks", "/v1/trees/x"] {
                 let started = ContinuousClock.now
@@ -70,7 +75,7 @@ struct RedisOperationsTests {
                 let elapsed = ContinuousClock.now - started
                 #expect(answer.status == 503 && answer.errorCode == "unavailable", "\(answer)")
                 #expect(answer.headers["retry-after"] == "1", "\(answer.headers)")
-                #expect(elapsed < .milliseconds(1500), "503 took \(elapsed)")
+                #expect(elapsed < .milliseconds(1500) + answerCost * 2, "503 took \(elapsed); a healthy answer took \(answerCost)")
             }
             #expect(gateway.isRunning)
         }
@@ -88,9 +93,16 @@ struct RedisOperationsTests {
             let cli = try launch(d, "baton", ["get", "some-task", "--redis-url", url], environment: ["BATON_NAMESPACE": d.namespace])
             try await d.waitUntil("the CLI exits", timeout: .seconds(10)) { !cli.isRunning }
             let elapsed = ContinuousClock.now - started
+            // Starting the binary again, after: the load may have changed meanwhile.
+            let againStart = ContinuousClock.now
+            let again = try launch(d, "baton", ["--help"], environment: [:])
+            try await d.waitUntil("baton --help exits", timeout: .seconds(10)) { !again.isRunning }
+            let startupAfter = ContinuousClock.now - againStart
+            let slowest = max(startup, startupAfter)
             // The CLI gives up on Redis after 1 s: 0.7 s in all on an idle machine. Under the
             // suite's load, starting a debug binary costs seconds and varies: allow twice that.
-            #expect(elapsed < max(.seconds(4), startup * 2 + .seconds(2)), "took \(elapsed); starting the binary took \(startup)")
+            #expect(elapsed < max(.seconds(4), slowest * 2 + .seconds(2)),
+                    "took \(elapsed); starting the binary took \(startup) before and \(startupAfter) after")
             #expect(log(cli).contains("cannot reach Redis at \(url)"), "\(log(cli))")
         }
     }
