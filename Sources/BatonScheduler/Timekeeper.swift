@@ -21,11 +21,13 @@ struct Timekeeper: Service {
                 if let due = try await store.nextTimerDue() {
                     if due <= store.clock() {
                         // Many due at once: go on without waiting until none is left.
-                        while try await store.fireDueTimers(limit: 100) == 100 {}
+                        var handled = try await store.fireDueTimers(limit: 100)
+                        while handled == 100 { handled = try await store.fireDueTimers(limit: 100) }
                         failing = false
-                        continue
+                        if handled > 0 { continue }
+                    } else {
+                        pause = max(1, min(pause, due - store.clock()))
                     }
-                    pause = max(1, min(pause, due - store.clock()))
                 }
                 failing = false
             } catch {

@@ -213,8 +213,9 @@ extension BatonStore {
             .compactMap(\.string)
         var runs: [ScheduleRun] = []
         for index in stride(from: 0, to: reply.count - 1, by: 2) {
-            guard let due = Double(reply[index + 1]) else { continue }
-            runs.append(ScheduleRun(dueAt: Int64(due), treeID: reply[index]))
+            // A score planted by hand may be anything: only an epoch-ms integer is a run.
+            guard let due = Double(reply[index + 1]).flatMap({ Int64(exactly: $0) }) else { continue }
+            runs.append(ScheduleRun(dueAt: due, treeID: reply[index]))
         }
         let statuses = try await redis.pipeline(runs.map { RedisCommand("HGET", keys.tree($0.treeID), "status") })
         for index in runs.indices { runs[index].status = statuses[index].string }

@@ -62,7 +62,10 @@ extension BatonStore {
     /// When the earliest timer is due (epoch ms), `nil` when there is none.
     public func nextTimerDue() async throws -> Int64? {
         let first = (try await redis.send("ZRANGE", keys.timers, "0", "0", "WITHSCORES").array ?? []).compactMap(\.string)
-        return first.count == 2 ? Double(first[1]).map { Int64($0) } : nil
+        // A score that is no epoch-ms integer (planted by hand: -inf, 1e300) counts as due: the
+        // firing that follows drops what it finds due and leaves the rest.
+        guard first.count == 2 else { return nil }
+        return Double(first[1]).flatMap { Int64(exactly: $0) } ?? .min
     }
 
     /// The timer member that starts a tree.

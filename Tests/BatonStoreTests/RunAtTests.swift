@@ -73,4 +73,18 @@ import Testing
             #expect(error?.field == field, "\(text)")
         }
     }
+
+    @Test func aTimerScorePlantedByHandNeitherTrapsNorStopsTheOthers() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        _ = try await store.redis.send("ZADD", store.keys.timers, "-inf", "start\tplanted").throwingError()
+        #expect(try await store.nextTimerDue() == .min)
+        let result = try await store.submit(Self.items("h"), userID: "u", runAtMillis: clock.now + 10)
+        clock.advance(milliseconds: 10)
+        #expect(try await store.fireDueTimers() == 2)
+        #expect(try await store.treeRecord(result.treeID, userID: "u").started)
+        _ = try await store.redis.send("ZADD", store.keys.timers, "+inf", "start\tfar").throwingError()
+        #expect(try await store.nextTimerDue() == .min)  // (counted due: the firing finds nothing due)
+        #expect(try await store.fireDueTimers() == 0)
+    }
 }
