@@ -101,6 +101,11 @@ extension BatonStore {
                     }
                 } catch let error as BatonError where error.code == .notFound {
                     // deleted before its time
+                } catch let error as BatonError where error.code != .unavailable {
+                    // Refused (a key planted by hand): the timers behind it go on, and it is
+                    // tried again in a minute, as a schedule's is.
+                    _ = try await redis.send("ZADD", keys.timers, String(now + 60_000), member)
+                    continue
                 }
             }
             // (a member of another form is not Baton's: dropped)

@@ -87,4 +87,19 @@ import Testing
         #expect(try await store.nextTimerDue() == .min)  // (counted due: the firing finds nothing due)
         #expect(try await store.fireDueTimers() == 0)
     }
+
+    @Test func aTreeThatCannotStartDoesNotHoldUpTheTimersBehindIt() async throws {
+        let clock = TestClock()
+        let store = try makeStore(clock: clock)
+        // A tree whose task list was overwritten by hand with another type: its start is refused.
+        let broken = try await store.submit(Self.items("b"), userID: "u", runAtMillis: clock.now + 1)
+        _ = try await store.redis.send("SET", store.keys.treeTasks(broken.treeID), "x").throwingError()
+        let result = try await store.submit(Self.items("k"), userID: "u", runAtMillis: clock.now + 1)
+        clock.advance(milliseconds: 1)
+        #expect(try await store.fireDueTimers() == 2)
+        #expect(try await store.treeRecord(result.treeID, userID: "u").started)
+        // The refused one waits a minute, then is tried again.
+        let score = try await store.redis.send("ZSCORE", store.keys.timers, "start\t\(broken.treeID)").string.flatMap(Double.init)
+        #expect(score == Double(clock.now + 60_000))
+    }
 }
